@@ -1,0 +1,182 @@
+// database.h: Coffer's one door to RocksDB.
+//
+// Column families, synced atomic write batches, optimistic transactions with
+// compare-and-set, and bounded prefix/range scans. rocksdb::Status is
+// converted to absl::Status here and nowhere else (status.h).
+//
+//   DatabaseOptions opts;
+//   opts.path = dir + "/kms";
+//   opts.column_families = {"keys", "material", "aliases"};
+//   COFFER_ASSIGN_OR_RETURN(auto db, Database::Open(opts));
+//
+//   WriteBatch batch;
+//   batch.Put("keys", id, record);
+//   batch.Put("material", id + "/00000001", sealed);
+//   COFFER_RETURN_IF_ERROR(db->Write(batch));      // atomic, WAL fsync'ed
+//
+//   // Read-modify-write with conflict detection (retried on conflict):
+//   COFFER_RETURN_IF_ERROR(db->RunTransaction([&](Transaction& txn) -> absl::Status {
+//     COFFER_ASSIGN_OR_RETURN(auto cur, txn.GetForUpdate("aliases", name));
+//     if (cur) return absl::AlreadyExistsError("taken");
+//     txn.Put("aliases", name, value);
+//     return absl::OkStatus();
+//   }));
+//
+//   ScanOptions scan;
+//   scan.prefix = "prod/";
+//   scan.limit = 100;
+//   db->Scan("names", scan, [&](absl::string_view k, absl::string_view v) {
+//     ...; return true;  // false stops
+//   });
+//
+// All writes are synced (WriteOptions::sync) unless DatabaseOptions says
+// otherwise (tests may turn it off for speed; services never do).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace rocksdb {
+class OptimisticTransactionDB;
+class ColumnFamilyHandle;
+class Transaction;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace coffer::storage {
+
+struct DatabaseOptions {
+  std::string path;
+  // Column families besides "default"; created when missing.
+  std::vector<std::string> column_families;
+  bool create_if_missing = true;
+  // fsync the WAL on every write. Keep true outside tests.
+  bool sync_writes = true;
+  // Block cache size in bytes (0: RocksDB default).
+  size_t block_cache_bytes = 0;
+};
+
+class Database;
+
+// Mutations applied atomically by Database::Write.
+class WriteBatch {
+ public:
+  WriteBatch();
+  ~WriteBatch();
+  WriteBatch(WriteBatch&&) noexcept;
+  WriteBatch& operator=(WriteBatch&&) noexcept;
+
+  void Put(absl::string_view column_family, absl::string_view key, absl::string_view value);
+  void Delete(absl::string_view column_family, absl::string_view key);
+  // Number of operations recorded.
+  size_t size() const { return ops_.size(); }
+  bool empty() const { return ops_.empty(); }
+
+ private:
+  friend class Database;
+  struct Op {
+    bool is_delete;
+    std::string column_family;
+    std::string key;
+    std::string value;
+  };
+  std::vector<Op> ops_;
+};
+
+// A read-modify-write unit. Reads through GetForUpdate are validated at
+// commit: if another writer changed one of those keys meanwhile, the commit
+// fails and RunTransaction calls the function again.
+class Transaction {
+ public:
+  // The committed value, or nullopt; registers the key for conflict checks.
+  absl::StatusOr<std::optional<std::string>> GetForUpdate(absl::string_view column_family,
+                                                          absl::string_view key);
+  void Put(absl::string_view column_family, absl::string_view key, absl::string_view value);
+  void Delete(absl::string_view column_family, absl::string_view key);
+
+ private:
+  friend class Database;
+  Transaction(Database* db, rocksdb::Transaction* txn) : db_(db), txn_(txn) {}
+  Database* db_;
+  rocksdb::Transaction* txn_;
+  absl::Status deferred_error_;
+};
+
+struct ScanOptions {
+  // Only keys starting with `prefix` (may be empty: the whole family).
+  std::string prefix;
+  // Start at the first key >= start_after+"\0" (exclusive), or at the start
+  // of the prefix range when empty. In reverse scans: keys < start_after.
+  std::string start_after;
+  // Stop before this key (exclusive upper bound) when non-empty; combined
+  // with the prefix's own bound (RocksDB iterate_upper_bound is set).
+  std::string end_before;
+  // At most this many entries (0: no limit).
+  size_t limit = 0;
+  // Descending key order.
+  bool reverse = false;
+};
+
+class Database {
+ public:
+  static absl::StatusOr<std::unique_ptr<Database>> Open(const DatabaseOptions& options);
+  // Flushes memtables and closes.
+  ~Database();
+
+  // nullopt when absent. NOT_FOUND is never returned for a missing key.
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view column_family,
+                                                 absl::string_view key) const;
+  // One atomic, synced write of the whole batch.
+  absl::Status Write(const WriteBatch& batch);
+  // Convenience single-key write (synced).
+  absl::Status Put(absl::string_view column_family, absl::string_view key,
+                   absl::string_view value);
+  absl::Status Delete(absl::string_view column_family, absl::string_view key);
+
+  // Sets key to `desired` (nullopt: delete) only if its current value is
+  // `expected` (nullopt: absent). ABORTED "compare-and-set conflict" when the
+  // current value differs; atomic with respect to every other writer.
+  absl::Status CompareAndSet(absl::string_view column_family, absl::string_view key,
+                             const std::optional<std::string>& expected,
+                             const std::optional<std::string>& desired);
+
+  // Runs `fn` in an optimistic transaction and commits (synced). On a write
+  // conflict retries up to `max_attempts` times in all, then ABORTED. If `fn`
+  // returns an error, nothing is written and that error is returned.
+  absl::Status RunTransaction(const std::function<absl::Status(Transaction&)>& fn,
+                              int max_attempts = 10);
+
+  // Calls `fn(key, value)` in key order for keys in range; stops when `fn`
+  // returns false or `limit` entries were visited.
+  absl::Status Scan(absl::string_view column_family, const ScanOptions& options,
+                    absl::FunctionRef<bool(absl::string_view key, absl::string_view value)> fn) const;
+
+  // Approximate number of keys in a family (RocksDB estimate).
+  uint64_t EstimateKeys(absl::string_view column_family) const;
+
+  // Flushes memtables to SST files (used before a clean shutdown).
+  absl::Status Flush();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  friend class Transaction;
+  Database() = default;
+  absl::StatusOr<rocksdb::ColumnFamilyHandle*> Family(absl::string_view name) const;
+
+  std::string path_;
+  bool sync_writes_ = true;
+  std::unique_ptr<rocksdb::OptimisticTransactionDB> db_;
+  std::vector<std::string> family_names_;
+  std::vector<rocksdb::ColumnFamilyHandle*> families_;
+};
+
+}  // namespace coffer::storage
