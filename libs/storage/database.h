@@ -45,6 +45,7 @@
 #include "absl/strings/string_view.h"
 
 namespace rocksdb {
+class Env;
 class OptimisticTransactionDB;
 class ColumnFamilyHandle;
 class Transaction;
@@ -62,6 +63,9 @@ struct DatabaseOptions {
   bool sync_writes = true;
   // Block cache size in bytes (0: RocksDB default).
   size_t block_cache_bytes = 0;
+  // RocksDB environment (nullptr: the default). Tests inject file-system
+  // faults through it; not owned, must outlive the Database.
+  rocksdb::Env* env = nullptr;
 };
 
 class Database;
