@@ -36,6 +36,7 @@ absl::StatusCode ReasonCode(absl::string_view r) {
       {reason::kInvalidMarker, C::kInvalidArgument},
       {reason::kTag, C::kInvalidArgument},
       {reason::kKmsInternal, C::kInternal},
+      {reason::kUnsupportedOperation, C::kFailedPrecondition},
       {reason::kResourceNotFound, C::kNotFound},
       {reason::kResourceExists, C::kAlreadyExists},
       {reason::kInvalidParameter, C::kInvalidArgument},

@@ -39,6 +39,7 @@ inline constexpr char kInvalidAliasName[] = "InvalidAliasNameException";
 inline constexpr char kInvalidMarker[] = "InvalidMarkerException";
 inline constexpr char kTag[] = "TagException";
 inline constexpr char kKmsInternal[] = "KMSInternalException";
+inline constexpr char kUnsupportedOperation[] = "UnsupportedOperationException";
 // Secrets Manager.
 inline constexpr char kResourceNotFound[] = "ResourceNotFoundException";
 inline constexpr char kResourceExists[] = "ResourceExistsException";
