@@ -38,7 +38,10 @@ function(coffer_cc_test)
   add_executable(${CC_NAME} ${CC_SRCS})
   target_link_libraries(${CC_NAME} PRIVATE ${CC_DEPS} GTest::gmock GTest::gtest_main)
   target_compile_options(${CC_NAME} PRIVATE ${COFFER_WARNINGS})
+  if(NOT CC_LABELS)
+    set(CC_LABELS unit)
+  endif()
   gtest_discover_tests(${CC_NAME}
     DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${CC_LABELS}" TIMEOUT 300)
+    PROPERTIES LABELS ${CC_LABELS} TIMEOUT 300)
 endfunction()

@@ -43,6 +43,8 @@ class HealthStatus final : public grpc::health::v1::Health::CallbackService {
 
  private:
   class Watcher;
+  // Called from a Watcher's OnDone.
+  void RemoveWatcher(Watcher* watcher);
   mutable absl::Mutex mu_;
   std::map<std::string, bool> status_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;

@@ -21,4 +21,8 @@ std::optional<std::string> PeerSpiffeId(const grpc::ServerContextBase& context);
 // The peer address as gRPC reports it ("ipv4:127.0.0.1:53412").
 std::string PeerAddress(const grpc::ServerContextBase& context);
 
+// The SPIFFE ID in an auth context, on either side of a call (a client can
+// check whom it reached with ClientContext::auth_context()); nullopt as above.
+std::optional<std::string> SpiffeIdOf(const grpc::AuthContext* auth);
+
 }  // namespace coffer::rpc

@@ -78,6 +78,7 @@ class Subprocess {
  private:
   std::vector<std::string> argv_;
   std::map<std::string, std::string> env_;
+  std::unique_ptr<TempDir> log_dir_;  // holds log_file_
   std::string log_file_;
   int pid_ = -1;
   int exit_code_ = -1;

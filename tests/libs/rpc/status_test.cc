@@ -1,0 +1,64 @@
+#include "libs/rpc/status.h"
+
+#include <gtest/gtest.h>
+
+#include "coffer/v1/error.pb.h"
+#include "google/rpc/status.pb.h"
+#include "libs/common/errors.h"
+
+namespace coffer::rpc {
+namespace {
+
+TEST(StatusTest, OkBothWays) {
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+  EXPECT_TRUE(FromGrpcStatus(grpc::Status::OK).ok());
+}
+
+TEST(StatusTest, RoundTripKeepsCodeMessageAndDetail) {
+  absl::Status original =
+      coffer::Error(reason::kDisabled, "Key 'k1' is disabled", "k1", "key_id");
+  grpc::Status wire = ToGrpcStatus(original);
+  EXPECT_EQ(wire.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(wire.error_message(), "Key 'k1' is disabled");
+
+  absl::Status back = FromGrpcStatus(wire);
+  EXPECT_EQ(back.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(back.message(), "Key 'k1' is disabled");
+  std::optional<ErrorDetail> detail = GetErrorDetail(back);
+  ASSERT_TRUE(detail.has_value());
+  EXPECT_EQ(detail->reason, "DisabledException");
+  EXPECT_EQ(detail->resource, "k1");
+  EXPECT_EQ(detail->field, "key_id");
+  EXPECT_EQ(ErrorReason(back), reason::kDisabled);
+}
+
+TEST(StatusTest, DetailsAreAStandardGoogleRpcStatus) {
+  grpc::Status wire = ToGrpcStatus(InvalidField("plaintext", "must be 1-4096 bytes"));
+  google::rpc::Status rich;
+  ASSERT_TRUE(rich.ParseFromString(wire.error_details()));
+  EXPECT_EQ(rich.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(rich.message(), "plaintext: must be 1-4096 bytes");
+  ASSERT_EQ(rich.details_size(), 1);
+  EXPECT_EQ(rich.details(0).type_url(), kErrorInfoTypeUrl);
+  coffer::v1::ErrorInfo info;
+  ASSERT_TRUE(rich.details(0).UnpackTo(&info));
+  EXPECT_EQ(info.reason(), reason::kValidation);
+  EXPECT_EQ(info.field(), "plaintext");
+}
+
+TEST(StatusTest, PlainStatusesHaveNoDetail) {
+  absl::Status back = FromGrpcStatus(ToGrpcStatus(absl::UnavailableError("down")));
+  EXPECT_EQ(back.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(back.message(), "down");
+  EXPECT_FALSE(GetErrorDetail(back).has_value());
+
+  // A foreign status without (or with garbage) details keeps code and text.
+  absl::Status foreign =
+      FromGrpcStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, "nope", "\xff\xff garbage"));
+  EXPECT_EQ(foreign.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(foreign.message(), "nope");
+  EXPECT_EQ(ErrorReason(foreign), "");
+}
+
+}  // namespace
+}  // namespace coffer::rpc
