@@ -1,0 +1,177 @@
+// key_store.h: the whole of coffer-kms's logic, without gRPC.
+//
+// KeyStore owns the keys, their numbered material versions, aliases and
+// tags; persists them in RocksDB (material only sealed under the root key)
+// and keeps unsealed material in guarded memory. Each method takes and
+// returns the public API messages, validates every field first, and returns
+// errors carrying the AWS exception name (libs/common/errors.h), so that the
+// gRPC handlers in kms_service.cc only map results.
+//
+//   KeyStoreOptions opts;
+//   opts.db_path = data_dir + "/keystore";
+//   COFFER_ASSIGN_OR_RETURN(crypto::SecureBuffer root, source->Load());
+//   COFFER_ASSIGN_OR_RETURN(auto keys, KeyStore::Open(opts, std::move(root)));
+//   v1::CreateKeyRequest create;
+//   COFFER_ASSIGN_OR_RETURN(v1::CreateKeyResponse key, keys->CreateKey(create));
+//   v1::EncryptRequest enc;
+//   enc.set_key_id(key.key_metadata().key_id());
+//   enc.set_plaintext("hello");
+//   COFFER_ASSIGN_OR_RETURN(v1::EncryptResponse out, keys->Encrypt(enc));
+//
+//   keys->RunMaintenance();   // due deletions and automatic rotations
+//
+// Thread-safe. Crypto operations take a shared lock only long enough to pick
+// up the material; metadata changes are serialized and each is one synced,
+// atomic RocksDB write applied to memory only after it succeeded.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "coffer/internal/kms/v1/keystore.pb.h"
+#include "coffer/kms/v1/kms.pb.h"
+#include "libs/common/clock.h"
+#include "libs/crypto/secure_buffer.h"
+#include "libs/storage/database.h"
+
+namespace coffer::kms {
+
+struct KeyStoreOptions {
+  std::string db_path;
+  // ARN parts: arn:<partition>:kms:<region>:<account>:key/<id>.
+  std::string partition = "coffer";
+  std::string region = "local";
+  std::string account = "000000000000";
+  // LimitExceededException beyond these.
+  int max_keys = 100000;
+  int max_aliases_per_key = 50;
+  Clock* clock = nullptr;  // default RealClock()
+  bool sync_writes = true;
+};
+
+struct MaintenanceResult {
+  int keys_deleted = 0;
+  int keys_rotated = 0;
+};
+
+class KeyStore {
+ public:
+  // Opens the database and unseals every key's material with `root_key`.
+  // FAILED_PRECONDITION when material does not unseal (wrong root key).
+  static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const KeyStoreOptions& options,
+                                                       crypto::SecureBuffer root_key);
+  ~KeyStore();
+
+  absl::StatusOr<v1::CreateKeyResponse> CreateKey(const v1::CreateKeyRequest& request);
+  absl::StatusOr<v1::DescribeKeyResponse> DescribeKey(const v1::DescribeKeyRequest& request);
+  absl::StatusOr<v1::ListKeysResponse> ListKeys(const v1::ListKeysRequest& request);
+  absl::StatusOr<v1::UpdateKeyDescriptionResponse> UpdateKeyDescription(
+      const v1::UpdateKeyDescriptionRequest& request);
+  absl::StatusOr<v1::EnableKeyResponse> EnableKey(const v1::EnableKeyRequest& request);
+  absl::StatusOr<v1::DisableKeyResponse> DisableKey(const v1::DisableKeyRequest& request);
+  absl::StatusOr<v1::ScheduleKeyDeletionResponse> ScheduleKeyDeletion(
+      const v1::ScheduleKeyDeletionRequest& request);
+  absl::StatusOr<v1::CancelKeyDeletionResponse> CancelKeyDeletion(
+      const v1::CancelKeyDeletionRequest& request);
+  absl::StatusOr<v1::EnableKeyRotationResponse> EnableKeyRotation(
+      const v1::EnableKeyRotationRequest& request);
+  absl::StatusOr<v1::DisableKeyRotationResponse> DisableKeyRotation(
+      const v1::DisableKeyRotationRequest& request);
+  absl::StatusOr<v1::GetKeyRotationStatusResponse> GetKeyRotationStatus(
+      const v1::GetKeyRotationStatusRequest& request);
+  absl::StatusOr<v1::RotateKeyOnDemandResponse> RotateKeyOnDemand(
+      const v1::RotateKeyOnDemandRequest& request);
+  absl::StatusOr<v1::ListKeyRotationsResponse> ListKeyRotations(
+      const v1::ListKeyRotationsRequest& request);
+  absl::StatusOr<v1::CreateAliasResponse> CreateAlias(const v1::CreateAliasRequest& request);
+  absl::StatusOr<v1::UpdateAliasResponse> UpdateAlias(const v1::UpdateAliasRequest& request);
+  absl::StatusOr<v1::DeleteAliasResponse> DeleteAlias(const v1::DeleteAliasRequest& request);
+  absl::StatusOr<v1::ListAliasesResponse> ListAliases(const v1::ListAliasesRequest& request);
+  absl::StatusOr<v1::EncryptResponse> Encrypt(const v1::EncryptRequest& request);
+  absl::StatusOr<v1::DecryptResponse> Decrypt(const v1::DecryptRequest& request);
+  absl::StatusOr<v1::ReEncryptResponse> ReEncrypt(const v1::ReEncryptRequest& request);
+  absl::StatusOr<v1::GenerateDataKeyResponse> GenerateDataKey(
+      const v1::GenerateDataKeyRequest& request);
+  absl::StatusOr<v1::GenerateDataKeyWithoutPlaintextResponse> GenerateDataKeyWithoutPlaintext(
+      const v1::GenerateDataKeyWithoutPlaintextRequest& request);
+  absl::StatusOr<v1::GenerateRandomResponse> GenerateRandom(
+      const v1::GenerateRandomRequest& request);
+  absl::StatusOr<v1::TagResourceResponse> TagResource(const v1::TagResourceRequest& request);
+  absl::StatusOr<v1::UntagResourceResponse> UntagResource(
+      const v1::UntagResourceRequest& request);
+  absl::StatusOr<v1::ListResourceTagsResponse> ListResourceTags(
+      const v1::ListResourceTagsRequest& request);
+
+  // Destroys keys whose deletion date has passed (key, material, aliases in
+  // one write) and rotates enabled keys whose automatic rotation is due.
+  absl::StatusOr<MaintenanceResult> RunMaintenance();
+
+  // Number of keys per state, for the metrics gauge.
+  std::map<v1::KeyState, int> CountKeysByState() const;
+
+  // The database, for tests that inspect what is on disk.
+  storage::Database* database() { return db_.get(); }
+
+ private:
+  struct LoadedKey;
+  struct Material;
+  struct ResolvedKey;
+  using Context = std::map<std::string, std::string>;
+
+  KeyStore(const KeyStoreOptions& options, crypto::SecureBuffer root_key);
+  absl::Status Load();
+
+  std::string KeyArn(const std::string& key_id) const;
+  std::string AliasArn(const std::string& alias_name) const;
+  // key id, key ARN, alias/<name> or alias ARN -> key id. NotFoundException.
+  absl::StatusOr<std::string> ResolveLocked(absl::string_view field, absl::string_view ref) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // As ResolveLocked; an unknown alias/coffer/<name> creates the built-in key.
+  absl::StatusOr<std::string> ResolveForEncrypt(absl::string_view field, absl::string_view ref);
+  absl::StatusOr<LoadedKey*> FindKeyLocked(absl::string_view field, absl::string_view ref)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The newest material of an Enabled key (DisabledException /
+  // KMSInvalidStateException otherwise).
+  absl::StatusOr<ResolvedKey> KeyForEncrypt(absl::string_view field, absl::string_view ref);
+  absl::StatusOr<ResolvedKey> KeyForDecrypt(absl::string_view ciphertext_blob,
+                                            absl::string_view field, absl::string_view ref);
+  absl::StatusOr<crypto::SecureBuffer> DecryptBlob(absl::string_view blob, const Context& context,
+                                                   absl::string_view key_field,
+                                                   absl::string_view key_ref,
+                                                   ResolvedKey* used);
+  absl::StatusOr<std::string> GenerateDataKeyBlob(const std::string& key_ref,
+                                                  const Context& context, int number_of_bytes,
+                                                  v1::DataKeySpec spec, std::string* key_arn,
+                                                  crypto::SecureBuffer* plaintext);
+
+  // Appends a new material version to `key` (in `batch`) and returns it.
+  absl::StatusOr<std::shared_ptr<Material>> NewMaterial(const std::string& key_id,
+                                                        uint32_t version,
+                                                        storage::WriteBatch& batch);
+  absl::Status WriteOrInternal(const storage::WriteBatch& batch);
+  absl::StatusOr<std::string> CreateKeyLocked(v1::KeyManager manager, const std::string& description,
+                                              const std::vector<v1::Tag>& tags,
+                                              const std::string& alias)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FillMetadata(LoadedKey& key) const;
+  // Adds a material version (one synced write) and records the rotation.
+  absl::StatusOr<uint32_t> RotateLocked(LoadedKey& key, v1::RotationType type)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int AliasCountLocked(const std::string& key_id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  KeyStoreOptions options_;
+  Clock* clock_;
+  crypto::SecureBuffer root_key_;
+  std::unique_ptr<storage::Database> db_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<LoadedKey>> keys_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, ::coffer::internal::kms::v1::AliasRecord> aliases_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace coffer::kms

@@ -1,0 +1,172 @@
+// coffer-kms: master keys in guarded memory, envelope encryption over mTLS.
+//
+//   coffer-kms --data_dir=var/data/kms --dev_mode --tls_ca=var/certs/ca.crt
+//              --tls_cert=var/certs/kms.crt --tls_key=var/certs/kms.key
+//
+// Flags may also come from a file: coffer-kms --flagfile=kms.flags
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "libs/common/log.h"
+#include "libs/common/process.h"
+#include "libs/common/status_macros.h"
+#include "libs/crypto/secure_buffer.h"
+#include "libs/metrics/metrics.h"
+#include "libs/rpc/server.h"
+#include "services/kms/key_store.h"
+#include "services/kms/kms_probe.h"
+#include "services/kms/kms_service.h"
+#include "services/kms/root_key.h"
+
+ABSL_FLAG(std::string, listen_address, "127.0.0.1:7701", "host:port of the mTLS gRPC listener");
+ABSL_FLAG(std::string, health_listen_address, "",
+          "host:port of a plaintext listener serving only grpc.health.v1 (empty: none)");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9701",
+          "host:port of the Prometheus /metrics endpoint (empty: none)");
+ABSL_FLAG(std::string, data_dir, "var/data/kms", "directory of the keystore (RocksDB)");
+ABSL_FLAG(std::string, root_key_file, "",
+          "file with the 32-byte root key (mode 0600); required unless --dev_mode");
+ABSL_FLAG(bool, dev_mode, false,
+          "development: without --root_key_file, create <data_dir>/root.key on first start");
+ABSL_FLAG(std::string, tls_ca, "var/certs/ca.crt", "CA bundle that client certificates must chain to");
+ABSL_FLAG(std::string, tls_cert, "var/certs/kms.crt", "this server's certificate chain");
+ABSL_FLAG(std::string, tls_key, "var/certs/kms.key", "this server's private key");
+ABSL_FLAG(int, cert_refresh_seconds, 60, "how often certificate files are re-read");
+ABSL_FLAG(std::string, arn_partition, "coffer", "ARN partition");
+ABSL_FLAG(std::string, arn_region, "local", "ARN region");
+ABSL_FLAG(std::string, arn_account, "000000000000", "ARN account");
+ABSL_FLAG(absl::Duration, maintenance_interval, absl::Minutes(1),
+          "how often due key deletions and automatic rotations run");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "how long in-flight calls may run after SIGTERM");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
+ABSL_FLAG(std::string, ports_file, "",
+          "write the bound ports as JSON here once serving (for scripts and tests)");
+
+namespace coffer::kms {
+namespace {
+
+absl::Status Run() {
+  log::Level level;
+  if (!log::ParseLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    return absl::InvalidArgumentError("--log_level must be debug, info, warn or error");
+  }
+  log::SetLevel(level);
+  COFFER_RETURN_IF_ERROR(DisableCoreDumps());
+  crypto::EnsureSodiumInitialized();
+
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  COFFER_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
+  std::unique_ptr<RootKeySource> root_source;
+  if (!absl::GetFlag(FLAGS_root_key_file).empty()) {
+    root_source = FileRootKeySource(absl::GetFlag(FLAGS_root_key_file));
+  } else if (absl::GetFlag(FLAGS_dev_mode)) {
+    root_source = DevelopmentRootKeySource(data_dir);
+  } else {
+    return absl::InvalidArgumentError("--root_key_file is required (or --dev_mode for development)");
+  }
+  COFFER_ASSIGN_OR_RETURN(crypto::SecureBuffer root_key, root_source->Load());
+
+  KeyStoreOptions options;
+  options.db_path = data_dir + "/keystore";
+  options.partition = absl::GetFlag(FLAGS_arn_partition);
+  options.region = absl::GetFlag(FLAGS_arn_region);
+  options.account = absl::GetFlag(FLAGS_arn_account);
+  COFFER_ASSIGN_OR_RETURN(auto store, KeyStore::Open(options, std::move(root_key)));
+  log::Info("kms", "keystore unsealed",
+            {{"root_key", root_source->Describe()}, {"data_dir", data_dir}});
+
+  std::unique_ptr<metrics::Metrics> metrics;
+  if (absl::GetFlag(FLAGS_metrics_address).empty()) {
+    metrics = metrics::Metrics::Create("kms");
+  } else {
+    COFFER_ASSIGN_OR_RETURN(metrics,
+                            metrics::Metrics::Start(absl::GetFlag(FLAGS_metrics_address), "kms"));
+  }
+  KmsProbe probe(*metrics->registry());
+  probe.SetKeyCounts(store->CountKeysByState());
+  KmsService service(store.get(), &probe);
+
+  rpc::HealthStatus health;
+  rpc::ServerOptions server_options;
+  server_options.listen_address = absl::GetFlag(FLAGS_listen_address);
+  server_options.health_listen_address = absl::GetFlag(FLAGS_health_listen_address);
+  server_options.tls = {absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert),
+                        absl::GetFlag(FLAGS_tls_key),
+                        absl::Seconds(absl::GetFlag(FLAGS_cert_refresh_seconds))};
+  server_options.interceptors.push_back(metrics->ServerInterceptorFactory());
+  COFFER_ASSIGN_OR_RETURN(auto server,
+                          rpc::Server::Start(std::move(server_options), {&service}, &health));
+  health.Set("", true);
+  health.Set(v1::KeyManagement::service_full_name(), true);
+
+  std::string ports = absl::StrCat("{\"grpc\":", server->port(), ",\"health\":",
+                                   server->health_port(), ",\"metrics\":", metrics->port(), "}\n");
+  if (!absl::GetFlag(FLAGS_ports_file).empty()) {
+    COFFER_RETURN_IF_ERROR(WriteFileAtomically(absl::GetFlag(FLAGS_ports_file), ports, 0644));
+  }
+  log::Info("kms", "serving",
+            {{"grpc_port", absl::StrCat(server->port())},
+             {"health_port", absl::StrCat(server->health_port())},
+             {"metrics_port", absl::StrCat(metrics->port())}});
+
+  // The sweeper: due deletions and automatic rotations.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread maintenance([&] {
+    const auto interval = absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_maintenance_interval));
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, interval, [&] { return stopping; })) {
+      lock.unlock();
+      auto result = store->RunMaintenance();
+      probe.MaintenanceRun(result.ok());
+      if (!result.ok()) {
+        log::Error("kms", "maintenance failed", {{"error", result.status().ToString()}});
+      } else if (result->keys_deleted + result->keys_rotated > 0) {
+        log::Info("kms", "maintenance",
+                  {{"keys_deleted", absl::StrCat(result->keys_deleted)},
+                   {"keys_rotated", absl::StrCat(result->keys_rotated)}});
+      }
+      probe.SetKeyCounts(store->CountKeysByState());
+      lock.lock();
+    }
+  });
+
+  int sig = rpc::WaitForShutdownSignal();
+  log::Info("kms", "shutting down", {{"signal", absl::StrCat(sig)}});
+  server->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  maintenance.join();
+  COFFER_RETURN_IF_ERROR(store->database()->Flush());
+  log::Info("kms", "stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace coffer::kms
+
+int main(int argc, char** argv) {
+  coffer::rpc::BlockShutdownSignals();
+  absl::SetProgramUsageMessage("coffer-kms: key management service (see --help)");
+  absl::ParseCommandLine(argc, argv);
+  absl::Status status = coffer::kms::Run();
+  if (!status.ok()) {
+    coffer::log::Error("kms", "fatal", {{"error", status.ToString()}});
+    return 1;
+  }
+  return 0;
+}
