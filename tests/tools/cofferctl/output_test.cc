@@ -1,0 +1,139 @@
+#include "tools/cofferctl/output.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "coffer/kms/v1/kms.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/common/errors.h"
+
+namespace coffer::cofferctl {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+TEST(OutputTest, JsonUsesProtoNamesTwoSpaceIndentAndBase64) {
+  kms::v1::EncryptResponse response;
+  response.set_ciphertext_blob("hello");
+  response.set_key_id("arn:coffer:kms:local:0:key/1");
+  auto json = FormatJson(response);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(*json,
+            "{\n"
+            "  \"ciphertext_blob\": \"aGVsbG8=\",\n"
+            "  \"key_id\": \"arn:coffer:kms:local:0:key/1\"\n"
+            "}\n");
+}
+
+TEST(OutputTest, NestedAndEmpty) {
+  kms::v1::CreateKeyResponse response;
+  auto empty = FormatJson(kms::v1::EnableKeyResponse());
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(*empty, "{}\n");
+
+  response.mutable_key_metadata()->set_key_id("k");
+  response.mutable_key_metadata()->add_encryption_algorithms("SYMMETRIC_DEFAULT");
+  response.mutable_key_metadata()->set_key_state(kms::v1::KEY_STATE_ENABLED);
+  response.mutable_key_metadata()->mutable_creation_date()->set_seconds(1714564800);
+  auto json = FormatJson(response);
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(*json,
+            "{\n"
+            "  \"key_metadata\": {\n"
+            "    \"key_id\": \"k\",\n"
+            "    \"creation_date\": \"2024-05-01T12:00:00Z\",\n"
+            "    \"key_state\": \"KEY_STATE_ENABLED\",\n"
+            "    \"encryption_algorithms\": [\n"
+            "      \"SYMMETRIC_DEFAULT\"\n"
+            "    ]\n"
+            "  }\n"
+            "}\n");
+}
+
+TEST(OutputTest, IndentLeavesStringsAlone) {
+  EXPECT_EQ(IndentJson(R"({"a":"x, {y}: \"z\"","b":[]})"),
+            "{\n  \"a\": \"x, {y}: \\\"z\\\"\",\n  \"b\": []\n}");
+}
+
+TEST(OutputTest, OutputFileWritesRawBytesAndStripsTheField) {
+  const std::string path = ::testing::TempDir() + "/cofferctl_plaintext.out";
+  std::remove(path.c_str());
+  const std::string raw("\x00\xff\x10secret", 9);
+  kms::v1::DecryptResponse response;
+  response.set_key_id("k");
+  response.set_plaintext(raw);
+  response.set_encryption_algorithm("SYMMETRIC_DEFAULT");
+
+  auto json = RenderResponse(response, OutputOptions{path, ""});
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(Slurp(path), raw);
+  EXPECT_THAT(*json, Not(HasSubstr("plaintext")));
+  EXPECT_THAT(*json, HasSubstr("\"key_id\": \"k\""));
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(OutputTest, OutputFileTightensAnExistingFile) {
+  const std::string path = ::testing::TempDir() + "/cofferctl_existing.out";
+  std::ofstream(path) << "old content that is longer";
+  ::chmod(path.c_str(), 0644);
+  kms::v1::EncryptResponse response;
+  response.set_ciphertext_blob("CT");
+  ASSERT_TRUE(RenderResponse(response, OutputOptions{path, ""}).ok());
+  EXPECT_EQ(Slurp(path), "CT");
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(OutputTest, OutputFieldChoosesAnotherBytesField) {
+  const std::string path = ::testing::TempDir() + "/cofferctl_datakey.out";
+  kms::v1::GenerateDataKeyResponse response;
+  response.set_ciphertext_blob("CT");
+  response.set_plaintext("PT");
+  auto json = RenderResponse(response, OutputOptions{path, "plaintext"});
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(Slurp(path), "PT");
+  EXPECT_THAT(*json, HasSubstr("\"ciphertext_blob\": \"Q1Q=\""));
+  EXPECT_THAT(*json, Not(HasSubstr("\"plaintext\"")));
+}
+
+TEST(OutputTest, TakeBytesFieldErrors) {
+  kms::v1::GenerateDataKeyResponse response;
+  EXPECT_THAT(std::string(TakeBytesField(response, "key_id").status().message()),
+              HasSubstr("--output-field: coffer.kms.v1.GenerateDataKeyResponse has no bytes field 'key_id'"));
+  kms::v1::DescribeKeyResponse no_bytes;
+  EXPECT_THAT(std::string(TakeBytesField(no_bytes, "").status().message()),
+              HasSubstr("--output-file: coffer.kms.v1.DescribeKeyResponse has no bytes field"));
+  EXPECT_TRUE(TakeBytesField(response, "ciphertext-blob").ok());
+}
+
+TEST(OutputTest, UnwritableFileIsAnError) {
+  kms::v1::EncryptResponse response;
+  auto json = RenderResponse(response, OutputOptions{"/nonexistent-dir/x", ""});
+  EXPECT_FALSE(json.ok());
+  EXPECT_THAT(std::string(json.status().message()), HasSubstr("/nonexistent-dir/x"));
+}
+
+TEST(OutputTest, FormatErrorWithAndWithoutReason) {
+  EXPECT_EQ(FormatError(Error(reason::kDisabled, "Key 'k' is disabled", "k")),
+            "error: FAILED_PRECONDITION DisabledException: Key 'k' is disabled");
+  EXPECT_EQ(FormatError(absl::UnavailableError("failed to connect")),
+            "error: UNAVAILABLE: failed to connect");
+  EXPECT_EQ(FormatError(absl::UnimplementedError("")), "error: UNIMPLEMENTED");
+}
+
+}  // namespace
+}  // namespace coffer::cofferctl

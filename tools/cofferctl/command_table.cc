@@ -1,0 +1,149 @@
+#include "tools/cofferctl/command_table.h"
+
+#include <cctype>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "coffer/kms/v1/kms.pb.h"
+#include "tools/cofferctl/invocation.h"
+#include "tools/cofferctl/request_builder.h"
+
+namespace coffer::cofferctl {
+namespace {
+
+// Generated code lands in the pool only if the linker keeps it; referencing
+// a descriptor keeps the whole generated file. Add one line per service here
+// when its group is added to the table below.
+void LinkGeneratedServices() {
+  static const void* const kLinked[] = {
+      coffer::kms::v1::EncryptRequest::descriptor(),
+  };
+  (void)kLinked;
+}
+
+}  // namespace
+
+const std::vector<GroupSpec>& KnownGroups() {
+  // The one table of groups. Entries whose service is not linked in are
+  // skipped at run time.
+  static const auto* const kGroupTable = new std::vector<GroupSpec>{
+      {"kms", "coffer.kms.v1.KeyManagement", "localhost:7701"},
+      {"secrets", "coffer.secrets.v1.SecretsManager", "localhost:7702"},
+      {"params", "coffer.params.v1.ParameterStore", "localhost:7702"},
+  };
+  return *kGroupTable;
+}
+
+CommandTable CommandTable::FromGeneratedPool() {
+  LinkGeneratedServices();
+  return FromPool(*google::protobuf::DescriptorPool::generated_pool(), KnownGroups());
+}
+
+CommandTable CommandTable::FromPool(const google::protobuf::DescriptorPool& pool,
+                                    const std::vector<GroupSpec>& specs) {
+  CommandTable table;
+  for (const GroupSpec& spec : specs) {
+    const google::protobuf::ServiceDescriptor* service = pool.FindServiceByName(spec.service_name);
+    if (service != nullptr) table.groups_.push_back(Group{spec, service});
+  }
+  return table;
+}
+
+const Group* CommandTable::FindGroup(absl::string_view name) const {
+  for (const Group& group : groups_) {
+    if (group.spec.name == name) return &group;
+  }
+  return nullptr;
+}
+
+const google::protobuf::MethodDescriptor* CommandTable::FindOperation(
+    const Group& group, absl::string_view operation) {
+  for (int i = 0; i < group.service->method_count(); ++i) {
+    const google::protobuf::MethodDescriptor* method = group.service->method(i);
+    if (OperationName(method->name()) == operation || method->name() == operation) {
+      return method;
+    }
+  }
+  return nullptr;
+}
+
+std::string OperationName(absl::string_view rpc_name) {
+  std::string out;
+  for (size_t i = 0; i < rpc_name.size(); ++i) {
+    const char c = rpc_name[i];
+    if (std::isupper(static_cast<unsigned char>(c)) && i > 0) {
+      const char prev = rpc_name[i - 1];
+      const bool prev_lower_or_digit = std::islower(static_cast<unsigned char>(prev)) ||
+                                       std::isdigit(static_cast<unsigned char>(prev));
+      // The last capital of an acronym starts the next word: HTTPConfig.
+      const bool acronym_end = std::isupper(static_cast<unsigned char>(prev)) &&
+                               i + 1 < rpc_name.size() &&
+                               std::islower(static_cast<unsigned char>(rpc_name[i + 1]));
+      if (prev_lower_or_digit || acronym_end) out.push_back('-');
+    }
+    out.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+std::string RpcName(absl::string_view operation) {
+  std::string out;
+  for (absl::string_view word : absl::StrSplit(operation, '-', absl::SkipEmpty())) {
+    std::string w(word);
+    w[0] = absl::ascii_toupper(static_cast<unsigned char>(w[0]));
+    out += w;
+  }
+  return out;
+}
+
+std::string FlagName(absl::string_view field_name) {
+  std::string out(field_name);
+  for (char& c : out) {
+    if (c == '_') c = '-';
+  }
+  return out;
+}
+
+std::string TopUsage(const CommandTable& table) {
+  std::string out =
+      "Usage: cofferctl <group> <operation> [--field=value ...] [connection flags]\n\n"
+      "Groups:\n";
+  for (const Group& group : table.groups()) {
+    absl::StrAppend(&out, "  ", group.spec.name, "\t", group.service->full_name(), " (default ",
+                    group.spec.default_address, ")\n");
+  }
+  absl::StrAppend(&out,
+                  "\n`cofferctl <group>` lists its operations; "
+                  "`cofferctl <group> <operation> --help` lists its flags.\n");
+  return out;
+}
+
+std::string GroupUsage(const Group& group) {
+  std::string out = absl::StrCat("Usage: cofferctl ", group.spec.name,
+                                 " <operation> [--field=value ...] [connection flags]\n\n",
+                                 "Operations of ", group.service->full_name(), ":\n");
+  for (int i = 0; i < group.service->method_count(); ++i) {
+    const google::protobuf::MethodDescriptor* method = group.service->method(i);
+    absl::StrAppend(&out, "  ", OperationName(method->name()));
+    if (method->client_streaming() || method->server_streaming()) {
+      absl::StrAppend(&out, " (streaming, not supported yet)");
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  absl::StrAppend(&out, "\n`cofferctl ", group.spec.name,
+                  " <operation> --help` lists the flags of an operation.\n");
+  return out;
+}
+
+std::string OperationUsage(const Group& group, const google::protobuf::MethodDescriptor& method) {
+  std::string out = absl::StrCat("Usage: cofferctl ", group.spec.name, " ",
+                                 OperationName(method.name()), " [flags]\n\n", "Calls ",
+                                 method.full_name(), "(", method.input_type()->full_name(),
+                                 ") -> ", method.output_type()->full_name(), ".\n\n",
+                                 "Request fields:\n", RequestFlagsUsage(*method.input_type()),
+                                 "\n", GlobalFlagsUsage(group.spec.default_address));
+  return out;
+}
+
+}  // namespace coffer::cofferctl

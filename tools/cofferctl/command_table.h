@@ -1,0 +1,74 @@
+// command_table.h: which `cofferctl <group> <operation>` commands exist.
+//
+// Groups map to gRPC services through one small table (kGroupTable in
+// command_table.cc); a group is offered only when its service descriptor is
+// in the generated descriptor pool, i.e. when its generated code is linked
+// in. Operations are the service's RPCs in kebab-case (CreateKey ->
+// create-key), found by reflection, so a new RPC or a new linked service gets
+// CLI coverage without touching cofferctl.
+//
+//   coffer::cofferctl::CommandTable table = CommandTable::FromGeneratedPool();
+//   const Group* kms = table.FindGroup("kms");
+//   const google::protobuf::MethodDescriptor* m = table.FindOperation(*kms, "create-key");
+//   std::string help = OperationUsage(*kms, *m);
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "google/protobuf/descriptor.h"
+
+namespace coffer::cofferctl {
+
+// One row of the group table: what a group is called on the command line,
+// which service it calls and where that service listens by default.
+struct GroupSpec {
+  std::string name;              // "kms"
+  std::string service_name;      // "coffer.kms.v1.KeyManagement"
+  std::string default_address;   // "localhost:7701"
+};
+
+// Every group cofferctl knows about, linked in or not.
+const std::vector<GroupSpec>& KnownGroups();
+
+// A group whose service descriptor was found.
+struct Group {
+  GroupSpec spec;
+  const google::protobuf::ServiceDescriptor* service = nullptr;
+};
+
+class CommandTable {
+ public:
+  // The groups of KnownGroups() whose services are in the generated pool.
+  static CommandTable FromGeneratedPool();
+  // The groups of `specs` whose services are in `pool` (for tests).
+  static CommandTable FromPool(const google::protobuf::DescriptorPool& pool,
+                               const std::vector<GroupSpec>& specs);
+
+  const std::vector<Group>& groups() const { return groups_; }
+  // nullptr when there is no such group.
+  const Group* FindGroup(absl::string_view name) const;
+  // Looks an operation up by kebab-case name (or by the exact RPC name);
+  // nullptr when the service has no such method.
+  static const google::protobuf::MethodDescriptor* FindOperation(const Group& group,
+                                                                 absl::string_view operation);
+
+ private:
+  std::vector<Group> groups_;
+};
+
+// "GenerateDataKeyWithoutPlaintext" -> "generate-data-key-without-plaintext".
+// A run of capitals is one word: "GetHTTPConfig" -> "get-http-config".
+std::string OperationName(absl::string_view rpc_name);
+// The inverse for names without acronyms: "re-encrypt" -> "ReEncrypt".
+std::string RpcName(absl::string_view operation);
+// "key_id" -> "key-id", the way a field is spelled as a flag.
+std::string FlagName(absl::string_view field_name);
+
+// Help texts (end with a newline).
+std::string TopUsage(const CommandTable& table);
+std::string GroupUsage(const Group& group);
+std::string OperationUsage(const Group& group, const google::protobuf::MethodDescriptor& method);
+
+}  // namespace coffer::cofferctl

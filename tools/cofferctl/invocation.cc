@@ -1,0 +1,158 @@
+#include "tools/cofferctl/invocation.h"
+
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace coffer::cofferctl {
+namespace {
+
+enum class Global { kAddress, kCa, kCert, kKey, kAuthority, kTimeout, kOutputFile, kOutputField };
+
+std::optional<Global> FindGlobal(absl::string_view flag) {
+  std::string name(flag);
+  for (char& c : name) {
+    if (c == '_') c = '-';
+  }
+  if (name == "address") return Global::kAddress;
+  if (name == "ca") return Global::kCa;
+  if (name == "cert") return Global::kCert;
+  if (name == "key") return Global::kKey;
+  if (name == "authority") return Global::kAuthority;
+  if (name == "timeout") return Global::kTimeout;
+  if (name == "output-file") return Global::kOutputFile;
+  if (name == "output-field") return Global::kOutputField;
+  return std::nullopt;
+}
+
+absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view text) {
+  absl::Duration d;
+  double seconds;
+  if (absl::SimpleAtod(text, &seconds) && !text.empty() &&
+      !absl::ascii_isspace(static_cast<unsigned char>(text.front()))) {
+    d = absl::Seconds(seconds);  // a bare number means seconds
+  } else if (!absl::ParseDuration(text, &d)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--timeout: '", text, "' is not a duration (e.g. 30s, 500ms, 2m)"));
+  }
+  if (d <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--timeout: must be positive");
+  }
+  return d;
+}
+
+std::string EnvOr(const EnvLookup& env, const std::string& name, const std::string& fallback) {
+  std::optional<std::string> value = env(name);
+  return value.has_value() && !value->empty() ? *value : fallback;
+}
+
+}  // namespace
+
+std::optional<std::string> SystemEnv(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
+                                           const EnvLookup& env) {
+  Invocation inv;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h" || arg == "help") {
+      // "help" only counts as a word where the group or operation would be.
+      if (arg != "help" || inv.operation.empty()) {
+        inv.help = true;
+        continue;
+      }
+    }
+    if (!absl::StartsWith(arg, "--")) {
+      if (inv.group.empty()) {
+        inv.group = arg;
+      } else if (inv.operation.empty()) {
+        inv.operation = arg;
+      } else {
+        inv.request_args.push_back(arg);  // the value of the flag before it
+      }
+      continue;
+    }
+    std::vector<std::string> parts = absl::StrSplit(arg.substr(2), absl::MaxSplits('=', 1));
+    const std::optional<Global> global = FindGlobal(parts[0]);
+    if (!global.has_value()) {
+      if (inv.operation.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "unknown flag ", parts[0].empty() ? arg : "--" + parts[0],
+            inv.group.empty() ? " (expected a group first)" : " (expected an operation first)"));
+      }
+      inv.request_args.push_back(arg);
+      continue;
+    }
+    std::string value;
+    if (parts.size() == 2) {
+      value = parts[1];
+    } else if (i + 1 < args.size() && !absl::StartsWith(args[i + 1], "--")) {
+      value = args[++i];
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("--", parts[0], ": needs a value"));
+    }
+    switch (*global) {
+      case Global::kAddress: inv.connection.address = value; break;
+      case Global::kCa: inv.connection.ca_file = value; break;
+      case Global::kCert: inv.connection.cert_file = value; break;
+      case Global::kKey: inv.connection.key_file = value; break;
+      case Global::kAuthority: inv.connection.authority = value; break;
+      case Global::kOutputFile: inv.output_file = value; break;
+      case Global::kOutputField: inv.output_field = value; break;
+      case Global::kTimeout: {
+        absl::StatusOr<absl::Duration> d = ParseTimeout(value);
+        if (!d.ok()) return d.status();
+        inv.connection.timeout = *d;
+        break;
+      }
+    }
+  }
+  if (!inv.output_field.empty() && inv.output_file.empty()) {
+    return absl::InvalidArgumentError("--output-field: only makes sense with --output-file");
+  }
+  if (inv.connection.ca_file.empty()) {
+    inv.connection.ca_file = EnvOr(env, "COFFER_CA", "./var/certs/ca.crt");
+  }
+  if (inv.connection.cert_file.empty()) {
+    inv.connection.cert_file = EnvOr(env, "COFFER_CERT", "./var/certs/cofferctl.crt");
+  }
+  if (inv.connection.key_file.empty()) {
+    inv.connection.key_file = EnvOr(env, "COFFER_KEY", "./var/certs/cofferctl.key");
+  }
+  return inv;
+}
+
+void ApplyAddressDefault(Invocation& inv, const std::string& default_address,
+                         const EnvLookup& env) {
+  if (!inv.connection.address.empty()) return;
+  const std::string group_var =
+      absl::StrCat("COFFER_", absl::AsciiStrToUpper(inv.group), "_ADDRESS");
+  inv.connection.address = EnvOr(env, group_var, EnvOr(env, "COFFER_ADDRESS", default_address));
+}
+
+std::string GlobalFlagsUsage(absl::string_view default_address) {
+  return absl::StrCat(
+      "Output:\n"
+      "  --output-file=<path>   write the raw bytes of the response's first bytes field\n"
+      "                         (mode 0600) and leave it out of the JSON\n"
+      "  --output-field=<name>  which bytes field --output-file writes\n"
+      "Connection (mTLS always):\n"
+      "  --address=<host:port>  $COFFER_<GROUP>_ADDRESS, $COFFER_ADDRESS or ",
+      default_address,
+      "\n"
+      "  --ca=<path>            $COFFER_CA or ./var/certs/ca.crt\n"
+      "  --cert=<path>          $COFFER_CERT or ./var/certs/cofferctl.crt\n"
+      "  --key=<path>           $COFFER_KEY or ./var/certs/cofferctl.key\n"
+      "  --authority=<name>     server name to verify instead of the address host\n"
+      "  --timeout=<duration>   deadline of the call (default 30s)\n");
+}
+
+}  // namespace coffer::cofferctl

@@ -1,0 +1,65 @@
+// invocation.h: splits a cofferctl command line into the group, the
+// operation, cofferctl's own flags (connection, output, help) and the flags
+// that belong to the request.
+//
+//   auto inv = coffer::cofferctl::ParseInvocation(
+//       {"kms", "encrypt", "--key-id=alias/app", "--timeout=5s"}, coffer::cofferctl::SystemEnv);
+//   inv->group == "kms"; inv->request_args == {"--key-id=alias/app"};
+//   inv->connection.timeout == absl::Seconds(5);
+//
+// cofferctl's own flags may appear anywhere; they shadow request fields of
+// the same name (such a field can still be given with --cli-input-json).
+// Defaults: --address from COFFER_<GROUP>_ADDRESS, then COFFER_ADDRESS, then
+// the group's default; --ca/--cert/--key from COFFER_CA/COFFER_CERT/COFFER_KEY,
+// then ./var/certs/{ca.crt,cofferctl.crt,cofferctl.key} (what scripts/up.sh
+// creates).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace coffer::cofferctl {
+
+struct ConnectionOptions {
+  std::string address;    // host:port; empty until the group's default applies
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string authority;  // optional TLS name override
+  absl::Duration timeout = absl::Seconds(30);
+};
+
+struct Invocation {
+  std::string group;       // empty when not given
+  std::string operation;   // empty when not given
+  bool help = false;
+  ConnectionOptions connection;
+  std::string output_file;   // --output-file
+  std::string output_field;  // --output-field
+  std::vector<std::string> request_args;  // everything else after the operation
+};
+
+// Looks an environment variable up; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+std::optional<std::string> SystemEnv(const std::string& name);
+
+// INVALID_ARGUMENT for an unknown flag before the operation, a flag without
+// its value, a bad --timeout or --output-field without --output-file.
+absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
+                                           const EnvLookup& env);
+
+// Fills the address from the environment or `default_address` when no
+// --address was given.
+void ApplyAddressDefault(Invocation& invocation, const std::string& default_address,
+                         const EnvLookup& env);
+
+// Help text for cofferctl's own flags.
+std::string GlobalFlagsUsage(absl::string_view default_address);
+
+}  // namespace coffer::cofferctl

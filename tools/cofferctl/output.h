@@ -1,0 +1,56 @@
+// output.h: how cofferctl prints results and errors.
+//
+// A response is printed as proto3 JSON with the proto field names,
+// 2-space indented, default values left out, bytes as base64. With
+// --output-file one bytes field is written raw to a file (mode 0600) and left
+// out of the JSON, so a plaintext never has to pass through a shell variable:
+//
+//   coffer::cofferctl::OutputOptions opts{.file = "secret.bin"};
+//   absl::StatusOr<std::string> json = coffer::cofferctl::RenderResponse(*response, opts);
+//
+// Errors read `error: <CODE_NAME> <reason>: <message>`:
+//   error: FAILED_PRECONDITION DisabledException: Key '...' is disabled
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/message.h"
+
+namespace coffer::cofferctl {
+
+// `message` as proto3 JSON (proto field names, no default values), indented
+// by 2 spaces, ending with a newline.
+absl::StatusOr<std::string> FormatJson(const google::protobuf::Message& message);
+
+// Re-indents compact JSON with 2 spaces per level ("{}" and "[]" stay short).
+std::string IndentJson(absl::string_view compact);
+
+// Removes the bytes field `field_name` (or, when empty, the first singular
+// bytes field in field-number order) from `message` and returns its value.
+// INVALID_ARGUMENT when there is no such bytes field.
+absl::StatusOr<std::string> TakeBytesField(google::protobuf::Message& message,
+                                           absl::string_view field_name);
+
+// Writes `bytes` to `path` with mode 0600 (an existing file is truncated and
+// its mode set to 0600).
+absl::Status WritePrivateFile(const std::string& path, absl::string_view bytes);
+
+struct OutputOptions {
+  std::string file;   // --output-file; empty: everything goes to the JSON
+  std::string field;  // --output-field; empty: the first bytes field
+};
+
+// Writes the chosen bytes field to options.file (if any), then returns the
+// JSON of what is left.
+absl::StatusOr<std::string> RenderResponse(google::protobuf::Message& response,
+                                           const OutputOptions& options);
+
+// "error: <CODE_NAME> <reason>: <message>"; the reason comes from the
+// coffer.v1.ErrorInfo detail and is omitted when there is none, as is the
+// ": <message>" part when the message is empty.
+std::string FormatError(const absl::Status& status);
+
+}  // namespace coffer::cofferctl
