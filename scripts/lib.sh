@@ -1,0 +1,45 @@
+# Shared by scripts/up.sh and scripts/test.sh: install what is missing from
+# Debian 12's archive, then configure and build with Ninja (+ ccache).
+# Sourced, not executed.
+
+COFFER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+COFFER_BUILD="${COFFER_BUILD:-$COFFER_ROOT/build}"
+
+# Build and runtime dependencies, all Debian 12 packages.
+COFFER_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config openssl
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev librocksdb-dev libsodium-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev libpq-dev
+)
+
+coffer_sudo() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+coffer_install_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$pkg")
+    fi
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "==> installing: ${missing[*]}"
+    coffer_sudo apt-get update -qq
+    coffer_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  fi
+}
+
+coffer_build() {
+  echo "==> configuring and building in $COFFER_BUILD"
+  if [ ! -f "$COFFER_BUILD/build.ninja" ]; then
+    cmake -S "$COFFER_ROOT" -B "$COFFER_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  fi
+  cmake --build "$COFFER_BUILD" -- -j"$(nproc)"
+}
+
+# Development PKI under var/certs (kept across runs).
+coffer_certs() {
+  "$COFFER_ROOT/deploy/certs/make-certs.sh" "$1" >/dev/null
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite: unit tests,
+# and end-to-end tests that start the real binaries over mTLS.
+# Usage: ./scripts/test.sh [extra ctest arguments, e.g. -R Kms]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+coffer_install_packages "${COFFER_PACKAGES[@]}"
+coffer_build
+
+echo "==> running tests"
+cd "$COFFER_BUILD"
+ctest --output-on-failure --timeout 300 -j"$(nproc)" "$@"

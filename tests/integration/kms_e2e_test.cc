@@ -1,0 +1,380 @@
+// End-to-end tests of the real coffer-kms binary over mutual TLS.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <functional>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/sync_stream.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "coffer/kms/v1/kms.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "libs/common/errors.h"
+#include "libs/crypto/random.h"
+#include "libs/rpc/channel.h"
+#include "libs/rpc/status.h"
+#include "tests/integration/http_get.h"
+#include "tests/testing/test_env.h"
+
+namespace coffer {
+namespace {
+
+using ::testing::HasSubstr;
+namespace kmsv1 = ::coffer::kms::v1;
+
+struct Ports {
+  int grpc = 0;
+  int health = 0;
+  int metrics = 0;
+};
+
+// Parses {"grpc":N,"health":N,"metrics":N}.
+bool ParsePorts(const std::string& json, Ports* ports) {
+  auto field = [&](const char* name, int* out) {
+    std::string key = absl::StrCat("\"", name, "\":");
+    size_t pos = json.find(key);
+    if (pos == std::string::npos) return false;
+    pos += key.size();
+    size_t end = json.find_first_of(",}", pos);
+    return absl::SimpleAtoi(json.substr(pos, end - pos), out);
+  };
+  return field("grpc", &ports->grpc) && field("health", &ports->health) &&
+         field("metrics", &ports->metrics);
+}
+
+class KmsProcess {
+ public:
+  explicit KmsProcess(const std::string& data_dir) : data_dir_(data_dir) {}
+
+  void Start() {
+    ports_file_ = data_dir_ + ".ports";
+    ::unlink(ports_file_.c_str());
+    const auto& pki = testing::SharedPki();
+    rpc::TlsFiles tls = pki.Identity("kms");
+    process_ = std::make_unique<testing::Subprocess>(std::vector<std::string>{
+        testing::BinaryPath("coffer-kms"), "--listen_address=127.0.0.1:0",
+        "--health_listen_address=127.0.0.1:0", "--metrics_address=127.0.0.1:0",
+        "--data_dir=" + data_dir_, "--dev_mode", "--tls_ca=" + tls.ca_file,
+        "--tls_cert=" + tls.cert_file, "--tls_key=" + tls.key_file,
+        "--ports_file=" + ports_file_, "--maintenance_interval=1s"});
+    ASSERT_TRUE(process_->Start().ok());
+    ASSERT_TRUE(testing::WaitFor(
+        [&] { return ParsePorts(testing::ReadFile(ports_file_), &ports_); }, absl::Seconds(20)))
+        << process_->Output();
+  }
+
+  int Stop() {
+    process_->Signal(SIGTERM);
+    return process_->Wait(absl::Seconds(20));
+  }
+
+  std::shared_ptr<grpc::Channel> Channel(const rpc::TlsFiles& tls) const {
+    rpc::ChannelOptions options;
+    options.target = absl::StrCat("localhost:", ports_.grpc);
+    options.tls = tls;
+    auto channel = rpc::MakeChannel(std::move(options));
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    return *channel;
+  }
+
+  std::unique_ptr<kmsv1::KeyManagement::Stub> Stub() const {
+    return kmsv1::KeyManagement::NewStub(Channel(testing::SharedPki().Identity("cofferctl")));
+  }
+
+  const Ports& ports() const { return ports_; }
+  testing::Subprocess& process() { return *process_; }
+
+ private:
+  std::string data_dir_;
+  std::string ports_file_;
+  Ports ports_;
+  std::unique_ptr<testing::Subprocess> process_;
+};
+
+class KmsE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kms_ = std::make_unique<KmsProcess>(dir_.Join("kms"));
+    kms_->Start();
+    stub_ = kms_->Stub();
+  }
+
+  void TearDown() override {
+    if (kms_ && kms_->process().running()) {
+      EXPECT_EQ(kms_->Stop(), 0);
+    }
+  }
+
+  template <typename Req, typename Resp, typename Call>
+  grpc::Status Invoke(Call call, const Req& req, Resp* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return ((*stub_).*call)(&ctx, req, resp);
+  }
+
+  std::string CreateKey() {
+    kmsv1::CreateKeyRequest req;
+    kmsv1::CreateKeyResponse resp;
+    auto s = Invoke(&kmsv1::KeyManagement::Stub::CreateKey, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.key_metadata().key_id();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<KmsProcess> kms_;
+  std::unique_ptr<kmsv1::KeyManagement::Stub> stub_;
+};
+
+grpc::Status DescribeWith(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = kmsv1::KeyManagement::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  kmsv1::ListKeysRequest req;
+  kmsv1::ListKeysResponse resp;
+  return stub->ListKeys(&ctx, req, &resp);
+}
+
+TEST_F(KmsE2ETest, ClientsWithoutAValidCertificateAreRefused) {
+  // Trusted CA, no client certificate at all.
+  grpc::SslCredentialsOptions no_cert;
+  no_cert.pem_root_certs = testing::ReadFile(testing::SharedPki().ca_file());
+  auto anonymous = grpc::CreateChannel(absl::StrCat("localhost:", kms_->ports().grpc),
+                                       grpc::SslCredentials(no_cert));
+  EXPECT_FALSE(DescribeWith(anonymous).ok());
+
+  // A certificate from another CA.
+  rpc::TlsFiles foreign = testing::ForeignPki().Identity("cofferctl");
+  foreign.ca_file = testing::SharedPki().ca_file();
+  EXPECT_FALSE(DescribeWith(kms_->Channel(foreign)).ok());
+
+  // Plaintext on the mTLS port.
+  auto plaintext = grpc::CreateChannel(absl::StrCat("localhost:", kms_->ports().grpc),
+                                       grpc::InsecureChannelCredentials());
+  EXPECT_FALSE(DescribeWith(plaintext).ok());
+
+  // And the real client is served.
+  EXPECT_TRUE(DescribeWith(kms_->Channel(testing::SharedPki().Identity("cofferctl"))).ok());
+}
+
+TEST_F(KmsE2ETest, RoundTripsWithAndWithoutContext) {
+  std::string key = CreateKey();
+  for (bool with_context : {false, true}) {
+    kmsv1::EncryptRequest enc;
+    enc.set_key_id(key);
+    enc.set_plaintext("the eagle lands at noon");
+    if (with_context) (*enc.mutable_encryption_context())["purpose"] = "test";
+    kmsv1::EncryptResponse encrypted;
+    ASSERT_TRUE(Invoke(&kmsv1::KeyManagement::Stub::Encrypt, enc, &encrypted).ok());
+    EXPECT_EQ(encrypted.key_id(), "arn:coffer:kms:local:000000000000:key/" + key);
+
+    kmsv1::DecryptRequest dec;
+    dec.set_ciphertext_blob(encrypted.ciphertext_blob());
+    *dec.mutable_encryption_context() = enc.encryption_context();
+    kmsv1::DecryptResponse decrypted;
+    ASSERT_TRUE(Invoke(&kmsv1::KeyManagement::Stub::Decrypt, dec, &decrypted).ok());
+    EXPECT_EQ(decrypted.plaintext(), "the eagle lands at noon");
+
+    (*dec.mutable_encryption_context())["purpose"] = "other";
+    grpc::Status wrong = Invoke(&kmsv1::KeyManagement::Stub::Decrypt, dec, &decrypted);
+    EXPECT_EQ(wrong.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(ErrorReason(rpc::FromGrpcStatus(wrong)), reason::kInvalidCiphertext);
+  }
+}
+
+TEST_F(KmsE2ETest, KeysAndAliasesSurviveARestart) {
+  std::string key = CreateKey();
+  kmsv1::CreateAliasRequest alias;
+  alias.set_alias_name("alias/restart");
+  alias.set_target_key_id(key);
+  kmsv1::CreateAliasResponse alias_resp;
+  ASSERT_TRUE(Invoke(&kmsv1::KeyManagement::Stub::CreateAlias, alias, &alias_resp).ok());
+  kmsv1::EncryptRequest enc;
+  enc.set_key_id("alias/restart");
+  enc.set_plaintext("before restart");
+  kmsv1::EncryptResponse encrypted;
+  ASSERT_TRUE(Invoke(&kmsv1::KeyManagement::Stub::Encrypt, enc, &encrypted).ok());
+
+  ASSERT_EQ(kms_->Stop(), 0) << kms_->process().Output();
+  kms_->Start();
+  stub_ = kms_->Stub();
+
+  kmsv1::DescribeKeyRequest describe;
+  describe.set_key_id("alias/restart");
+  kmsv1::DescribeKeyResponse described;
+  ASSERT_TRUE(Invoke(&kmsv1::KeyManagement::Stub::DescribeKey, describe, &described).ok());
+  EXPECT_EQ(described.key_metadata().key_id(), key);
+  kmsv1::DecryptRequest dec;
+  dec.set_ciphertext_blob(encrypted.ciphertext_blob());
+  kmsv1::DecryptResponse decrypted;
+  ASSERT_TRUE(Invoke(&kmsv1::KeyManagement::Stub::Decrypt, dec, &decrypted).ok());
+  EXPECT_EQ(decrypted.plaintext(), "before restart");
+}
+
+void ForEachFile(const std::string& dir, const std::function<void(const std::string&)>& fn) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string path = dir + "/" + name;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      ForEachFile(path, fn);
+    } else if (S_ISREG(st.st_mode)) {
+      fn(path);
+    }
+  }
+  ::closedir(d);
+}
+
+TEST_F(KmsE2ETest, DataDirectoryNeverHoldsPlaintextKeysOrData) {
+  std::string key = CreateKey();
+  kmsv1::GenerateDataKeyRequest gen;
+  gen.set_key_id(key);
+  gen.set_key_spec(kmsv1::DATA_KEY_SPEC_AES_256);
+  kmsv1::GenerateDataKeyResponse data_key;
+  ASSERT_TRUE(Invoke(&kmsv1::KeyManagement::Stub::GenerateDataKey, gen, &data_key).ok());
+  ASSERT_EQ(data_key.plaintext().size(), 32u);
+  const std::string marker = "DISTINCTIVE-PLAINTEXT-" + absl::BytesToHexString(crypto::RandomString(8));
+  kmsv1::EncryptRequest enc;
+  enc.set_key_id(key);
+  enc.set_plaintext(marker);
+  kmsv1::EncryptResponse encrypted;
+  ASSERT_TRUE(Invoke(&kmsv1::KeyManagement::Stub::Encrypt, enc, &encrypted).ok());
+  kmsv1::DecryptRequest dec;
+  dec.set_ciphertext_blob(encrypted.ciphertext_blob());
+  kmsv1::DecryptResponse decrypted;
+  ASSERT_TRUE(Invoke(&kmsv1::KeyManagement::Stub::Decrypt, dec, &decrypted).ok());
+  ASSERT_EQ(kms_->Stop(), 0);  // flushes memtables into SST files too
+
+  int files = 0;
+  ForEachFile(dir_.Join("kms"), [&](const std::string& path) {
+    std::string contents = testing::ReadFile(path);
+    ++files;
+    EXPECT_EQ(contents.find(data_key.plaintext()), std::string::npos) << path;
+    EXPECT_EQ(contents.find(marker), std::string::npos) << path;
+  });
+  EXPECT_GT(files, 3);
+  std::string logs = kms_->process().Output();
+  EXPECT_EQ(logs.find(marker), std::string::npos);
+  EXPECT_EQ(logs.find(absl::Base64Escape(data_key.plaintext())), std::string::npos);
+}
+
+TEST_F(KmsE2ETest, HealthIsServingOnBothListeners) {
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service("coffer.kms.v1.KeyManagement");
+  for (auto channel : {kms_->Channel(testing::SharedPki().Identity("cofferctl")),
+                       grpc::CreateChannel(absl::StrCat("127.0.0.1:", kms_->ports().health),
+                                           grpc::InsecureChannelCredentials())}) {
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status s = health->Check(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+}
+
+TEST_F(KmsE2ETest, ReflectionListsTheKmsService) {
+  auto channel = kms_->Channel(testing::SharedPki().Identity("cofferctl"));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+          channel.get(),
+          grpc::internal::RpcMethod("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                    grpc::internal::RpcMethod::BIDI_STREAMING),
+          &ctx));
+  // ServerReflectionRequest{list_services: ""} is field 7, length 0.
+  const char request_bytes[] = {0x3a, 0x00};
+  grpc::Slice slice(request_bytes, sizeof request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  grpc::ByteBuffer response;
+  ASSERT_TRUE(stream->Read(&response));
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_THAT(bytes, HasSubstr("coffer.kms.v1.KeyManagement"));
+  EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
+  while (stream->Read(&response)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(KmsE2ETest, MetricsShowTheCallsJustMade) {
+  CreateKey();
+  kmsv1::DescribeKeyRequest missing;
+  missing.set_key_id("alias/none");
+  kmsv1::DescribeKeyResponse resp;
+  EXPECT_EQ(Invoke(&kmsv1::KeyManagement::Stub::DescribeKey, missing, &resp).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  auto page = testing::HttpGet(kms_->ports().metrics, "/metrics");
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(*page, HasSubstr("grpc_server_handled_total{"));
+  EXPECT_THAT(*page, HasSubstr("grpc_method=\"CreateKey\""));
+  EXPECT_THAT(*page, HasSubstr("grpc_code=\"NotFound\""));
+  EXPECT_THAT(*page, HasSubstr("grpc_service=\"coffer.kms.v1.KeyManagement\""));
+  EXPECT_THAT(*page, HasSubstr("coffer_build_info{"));
+  EXPECT_THAT(*page, HasSubstr("coffer_kms_keys{"));
+}
+
+// The README's cofferctl session, through the real binary.
+TEST_F(KmsE2ETest, CofferctlSession) {
+  const auto& pki = testing::SharedPki();
+  rpc::TlsFiles tls = pki.Identity("cofferctl");
+  std::map<std::string, std::string> env = {
+      {"COFFER_ADDRESS", absl::StrCat("localhost:", kms_->ports().grpc)},
+      {"COFFER_CA", tls.ca_file},
+      {"COFFER_CERT", tls.cert_file},
+      {"COFFER_KEY", tls.key_file}};
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), testing::BinaryPath("cofferctl"));
+    testing::Subprocess ctl(args, env);
+    EXPECT_TRUE(ctl.Start().ok());
+    int code = ctl.Wait(absl::Seconds(20));
+    return std::make_pair(code, ctl.Output());
+  };
+  auto [code, created] = run({"kms", "create-key", "--description=demo key"});
+  ASSERT_EQ(code, 0) << created;
+  EXPECT_THAT(created, HasSubstr("\"key_state\": \"KEY_STATE_ENABLED\""));
+  size_t id_pos = created.find("\"key_id\": \"");
+  ASSERT_NE(id_pos, std::string::npos);
+  std::string key_id = created.substr(id_pos + 11, 36);
+
+  auto [alias_code, alias_out] =
+      run({"kms", "create-alias", "--alias-name=alias/demo", "--target-key-id=" + key_id});
+  ASSERT_EQ(alias_code, 0) << alias_out;
+
+  std::string plain = dir_.Join("plain.txt");
+  std::string blob = dir_.Join("blob.bin");
+  std::string back = dir_.Join("back.txt");
+  {
+    std::ofstream(plain) << "hello from cofferctl";
+  }
+  auto [enc_code, enc_out] = run({"kms", "encrypt", "--key-id=alias/demo", "--plaintext-file=" + plain,
+                                  "--encryption-context", "app=demo", "--output-file=" + blob});
+  ASSERT_EQ(enc_code, 0) << enc_out;
+  auto [dec_code, dec_out] = run({"kms", "decrypt", "--ciphertext-blob-file=" + blob,
+                                  "--encryption-context", "app=demo", "--output-file=" + back});
+  ASSERT_EQ(dec_code, 0) << dec_out;
+  EXPECT_EQ(testing::ReadFile(back), "hello from cofferctl");
+
+  auto [bad_code, bad_out] = run({"kms", "decrypt", "--ciphertext-blob-file=" + blob});
+  EXPECT_EQ(bad_code, 1);
+  EXPECT_THAT(bad_out, HasSubstr("InvalidCiphertextException"));
+}
+
+}  // namespace
+}  // namespace coffer
