@@ -14,7 +14,9 @@ chmod 700 "$VAR/data"
 coffer_certs "$VAR/certs"
 
 pids=()
+stopping=0
 stop() {
+  stopping=1
   trap - INT TERM EXIT
   echo
   echo "==> stopping"
@@ -62,4 +64,7 @@ INFO
 
 # Wait until a service exits or Ctrl-C arrives.
 wait -n "${pids[@]}" || true
-echo "a service exited; see var/log/" >&2
+if [ "$stopping" = 0 ]; then
+  echo "a service exited unexpectedly; see var/log/" >&2
+  exit 1
+fi
