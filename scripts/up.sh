@@ -49,14 +49,22 @@ start kms services/kms/coffer-kms \
   --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/kms.crt" --tls_key="$VAR/certs/kms.key"
 wait_for_port kms 7701
 
+start store services/store/coffer-store \
+  --listen_address=127.0.0.1:7702 --metrics_address=127.0.0.1:9702 \
+  --data_dir="$VAR/data/store" --kms_address=localhost:7701 \
+  --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/store.crt" --tls_key="$VAR/certs/store.key"
+wait_for_port store 7702
+
 cat <<INFO
 
 Coffer is running on loopback:
-  coffer-kms   grpc 127.0.0.1:7701 (mTLS)   metrics http://127.0.0.1:9701/metrics
+  coffer-kms     grpc 127.0.0.1:7701 (mTLS)   metrics http://127.0.0.1:9701/metrics
+  coffer-store   grpc 127.0.0.1:7702 (mTLS)   metrics http://127.0.0.1:9702/metrics
 
 Use cofferctl from another shell (it reads ./var/certs by default):
   export PATH="$COFFER_BUILD/tools/cofferctl:\$PATH"
-  cofferctl kms create-key --description "my first key"
+  cofferctl secrets create-secret --name demo/db --secret-string 's3cr3t'
+  cofferctl secrets get-secret-value --secret-id demo/db
   cofferctl kms list-keys
 
 Press Ctrl-C to stop.

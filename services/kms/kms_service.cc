@@ -3,60 +3,28 @@
 #include <functional>
 #include <utility>
 
-#include "libs/common/log.h"
-#include "libs/crypto/secure_buffer.h"
-#include "libs/rpc/status.h"
+#include "libs/rpc/unary.h"
 
 namespace coffer::kms {
 namespace {
 
-// Finishes a unary call and, once gRPC is done with the messages, runs an
-// optional wipe of the sensitive fields.
-class WipingReactor final : public grpc::ServerUnaryReactor {
- public:
-  explicit WipingReactor(std::function<void()> wipe) : wipe_(std::move(wipe)) {}
-  void OnDone() override {
-    if (wipe_) wipe_();
-    delete this;
-  }
-
- private:
-  std::function<void()> wipe_;
-};
-
-void WipeString(const std::string& s) {
-  // The message is about to be freed; scrubbing its buffer in place is the
-  // last thing that happens to it.
-  crypto::Wipe(const_cast<char*>(s.data()), s.size());
-}
-
-bool IsCryptoOperation(const char* method) {
+bool IsCryptoOperation(absl::string_view method) {
   static const char* const kCrypto[] = {"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
                                         "GenerateDataKeyWithoutPlaintext", "GenerateRandom"};
   for (const char* m : kCrypto) {
-    if (std::string_view(m) == method) return true;
+    if (method == m) return true;
   }
   return false;
 }
 
 template <typename Response>
-grpc::ServerUnaryReactor* Finish(const char* method, KmsProbe* probe,
+grpc::ServerUnaryReactor* Finish(absl::string_view method, KmsProbe* probe,
                                  absl::StatusOr<Response> result, Response* response,
                                  std::function<void()> wipe) {
-  auto* reactor = new WipingReactor(std::move(wipe));
-  if (probe != nullptr && IsCryptoOperation(method)) probe->CryptoOperation(method, result.ok());
-  if (result.ok()) {
-    *response = std::move(result).value();
-    reactor->Finish(grpc::Status::OK);
-  } else {
-    if (result.status().code() == absl::StatusCode::kInternal ||
-        result.status().code() == absl::StatusCode::kUnavailable ||
-        result.status().code() == absl::StatusCode::kDataLoss) {
-      log::Error("kms", "request failed", {{"method", method}, {"error", result.status().ToString()}});
-    }
-    reactor->Finish(rpc::ToGrpcStatus(result.status()));
+  if (probe != nullptr && IsCryptoOperation(method)) {
+    probe->CryptoOperation(std::string(method), result.ok());
   }
-  return reactor;
+  return rpc::FinishUnary(method, std::move(result), response, std::move(wipe));
 }
 
 }  // namespace
@@ -85,12 +53,12 @@ COFFER_KMS_HANDLER(CreateAlias, nullptr)
 COFFER_KMS_HANDLER(UpdateAlias, nullptr)
 COFFER_KMS_HANDLER(DeleteAlias, nullptr)
 COFFER_KMS_HANDLER(ListAliases, nullptr)
-COFFER_KMS_HANDLER(Encrypt, [request] { WipeString(request->plaintext()); })
-COFFER_KMS_HANDLER(Decrypt, [response] { WipeString(response->plaintext()); })
+COFFER_KMS_HANDLER(Encrypt, [request] { rpc::WipeString(request->plaintext()); })
+COFFER_KMS_HANDLER(Decrypt, [response] { rpc::WipeString(response->plaintext()); })
 COFFER_KMS_HANDLER(ReEncrypt, nullptr)
-COFFER_KMS_HANDLER(GenerateDataKey, [response] { WipeString(response->plaintext()); })
+COFFER_KMS_HANDLER(GenerateDataKey, [response] { rpc::WipeString(response->plaintext()); })
 COFFER_KMS_HANDLER(GenerateDataKeyWithoutPlaintext, nullptr)
-COFFER_KMS_HANDLER(GenerateRandom, [response] { WipeString(response->plaintext()); })
+COFFER_KMS_HANDLER(GenerateRandom, [response] { rpc::WipeString(response->plaintext()); })
 COFFER_KMS_HANDLER(TagResource, nullptr)
 COFFER_KMS_HANDLER(UntagResource, nullptr)
 COFFER_KMS_HANDLER(ListResourceTags, nullptr)

@@ -22,46 +22,25 @@
 #include "libs/crypto/secure_buffer.h"
 #include "libs/metrics/metrics.h"
 #include "libs/rpc/server.h"
+#include "libs/runtime/service_flags.h"
 #include "services/kms/key_store.h"
 #include "services/kms/kms_probe.h"
 #include "services/kms/kms_service.h"
 #include "services/kms/root_key.h"
 
-ABSL_FLAG(std::string, listen_address, "127.0.0.1:7701", "host:port of the mTLS gRPC listener");
-ABSL_FLAG(std::string, health_listen_address, "",
-          "host:port of a plaintext listener serving only grpc.health.v1 (empty: none)");
-ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9701",
-          "host:port of the Prometheus /metrics endpoint (empty: none)");
 ABSL_FLAG(std::string, data_dir, "var/data/kms", "directory of the keystore (RocksDB)");
 ABSL_FLAG(std::string, root_key_file, "",
           "file with the 32-byte root key (mode 0600); required unless --dev_mode");
 ABSL_FLAG(bool, dev_mode, false,
           "development: without --root_key_file, create <data_dir>/root.key on first start");
-ABSL_FLAG(std::string, tls_ca, "var/certs/ca.crt", "CA bundle that client certificates must chain to");
-ABSL_FLAG(std::string, tls_cert, "var/certs/kms.crt", "this server's certificate chain");
-ABSL_FLAG(std::string, tls_key, "var/certs/kms.key", "this server's private key");
-ABSL_FLAG(int, cert_refresh_seconds, 60, "how often certificate files are re-read");
-ABSL_FLAG(std::string, arn_partition, "coffer", "ARN partition");
-ABSL_FLAG(std::string, arn_region, "local", "ARN region");
-ABSL_FLAG(std::string, arn_account, "000000000000", "ARN account");
 ABSL_FLAG(absl::Duration, maintenance_interval, absl::Minutes(1),
           "how often due key deletions and automatic rotations run");
-ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
-          "how long in-flight calls may run after SIGTERM");
-ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
-ABSL_FLAG(std::string, ports_file, "",
-          "write the bound ports as JSON here once serving (for scripts and tests)");
 
 namespace coffer::kms {
 namespace {
 
 absl::Status Run() {
-  log::Level level;
-  if (!log::ParseLevel(absl::GetFlag(FLAGS_log_level), &level)) {
-    return absl::InvalidArgumentError("--log_level must be debug, info, warn or error");
-  }
-  log::SetLevel(level);
-  COFFER_RETURN_IF_ERROR(DisableCoreDumps());
+  COFFER_RETURN_IF_ERROR(runtime::InitProcess());
   crypto::EnsureSodiumInitialized();
 
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
@@ -78,42 +57,28 @@ absl::Status Run() {
 
   KeyStoreOptions options;
   options.db_path = data_dir + "/keystore";
-  options.partition = absl::GetFlag(FLAGS_arn_partition);
-  options.region = absl::GetFlag(FLAGS_arn_region);
-  options.account = absl::GetFlag(FLAGS_arn_account);
+  const runtime::ArnParts arn = runtime::ArnFromFlags();
+  options.partition = arn.partition;
+  options.region = arn.region;
+  options.account = arn.account;
   COFFER_ASSIGN_OR_RETURN(auto store, KeyStore::Open(options, std::move(root_key)));
   log::Info("kms", "keystore unsealed",
             {{"root_key", root_source->Describe()}, {"data_dir", data_dir}});
 
-  std::unique_ptr<metrics::Metrics> metrics;
-  if (absl::GetFlag(FLAGS_metrics_address).empty()) {
-    metrics = metrics::Metrics::Create("kms");
-  } else {
-    COFFER_ASSIGN_OR_RETURN(metrics,
-                            metrics::Metrics::Start(absl::GetFlag(FLAGS_metrics_address), "kms"));
-  }
+  COFFER_ASSIGN_OR_RETURN(auto metrics, runtime::StartMetrics("kms"));
   KmsProbe probe(*metrics->registry());
   probe.SetKeyCounts(store->CountKeysByState());
   KmsService service(store.get(), &probe);
 
   rpc::HealthStatus health;
-  rpc::ServerOptions server_options;
-  server_options.listen_address = absl::GetFlag(FLAGS_listen_address);
-  server_options.health_listen_address = absl::GetFlag(FLAGS_health_listen_address);
-  server_options.tls = {absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert),
-                        absl::GetFlag(FLAGS_tls_key),
-                        absl::Seconds(absl::GetFlag(FLAGS_cert_refresh_seconds))};
+  rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
   server_options.interceptors.push_back(metrics->ServerInterceptorFactory());
   COFFER_ASSIGN_OR_RETURN(auto server,
                           rpc::Server::Start(std::move(server_options), {&service}, &health));
   health.Set("", true);
   health.Set(v1::KeyManagement::service_full_name(), true);
 
-  std::string ports = absl::StrCat("{\"grpc\":", server->port(), ",\"health\":",
-                                   server->health_port(), ",\"metrics\":", metrics->port(), "}\n");
-  if (!absl::GetFlag(FLAGS_ports_file).empty()) {
-    COFFER_RETURN_IF_ERROR(WriteFileAtomically(absl::GetFlag(FLAGS_ports_file), ports, 0644));
-  }
+  COFFER_RETURN_IF_ERROR(runtime::WritePortsFile(*server, *metrics));
   log::Info("kms", "serving",
             {{"grpc_port", absl::StrCat(server->port())},
              {"health_port", absl::StrCat(server->health_port())},
@@ -144,7 +109,7 @@ absl::Status Run() {
 
   int sig = rpc::WaitForShutdownSignal();
   log::Info("kms", "shutting down", {{"signal", absl::StrCat(sig)}});
-  server->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  server->Shutdown(runtime::ShutdownGrace());
   {
     std::lock_guard<std::mutex> lock(mu);
     stopping = true;
@@ -161,6 +126,7 @@ absl::Status Run() {
 
 int main(int argc, char** argv) {
   coffer::rpc::BlockShutdownSignals();
+  coffer::runtime::SetServiceDefaults({"kms", 7701, 9701});
   absl::SetProgramUsageMessage("coffer-kms: key management service (see --help)");
   absl::ParseCommandLine(argc, argv);
   absl::Status status = coffer::kms::Run();

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "coffer/kms/v1/kms.pb.h"
+#include "coffer/secrets/v1/secrets.pb.h"
 #include "tools/cofferctl/invocation.h"
 #include "tools/cofferctl/request_builder.h"
 
@@ -18,6 +19,7 @@ namespace {
 void LinkGeneratedServices() {
   static const void* const kLinked[] = {
       coffer::kms::v1::EncryptRequest::descriptor(),
+      coffer::secrets::v1::GetSecretValueRequest::descriptor(),
   };
   (void)kLinked;
 }

@@ -1,0 +1,82 @@
+#include "libs/runtime/service_flags.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "libs/common/log.h"
+#include "libs/common/process.h"
+#include "libs/common/status_macros.h"
+
+ABSL_FLAG(std::string, listen_address, "127.0.0.1:0", "host:port of the mTLS gRPC listener");
+ABSL_FLAG(std::string, health_listen_address, "",
+          "host:port of a plaintext listener serving only grpc.health.v1 (empty: none)");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1:0",
+          "host:port of the Prometheus /metrics endpoint (empty: none)");
+ABSL_FLAG(std::string, tls_ca, "var/certs/ca.crt",
+          "CA bundle that peers' certificates must chain to");
+ABSL_FLAG(std::string, tls_cert, "", "this process's certificate chain (PEM)");
+ABSL_FLAG(std::string, tls_key, "", "this process's private key (PEM)");
+ABSL_FLAG(int, cert_refresh_seconds, 60, "how often certificate files are re-read");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "how long in-flight calls may run after SIGTERM/SIGINT");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
+ABSL_FLAG(std::string, ports_file, "",
+          "write the bound ports as JSON here once serving (for scripts and tests)");
+
+ABSL_FLAG(std::string, arn_partition, "coffer", "ARN partition");
+ABSL_FLAG(std::string, arn_region, "local", "ARN region");
+ABSL_FLAG(std::string, arn_account, "000000000000", "ARN account");
+
+namespace coffer::runtime {
+
+void SetServiceDefaults(const ServiceDefaults& d) {
+  absl::SetFlag(&FLAGS_listen_address, absl::StrCat("127.0.0.1:", d.grpc_port));
+  absl::SetFlag(&FLAGS_metrics_address, absl::StrCat("127.0.0.1:", d.metrics_port));
+  absl::SetFlag(&FLAGS_tls_cert, absl::StrCat("var/certs/", d.identity, ".crt"));
+  absl::SetFlag(&FLAGS_tls_key, absl::StrCat("var/certs/", d.identity, ".key"));
+}
+
+absl::Status InitProcess() {
+  log::Level level;
+  if (!log::ParseLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    return absl::InvalidArgumentError("--log_level must be debug, info, warn or error");
+  }
+  log::SetLevel(level);
+  return DisableCoreDumps();
+}
+
+rpc::TlsFiles TlsFromFlags() {
+  return {absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+          absl::Seconds(absl::GetFlag(FLAGS_cert_refresh_seconds))};
+}
+
+rpc::ServerOptions ServerOptionsFromFlags() {
+  rpc::ServerOptions options;
+  options.listen_address = absl::GetFlag(FLAGS_listen_address);
+  options.health_listen_address = absl::GetFlag(FLAGS_health_listen_address);
+  options.tls = TlsFromFlags();
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<metrics::Metrics>> StartMetrics(const std::string& component) {
+  if (absl::GetFlag(FLAGS_metrics_address).empty()) return metrics::Metrics::Create(component);
+  return metrics::Metrics::Start(absl::GetFlag(FLAGS_metrics_address), component);
+}
+
+absl::Status WritePortsFile(const rpc::Server& server, const metrics::Metrics& metrics) {
+  const std::string path = absl::GetFlag(FLAGS_ports_file);
+  if (path.empty()) return absl::OkStatus();
+  return WriteFileAtomically(path,
+                             absl::StrCat("{\"grpc\":", server.port(), ",\"health\":",
+                                          server.health_port(), ",\"metrics\":", metrics.port(),
+                                          "}\n"),
+                             0644);
+}
+
+absl::Duration ShutdownGrace() { return absl::GetFlag(FLAGS_shutdown_grace); }
+
+ArnParts ArnFromFlags() {
+  return {absl::GetFlag(FLAGS_arn_partition), absl::GetFlag(FLAGS_arn_region),
+          absl::GetFlag(FLAGS_arn_account)};
+}
+
+}  // namespace coffer::runtime

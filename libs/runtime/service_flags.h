@@ -1,0 +1,64 @@
+// service_flags.h: the flags and start-up steps every Coffer service shares,
+// so that coffer-kms, coffer-store and coffer-rotator are configured one way.
+//
+//   int main(int argc, char** argv) {
+//     coffer::rpc::BlockShutdownSignals();
+//     coffer::runtime::SetServiceDefaults({"store", 7702, 9702});
+//     absl::ParseCommandLine(argc, argv);
+//     COFFER_RETURN_IF_ERROR(coffer::runtime::InitProcess());
+//     COFFER_ASSIGN_OR_RETURN(auto metrics, coffer::runtime::StartMetrics("store"));
+//     coffer::rpc::ServerOptions options = coffer::runtime::ServerOptionsFromFlags();
+//     ...
+//     coffer::runtime::WritePortsFile(*server, *metrics);
+//   }
+//
+// Flags: --listen_address, --health_listen_address, --metrics_address,
+// --tls_ca, --tls_cert, --tls_key, --cert_refresh_seconds, --shutdown_grace,
+// --log_level, --ports_file, --arn_partition, --arn_region, --arn_account.
+// All accept --flagfile.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "libs/metrics/metrics.h"
+#include "libs/rpc/server.h"
+#include "libs/rpc/tls.h"
+
+namespace coffer::runtime {
+
+struct ServiceDefaults {
+  // Certificate base name under var/certs ("kms" -> var/certs/kms.crt).
+  std::string identity;
+  int grpc_port = 0;
+  int metrics_port = 0;
+};
+
+// Sets the defaults of the shared flags for this binary. Call before
+// absl::ParseCommandLine (command-line values still win).
+void SetServiceDefaults(const ServiceDefaults& defaults);
+
+// Applies --log_level and disables core dumps.
+absl::Status InitProcess();
+
+rpc::TlsFiles TlsFromFlags();
+// listen addresses and TLS from the flags (interceptors are the caller's).
+rpc::ServerOptions ServerOptionsFromFlags();
+// A metrics registry, served over HTTP unless --metrics_address is empty.
+absl::StatusOr<std::unique_ptr<metrics::Metrics>> StartMetrics(const std::string& component);
+// Writes {"grpc":N,"health":N,"metrics":N} to --ports_file when set.
+absl::Status WritePortsFile(const rpc::Server& server, const metrics::Metrics& metrics);
+absl::Duration ShutdownGrace();
+
+// --arn_partition, --arn_region, --arn_account (defaults coffer, local,
+// 000000000000): the parts of every ARN a service hands out.
+struct ArnParts {
+  std::string partition;
+  std::string region;
+  std::string account;
+};
+ArnParts ArnFromFlags();
+
+}  // namespace coffer::runtime

@@ -1,0 +1,171 @@
+// coffer-store: secrets (and later parameters) in RocksDB, every version
+// encrypted under its own data key from coffer-kms.
+//
+//   coffer-store --data_dir=var/data/store --kms_address=localhost:7701
+//                --tls_ca=var/certs/ca.crt --tls_cert=var/certs/store.crt
+//                --tls_key=var/certs/store.key
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "coffer/secrets/v1/secrets.grpc.pb.h"
+#include "libs/common/log.h"
+#include "libs/common/process.h"
+#include "libs/common/status_macros.h"
+#include "libs/crypto/secure_buffer.h"
+#include "libs/rpc/channel.h"
+#include "libs/rpc/server.h"
+#include "libs/runtime/service_flags.h"
+#include "libs/storage/database.h"
+#include "services/store/data_key_cache.h"
+#include "services/store/envelope.h"
+#include "services/store/key_service.h"
+#include "services/store/kms_monitor.h"
+#include "services/store/secret_store.h"
+#include "services/store/secrets_service.h"
+#include "services/store/store_probe.h"
+
+ABSL_FLAG(std::string, data_dir, "var/data/store", "directory of the store's RocksDB");
+ABSL_FLAG(std::string, kms_address, "localhost:7701", "host:port of coffer-kms (mTLS)");
+ABSL_FLAG(std::string, kms_authority, "",
+          "name to verify in the KMS certificate instead of the kms_address host");
+ABSL_FLAG(absl::Duration, kms_timeout, absl::Seconds(2), "deadline of each call to the KMS");
+ABSL_FLAG(absl::Duration, kms_check_interval, absl::Seconds(1),
+          "how often the KMS's health is checked (drives this service's health)");
+ABSL_FLAG(std::string, default_kms_key_id, "alias/coffer/secretsmanager",
+          "KMS key of secrets created without kms_key_id");
+ABSL_FLAG(absl::Duration, dek_cache_ttl, absl::Minutes(5),
+          "how long unwrapped data keys stay cached in guarded memory (0 disables the cache)");
+ABSL_FLAG(int, dek_cache_max_entries, 10000, "most data keys cached (0 disables the cache)");
+ABSL_FLAG(absl::Duration, sweep_interval, absl::Minutes(1),
+          "how often secrets past their recovery window are purged");
+
+namespace coffer::store {
+namespace {
+
+absl::Status Run() {
+  COFFER_RETURN_IF_ERROR(runtime::InitProcess());
+  crypto::EnsureSodiumInitialized();
+
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  COFFER_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
+  storage::DatabaseOptions db_options;
+  db_options.path = data_dir + "/db";
+  db_options.column_families = SecretStore::ColumnFamilies();
+  COFFER_ASSIGN_OR_RETURN(auto db, storage::Database::Open(db_options));
+
+  COFFER_ASSIGN_OR_RETURN(auto metrics, runtime::StartMetrics("store"));
+  StoreProbe probe(*metrics->registry());
+
+  rpc::ChannelOptions kms_options;
+  kms_options.target = absl::GetFlag(FLAGS_kms_address);
+  kms_options.authority = absl::GetFlag(FLAGS_kms_authority);
+  kms_options.tls = runtime::TlsFromFlags();
+  kms_options.interceptors.push_back(metrics->ClientInterceptorFactory());
+  COFFER_ASSIGN_OR_RETURN(auto kms_channel, rpc::MakeChannel(std::move(kms_options)));
+  auto kms = MakeGrpcKeyService(kms_channel, absl::GetFlag(FLAGS_kms_timeout));
+
+  DataKeyCacheOptions cache_options;
+  cache_options.ttl = absl::GetFlag(FLAGS_dek_cache_ttl);
+  cache_options.max_entries = static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_dek_cache_max_entries)));
+  DataKeyCache cache(cache_options);
+  Envelope envelope(kms.get(), &cache);
+
+  SecretStoreOptions store_options;
+  const runtime::ArnParts arn = runtime::ArnFromFlags();
+  store_options.arns = {arn.partition, arn.region, arn.account};
+  store_options.default_kms_key_id = absl::GetFlag(FLAGS_default_kms_key_id);
+  SecretStore store(db.get(), &envelope, store_options);
+  COFFER_RETURN_IF_ERROR(store.Load());
+  log::Info("store", "database open",
+            {{"data_dir", data_dir}, {"secrets", absl::StrCat(store.secret_count())}});
+
+  SecretsService secrets_service(&store);
+  rpc::HealthStatus health;
+  rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
+  server_options.interceptors.push_back(metrics->ServerInterceptorFactory());
+  COFFER_ASSIGN_OR_RETURN(
+      auto server, rpc::Server::Start(std::move(server_options), {&secrets_service}, &health));
+
+  // SERVING exactly while the KMS answers: without it no new value can be
+  // written (reads of cached data keys keep working regardless).
+  KmsMonitor monitor(kms_channel, absl::GetFlag(FLAGS_kms_check_interval), [&](bool up) {
+    health.Set("", up);
+    health.Set(secrets::v1::SecretsManager::service_full_name(), up);
+    probe.SetKmsReachable(up);
+    if (up) {
+      log::Info("store", "KMS reachable", {{"kms_address", absl::GetFlag(FLAGS_kms_address)}});
+    } else {
+      log::Warn("store", "KMS unreachable: writes fail until it is back",
+                {{"kms_address", absl::GetFlag(FLAGS_kms_address)}});
+    }
+  });
+  monitor.Start();
+  COFFER_RETURN_IF_ERROR(runtime::WritePortsFile(*server, *metrics));
+  log::Info("store", "serving",
+            {{"grpc_port", absl::StrCat(server->port())},
+             {"health_port", absl::StrCat(server->health_port())},
+             {"metrics_port", absl::StrCat(metrics->port())}});
+
+  // Housekeeping: metrics every second, the deletion sweeper every interval.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread housekeeping([&] {
+    const absl::Duration sweep = absl::GetFlag(FLAGS_sweep_interval);
+    absl::Time next_sweep = absl::Now() + sweep;
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
+      lock.unlock();
+      probe.SyncCache(cache);
+      probe.SetSecrets(store.secret_count());
+      if (absl::Now() >= next_sweep) {
+        next_sweep = absl::Now() + sweep;
+        auto purged = store.PurgeExpired();
+        if (!purged.ok()) {
+          log::Error("store", "sweeper failed", {{"error", purged.status().ToString()}});
+        } else if (*purged > 0) {
+          probe.Purged(*purged);
+          log::Info("store", "purged secrets past their recovery window",
+                    {{"count", absl::StrCat(*purged)}});
+        }
+      }
+      lock.lock();
+    }
+  });
+
+  int sig = rpc::WaitForShutdownSignal();
+  log::Info("store", "shutting down", {{"signal", absl::StrCat(sig)}});
+  server->Shutdown(runtime::ShutdownGrace());
+  monitor.Stop();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  housekeeping.join();
+  cache.Clear();
+  COFFER_RETURN_IF_ERROR(db->Flush());
+  log::Info("store", "stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace coffer::store
+
+int main(int argc, char** argv) {
+  coffer::rpc::BlockShutdownSignals();
+  coffer::runtime::SetServiceDefaults({"store", 7702, 9702});
+  absl::SetProgramUsageMessage("coffer-store: secrets service (see --help)");
+  absl::ParseCommandLine(argc, argv);
+  absl::Status status = coffer::store::Run();
+  if (!status.ok()) {
+    coffer::log::Error("store", "fatal", {{"error", status.ToString()}});
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,131 @@
+// secret_store.h: the whole of the secrets API's logic, without gRPC.
+//
+// SecretStore keeps secrets in RocksDB — one SecretRecord per name (metadata,
+// tags, version summaries with their staging labels), one VersionRecord per
+// version (the value, encrypted by Envelope under its own data key), and two
+// indexes (by creation date for ListSecrets, by deletion date for the
+// sweeper). Every operation validates its request first and returns errors
+// with the AWS exception name; every change is one optimistic transaction,
+// committed as one synced atomic write: a crash leaves the old or the new
+// state, never a mix. KMS calls happen before the transaction, never inside.
+//
+//   SecretStore store(db.get(), &envelope, options);
+//   COFFER_RETURN_IF_ERROR(store.Load());
+//   secrets::v1::CreateSecretRequest create;
+//   create.set_name("prod/db");
+//   create.set_secret_string("{\"password\":\"...\"}");
+//   COFFER_ASSIGN_OR_RETURN(auto created, store.CreateSecret(create));
+//   store.PurgeExpired();   // the sweeper, periodically
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "coffer/internal/store/v1/store.pb.h"
+#include "coffer/secrets/v1/secrets.pb.h"
+#include "libs/common/clock.h"
+#include "libs/storage/database.h"
+#include "services/store/envelope.h"
+#include "services/store/secret_names.h"
+
+namespace coffer::store {
+
+struct SecretStoreOptions {
+  ArnConfig arns;
+  // The KMS key of secrets created without kms_key_id (created by the KMS on
+  // first use).
+  std::string default_kms_key_id = "alias/coffer/secretsmanager";
+  // Index entries one ListSecrets/BatchGetSecretValue page may examine.
+  size_t list_scan_budget = 5000;
+  Clock* clock = nullptr;  // default RealClock()
+};
+
+class SecretStore {
+ public:
+  using SecretRecord = ::coffer::internal::store::v1::SecretRecord;
+
+  // Column families the database must be opened with.
+  static std::vector<std::string> ColumnFamilies();
+
+  // Neither pointer is owned; both must outlive the store.
+  SecretStore(storage::Database* db, Envelope* envelope, SecretStoreOptions options);
+
+  // Counts the stored secrets (for the gauge).
+  absl::Status Load();
+
+  absl::StatusOr<secrets::v1::CreateSecretResponse> CreateSecret(
+      const secrets::v1::CreateSecretRequest& request);
+  absl::StatusOr<secrets::v1::GetSecretValueResponse> GetSecretValue(
+      const secrets::v1::GetSecretValueRequest& request);
+  absl::StatusOr<secrets::v1::BatchGetSecretValueResponse> BatchGetSecretValue(
+      const secrets::v1::BatchGetSecretValueRequest& request);
+  absl::StatusOr<secrets::v1::PutSecretValueResponse> PutSecretValue(
+      const secrets::v1::PutSecretValueRequest& request);
+  absl::StatusOr<secrets::v1::UpdateSecretResponse> UpdateSecret(
+      const secrets::v1::UpdateSecretRequest& request);
+  absl::StatusOr<secrets::v1::UpdateSecretVersionStageResponse> UpdateSecretVersionStage(
+      const secrets::v1::UpdateSecretVersionStageRequest& request);
+  absl::StatusOr<secrets::v1::DescribeSecretResponse> DescribeSecret(
+      const secrets::v1::DescribeSecretRequest& request);
+  absl::StatusOr<secrets::v1::ListSecretsResponse> ListSecrets(
+      const secrets::v1::ListSecretsRequest& request);
+  absl::StatusOr<secrets::v1::ListSecretVersionIdsResponse> ListSecretVersionIds(
+      const secrets::v1::ListSecretVersionIdsRequest& request);
+  absl::StatusOr<secrets::v1::DeleteSecretResponse> DeleteSecret(
+      const secrets::v1::DeleteSecretRequest& request);
+  absl::StatusOr<secrets::v1::RestoreSecretResponse> RestoreSecret(
+      const secrets::v1::RestoreSecretRequest& request);
+  absl::StatusOr<secrets::v1::TagResourceResponse> TagResource(
+      const secrets::v1::TagResourceRequest& request);
+  absl::StatusOr<secrets::v1::UntagResourceResponse> UntagResource(
+      const secrets::v1::UntagResourceRequest& request);
+  absl::StatusOr<secrets::v1::GetRandomPasswordResponse> GetRandomPassword(
+      const secrets::v1::GetRandomPasswordRequest& request);
+  absl::StatusOr<secrets::v1::PutResourcePolicyResponse> PutResourcePolicy(
+      const secrets::v1::PutResourcePolicyRequest& request);
+  absl::StatusOr<secrets::v1::GetResourcePolicyResponse> GetResourcePolicy(
+      const secrets::v1::GetResourcePolicyRequest& request);
+  absl::StatusOr<secrets::v1::DeleteResourcePolicyResponse> DeleteResourcePolicy(
+      const secrets::v1::DeleteResourcePolicyRequest& request);
+
+  // Purges secrets whose deletion date has passed, with all their versions.
+  // Returns how many were purged.
+  absl::StatusOr<int> PurgeExpired();
+
+  // Secrets stored, including those scheduled for deletion.
+  int64_t secret_count() const { return count_.load(); }
+
+ private:
+  absl::StatusOr<std::optional<SecretRecord>> ReadRecord(const std::string& name) const;
+  absl::StatusOr<SecretRecord> Resolve(absl::string_view field, const std::string& secret_id) const;
+  absl::StatusOr<crypto::SecureBuffer> OpenVersion(const SecretRecord& record,
+                                                   const std::string& version_id,
+                                                   internal::store::v1::ValueType* type) const;
+  // True when the stored version holds exactly this value.
+  absl::StatusOr<bool> SameValue(const SecretRecord& record, const std::string& version_id,
+                                 bool is_binary, absl::string_view value) const;
+  // Runs `mutate` on the freshly read record of `arn` in a transaction and
+  // writes the record (and the index entry) back.
+  absl::Status Mutate(const SecretRecord& resolved,
+                      const std::function<absl::Status(SecretRecord&, storage::Transaction&)>& mutate);
+  absl::Status Purge(const SecretRecord& record);
+  void TouchAccessed(const SecretRecord& record, const std::string& version_id);
+  std::string KmsKeyOf(const SecretRecord& record) const;
+  absl::StatusOr<secrets::v1::GetSecretValueResponse> ValueOf(const SecretRecord& record,
+                                                              const std::string& version_id,
+                                                              const std::string& version_stage);
+
+  storage::Database* db_;
+  Envelope* envelope_;
+  SecretStoreOptions options_;
+  Clock* clock_;
+  std::atomic<int64_t> count_{0};
+};
+
+}  // namespace coffer::store

@@ -1,0 +1,47 @@
+// secrets_service.h: the gRPC face of the secrets API in coffer-store.
+//
+// Thin: each handler calls the SecretStore method of the same name and maps
+// the result. Secret values in requests and responses are wiped once gRPC
+// is done with the messages.
+//
+//   SecretsService service(&store);
+//   rpc::Server::Start(std::move(options), {&service}, &health);
+#pragma once
+
+#include "coffer/secrets/v1/secrets.grpc.pb.h"
+#include "services/store/secret_store.h"
+
+namespace coffer::store {
+
+class SecretsService final : public secrets::v1::SecretsManager::CallbackService {
+ public:
+  explicit SecretsService(SecretStore* store) : store_(store) {}
+
+#define COFFER_SECRETS_RPC(Method)                                                  \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,            \
+                                   const secrets::v1::Method##Request* request,     \
+                                   secrets::v1::Method##Response* response) override;
+  COFFER_SECRETS_RPC(CreateSecret)
+  COFFER_SECRETS_RPC(GetSecretValue)
+  COFFER_SECRETS_RPC(BatchGetSecretValue)
+  COFFER_SECRETS_RPC(PutSecretValue)
+  COFFER_SECRETS_RPC(UpdateSecret)
+  COFFER_SECRETS_RPC(UpdateSecretVersionStage)
+  COFFER_SECRETS_RPC(DescribeSecret)
+  COFFER_SECRETS_RPC(ListSecrets)
+  COFFER_SECRETS_RPC(ListSecretVersionIds)
+  COFFER_SECRETS_RPC(DeleteSecret)
+  COFFER_SECRETS_RPC(RestoreSecret)
+  COFFER_SECRETS_RPC(TagResource)
+  COFFER_SECRETS_RPC(UntagResource)
+  COFFER_SECRETS_RPC(GetRandomPassword)
+  COFFER_SECRETS_RPC(PutResourcePolicy)
+  COFFER_SECRETS_RPC(GetResourcePolicy)
+  COFFER_SECRETS_RPC(DeleteResourcePolicy)
+#undef COFFER_SECRETS_RPC
+
+ private:
+  SecretStore* store_;
+};
+
+}  // namespace coffer::store
