@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <list>
 #include <memory>
 #include <string>
@@ -47,6 +48,9 @@ class DataKeyCache {
   void Put(const std::string& key, crypto::SecureBuffer data_key);
   // Drops every entry (wiping them).
   void Clear();
+  // Drops (wipes) expired entries now; returns how many. Get and Put also do
+  // this from time to time, so expired keys never outlive ttl by much.
+  size_t PurgeExpired();
 
   size_t size() const;
   bool enabled() const { return enabled_; }
@@ -60,6 +64,8 @@ class DataKeyCache {
     std::list<std::string>::iterator lru;
   };
   void EvictLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every ttl/2 (or when `force`), drops expired entries.
+  size_t PurgeExpiredLocked(absl::Time now, bool force = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const DataKeyCacheOptions options_;
   Clock* clock_;
@@ -69,6 +75,7 @@ class DataKeyCache {
   std::list<std::string> lru_ ABSL_GUARDED_BY(mu_);  // front = most recent
   uint64_t hits_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t misses_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_purge_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace coffer::store

@@ -23,7 +23,8 @@
 
 namespace grpc {
 class Channel;
-}
+class ClientContext;
+}  // namespace grpc
 
 namespace coffer::store {
 
@@ -42,6 +43,8 @@ class KmsMonitor {
 
  private:
   void Loop();
+  // One Health/Check; when `cancellable`, Stop() cancels it if in flight.
+  bool Check(bool cancellable);
 
   std::shared_ptr<grpc::Channel> channel_;
   const absl::Duration interval_;
@@ -49,6 +52,7 @@ class KmsMonitor {
   mutable absl::Mutex mu_;
   bool reachable_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* in_flight_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread thread_;
 };
 

@@ -75,6 +75,8 @@ struct ListQuery {
 struct ListPage {
   std::vector<std::string> names;  // in page order
   std::string next_token;          // empty at the end
+  // Index entries this page looked at (the scan's cost; <= scan_budget).
+  size_t examined = 0;
 };
 
 // `fingerprint_input` identifies the query for token validation (the
