@@ -11,7 +11,6 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "coffer/kms/v1/kms.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -22,6 +21,7 @@
 #include "libs/rpc/channel.h"
 #include "libs/rpc/status.h"
 #include "tests/integration/http_get.h"
+#include "tests/integration/service_process.h"
 #include "tests/testing/test_env.h"
 
 namespace coffer {
@@ -30,85 +30,31 @@ namespace {
 using ::testing::HasSubstr;
 namespace kmsv1 = ::coffer::kms::v1;
 
-struct Ports {
-  int grpc = 0;
-  int health = 0;
-  int metrics = 0;
-};
+using testing::ServiceProcess;
 
-// Parses {"grpc":N,"health":N,"metrics":N}.
-bool ParsePorts(const std::string& json, Ports* ports) {
-  auto field = [&](const char* name, int* out) {
-    std::string key = absl::StrCat("\"", name, "\":");
-    size_t pos = json.find(key);
-    if (pos == std::string::npos) return false;
-    pos += key.size();
-    size_t end = json.find_first_of(",}", pos);
-    return absl::SimpleAtoi(json.substr(pos, end - pos), out);
-  };
-  return field("grpc", &ports->grpc) && field("health", &ports->health) &&
-         field("metrics", &ports->metrics);
+std::unique_ptr<ServiceProcess> MakeKms(const std::string& data_dir) {
+  rpc::TlsFiles tls = testing::SharedPki().Identity("kms");
+  return std::make_unique<ServiceProcess>(
+      "coffer-kms",
+      std::vector<std::string>{"--data_dir=" + data_dir, "--dev_mode", "--tls_ca=" + tls.ca_file,
+                               "--tls_cert=" + tls.cert_file, "--tls_key=" + tls.key_file,
+                               "--maintenance_interval=1s"});
 }
 
-class KmsProcess {
- public:
-  explicit KmsProcess(const std::string& data_dir) : data_dir_(data_dir) {}
-
-  void Start() {
-    ports_file_ = data_dir_ + ".ports";
-    ::unlink(ports_file_.c_str());
-    const auto& pki = testing::SharedPki();
-    rpc::TlsFiles tls = pki.Identity("kms");
-    process_ = std::make_unique<testing::Subprocess>(std::vector<std::string>{
-        testing::BinaryPath("coffer-kms"), "--listen_address=127.0.0.1:0",
-        "--health_listen_address=127.0.0.1:0", "--metrics_address=127.0.0.1:0",
-        "--data_dir=" + data_dir_, "--dev_mode", "--tls_ca=" + tls.ca_file,
-        "--tls_cert=" + tls.cert_file, "--tls_key=" + tls.key_file,
-        "--ports_file=" + ports_file_, "--maintenance_interval=1s"});
-    ASSERT_TRUE(process_->Start().ok());
-    ASSERT_TRUE(testing::WaitFor(
-        [&] { return ParsePorts(testing::ReadFile(ports_file_), &ports_); }, absl::Seconds(20)))
-        << process_->Output();
-  }
-
-  int Stop() {
-    process_->Signal(SIGTERM);
-    return process_->Wait(absl::Seconds(20));
-  }
-
-  std::shared_ptr<grpc::Channel> Channel(const rpc::TlsFiles& tls) const {
-    rpc::ChannelOptions options;
-    options.target = absl::StrCat("localhost:", ports_.grpc);
-    options.tls = tls;
-    auto channel = rpc::MakeChannel(std::move(options));
-    EXPECT_TRUE(channel.ok()) << channel.status();
-    return *channel;
-  }
-
-  std::unique_ptr<kmsv1::KeyManagement::Stub> Stub() const {
-    return kmsv1::KeyManagement::NewStub(Channel(testing::SharedPki().Identity("cofferctl")));
-  }
-
-  const Ports& ports() const { return ports_; }
-  testing::Subprocess& process() { return *process_; }
-
- private:
-  std::string data_dir_;
-  std::string ports_file_;
-  Ports ports_;
-  std::unique_ptr<testing::Subprocess> process_;
-};
+std::unique_ptr<kmsv1::KeyManagement::Stub> KmsStub(const ServiceProcess& kms) {
+  return kmsv1::KeyManagement::NewStub(kms.Channel("cofferctl"));
+}
 
 class KmsE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    kms_ = std::make_unique<KmsProcess>(dir_.Join("kms"));
-    kms_->Start();
-    stub_ = kms_->Stub();
+    kms_ = MakeKms(dir_.Join("kms"));
+    ASSERT_TRUE(kms_->Start().ok()) << kms_->Output();
+    stub_ = KmsStub(*kms_);
   }
 
   void TearDown() override {
-    if (kms_ && kms_->process().running()) {
+    if (kms_ && kms_->running()) {
       EXPECT_EQ(kms_->Stop(), 0);
     }
   }
@@ -129,7 +75,7 @@ class KmsE2ETest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<KmsProcess> kms_;
+  std::unique_ptr<ServiceProcess> kms_;
   std::unique_ptr<kmsv1::KeyManagement::Stub> stub_;
 };
 
@@ -202,9 +148,9 @@ TEST_F(KmsE2ETest, KeysAndAliasesSurviveARestart) {
   kmsv1::EncryptResponse encrypted;
   ASSERT_TRUE(Invoke(&kmsv1::KeyManagement::Stub::Encrypt, enc, &encrypted).ok());
 
-  ASSERT_EQ(kms_->Stop(), 0) << kms_->process().Output();
-  kms_->Start();
-  stub_ = kms_->Stub();
+  ASSERT_EQ(kms_->Stop(), 0) << kms_->Output();
+  ASSERT_TRUE(kms_->Start().ok()) << kms_->Output();
+  stub_ = KmsStub(*kms_);
 
   kmsv1::DescribeKeyRequest describe;
   describe.set_key_id("alias/restart");
@@ -264,7 +210,7 @@ TEST_F(KmsE2ETest, DataDirectoryNeverHoldsPlaintextKeysOrData) {
     EXPECT_EQ(contents.find(marker), std::string::npos) << path;
   });
   EXPECT_GT(files, 3);
-  std::string logs = kms_->process().Output();
+  std::string logs = kms_->Output();
   EXPECT_EQ(logs.find(marker), std::string::npos);
   EXPECT_EQ(logs.find(absl::Base64Escape(data_key.plaintext())), std::string::npos);
 }
