@@ -46,6 +46,28 @@ absl::StatusCode ReasonCode(absl::string_view r) {
       {reason::kMalformedPolicyDocument, C::kInvalidArgument},
       {reason::kEncryptionFailure, C::kUnavailable},
       {reason::kDecryptionFailure, C::kDataLoss},
+      {reason::kParameterNotFound, C::kNotFound},
+      {reason::kParameterVersionNotFound, C::kNotFound},
+      {reason::kParameterAlreadyExists, C::kAlreadyExists},
+      {reason::kParameterMaxVersionLimitExceeded, C::kFailedPrecondition},
+      {reason::kParameterVersionLabelLimitExceeded, C::kResourceExhausted},
+      {reason::kTooManyTagsError, C::kResourceExhausted},
+      {reason::kInternalServerError, C::kInternal},
+      // The remaining SSM validation reasons are all INVALID_ARGUMENT.
+      {"HierarchyLevelLimitExceededException", C::kInvalidArgument},
+      {"ParameterPatternMismatchException", C::kInvalidArgument},
+      {"InvalidAllowedPatternException", C::kInvalidArgument},
+      {"InvalidPolicyTypeException", C::kInvalidArgument},
+      {"InvalidPolicyAttributeException", C::kInvalidArgument},
+      {"IncompatiblePolicyException", C::kInvalidArgument},
+      {"InvalidNextToken", C::kInvalidArgument},
+      {"InvalidFilterKey", C::kInvalidArgument},
+      {"InvalidFilterOption", C::kInvalidArgument},
+      {"InvalidFilterValue", C::kInvalidArgument},
+      {"UnsupportedParameterType", C::kInvalidArgument},
+      {"InvalidKeyId", C::kInvalidArgument},
+      {"InvalidResourceType", C::kInvalidArgument},
+      {"InvalidResourceId", C::kInvalidArgument},
   };
   auto it = kTable->find(std::string(r));
   return it == kTable->end() ? C::kInternal : it->second;

@@ -50,6 +50,14 @@ inline constexpr char kPreconditionNotMet[] = "PreconditionNotMetException";
 inline constexpr char kMalformedPolicyDocument[] = "MalformedPolicyDocumentException";
 inline constexpr char kEncryptionFailure[] = "EncryptionFailure";
 inline constexpr char kDecryptionFailure[] = "DecryptionFailure";
+// Parameter Store (the services/store/param_rules.h names).
+inline constexpr char kParameterNotFound[] = "ParameterNotFound";
+inline constexpr char kParameterVersionNotFound[] = "ParameterVersionNotFound";
+inline constexpr char kParameterAlreadyExists[] = "ParameterAlreadyExists";
+inline constexpr char kParameterMaxVersionLimitExceeded[] = "ParameterMaxVersionLimitExceeded";
+inline constexpr char kParameterVersionLabelLimitExceeded[] = "ParameterVersionLabelLimitExceeded";
+inline constexpr char kTooManyTagsError[] = "TooManyTagsError";
+inline constexpr char kInternalServerError[] = "InternalServerError";
 }  // namespace reason
 
 // The canonical code for a reason. Unknown reasons map to INTERNAL.

@@ -1,5 +1,6 @@
-// coffer-store: secrets (and later parameters) in RocksDB, every version
-// encrypted under its own data key from coffer-kms.
+// coffer-store: secrets and parameters in RocksDB, every secret version and
+// SecureString value encrypted under its own data key from coffer-kms, with
+// a change log behind WatchSecrets / WatchParameters.
 //
 //   coffer-store --data_dir=var/data/store --kms_address=localhost:7701
 //                --tls_ca=var/certs/ca.crt --tls_cert=var/certs/store.crt
@@ -26,7 +27,11 @@
 #include "services/store/key_service.h"
 #include "services/store/kms_monitor.h"
 #include "services/store/secret_store.h"
+#include "services/store/change_log.h"
+#include "services/store/param_store.h"
+#include "services/store/params_service.h"
 #include "services/store/secrets_service.h"
+#include "services/store/watch_stream.h"
 #include "services/store/store_probe.h"
 
 ABSL_FLAG(std::string, data_dir, "var/data/store", "directory of the store's RocksDB");
@@ -43,6 +48,12 @@ ABSL_FLAG(absl::Duration, dek_cache_ttl, absl::Minutes(5),
 ABSL_FLAG(int, dek_cache_max_entries, 10000, "most data keys cached (0 disables the cache)");
 ABSL_FLAG(absl::Duration, sweep_interval, absl::Minutes(1),
           "how often secrets past their recovery window are purged");
+ABSL_FLAG(std::string, default_ssm_kms_key_id, "alias/coffer/ssm",
+          "KMS key of SecureString parameters created without key_id");
+ABSL_FLAG(absl::Duration, policy_interval, absl::Seconds(10),
+          "how often parameter policies (expiration, notifications) are enforced");
+ABSL_FLAG(int64_t, change_log_capacity, 100000,
+          "change events kept for WatchSecrets/WatchParameters resumption");
 
 namespace coffer::store {
 namespace {
@@ -56,7 +67,13 @@ absl::Status Run() {
   storage::DatabaseOptions db_options;
   db_options.path = data_dir + "/db";
   db_options.column_families = SecretStore::ColumnFamilies();
+  for (const auto& family : ParamStore::ColumnFamilies()) db_options.column_families.push_back(family);
+  db_options.column_families.push_back(kChangesFamily);
   COFFER_ASSIGN_OR_RETURN(auto db, storage::Database::Open(db_options));
+  COFFER_ASSIGN_OR_RETURN(
+      auto changes,
+      ChangeLog::Open(db.get(), static_cast<uint64_t>(std::max<int64_t>(
+                                    1, absl::GetFlag(FLAGS_change_log_capacity)))));
 
   COFFER_ASSIGN_OR_RETURN(auto metrics, runtime::StartMetrics("store"));
   StoreProbe probe(*metrics->registry());
@@ -79,23 +96,33 @@ absl::Status Run() {
   const runtime::ArnParts arn = runtime::ArnFromFlags();
   store_options.arns = {arn.partition, arn.region, arn.account};
   store_options.default_kms_key_id = absl::GetFlag(FLAGS_default_kms_key_id);
+  store_options.changes = changes.get();
   SecretStore store(db.get(), &envelope, store_options);
+  ParamStoreOptions param_options;
+  param_options.arns = store_options.arns;
+  param_options.default_kms_key_id = absl::GetFlag(FLAGS_default_ssm_kms_key_id);
+  param_options.changes = changes.get();
+  ParamStore params(db.get(), &envelope, param_options);
   COFFER_RETURN_IF_ERROR(store.Load());
   log::Info("store", "database open",
             {{"data_dir", data_dir}, {"secrets", absl::StrCat(store.secret_count())}});
 
-  SecretsService secrets_service(&store);
+  WatchRegistry watches;
+  SecretsService secrets_service(&store, changes.get(), &watches);
+  ParamsService params_service(&params, changes.get(), &watches);
   rpc::HealthStatus health;
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
   server_options.interceptors.push_back(metrics->ServerInterceptorFactory());
-  COFFER_ASSIGN_OR_RETURN(
-      auto server, rpc::Server::Start(std::move(server_options), {&secrets_service}, &health));
+  COFFER_ASSIGN_OR_RETURN(auto server,
+                          rpc::Server::Start(std::move(server_options),
+                                             {&secrets_service, &params_service}, &health));
 
   // SERVING exactly while the KMS answers: without it no new value can be
   // written (reads of cached data keys keep working regardless).
   KmsMonitor monitor(kms_channel, absl::GetFlag(FLAGS_kms_check_interval), [&](bool up) {
     health.Set("", up);
     health.Set(secrets::v1::SecretsManager::service_full_name(), up);
+    health.Set(params::v1::ParameterStore::service_full_name(), up);
     probe.SetKmsReachable(up);
     if (up) {
       log::Info("store", "KMS reachable", {{"kms_address", absl::GetFlag(FLAGS_kms_address)}});
@@ -111,13 +138,16 @@ absl::Status Run() {
              {"health_port", absl::StrCat(server->health_port())},
              {"metrics_port", absl::StrCat(metrics->port())}});
 
-  // Housekeeping: metrics every second, the deletion sweeper every interval.
+  // Housekeeping: metrics every second; the deletion sweeper, the parameter
+  // policy scanner and the change-log trim at their intervals.
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;
   std::thread housekeeping([&] {
     const absl::Duration sweep = absl::GetFlag(FLAGS_sweep_interval);
+    const absl::Duration policy = absl::GetFlag(FLAGS_policy_interval);
     absl::Time next_sweep = absl::Now() + sweep;
+    absl::Time next_policy = absl::Now() + policy;
     std::unique_lock<std::mutex> lock(mu);
     while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
       lock.unlock();
@@ -133,6 +163,17 @@ absl::Status Run() {
           log::Info("store", "purged secrets past their recovery window",
                     {{"count", absl::StrCat(*purged)}});
         }
+        auto trimmed = changes->Trim();
+        if (!trimmed.ok()) log::Error("store", "change log trim failed", {{"error", trimmed.status().ToString()}});
+      }
+      if (absl::Now() >= next_policy) {
+        next_policy = absl::Now() + policy;
+        auto run = params.RunPolicies();
+        if (!run.ok()) {
+          log::Error("store", "parameter policy scan failed", {{"error", run.status().ToString()}});
+        } else {
+          probe.PolicyRun(run->expired, run->notifications);
+        }
       }
       lock.lock();
     }
@@ -140,6 +181,7 @@ absl::Status Run() {
 
   int sig = rpc::WaitForShutdownSignal();
   log::Info("store", "shutting down", {{"signal", absl::StrCat(sig)}});
+  watches.StopAll();  // endless streams would otherwise hold Shutdown for its whole grace
   server->Shutdown(runtime::ShutdownGrace());
   monitor.Stop();
   {
@@ -160,7 +202,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   coffer::rpc::BlockShutdownSignals();
   coffer::runtime::SetServiceDefaults({"store", 7702, 9702});
-  absl::SetProgramUsageMessage("coffer-store: secrets service (see --help)");
+  absl::SetProgramUsageMessage("coffer-store: secrets and parameters service (see --help)");
   absl::ParseCommandLine(argc, argv);
   absl::Status status = coffer::store::Run();
   if (!status.ok()) {

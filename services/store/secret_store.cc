@@ -217,10 +217,42 @@ absl::StatusOr<bool> SecretStore::SameValue(const SecretRecord& record,
   return same_type && crypto::ConstantTimeEquals(stored.view(), value);
 }
 
+absl::Status SecretStore::Commit(
+    const std::function<absl::Status(storage::Transaction&, coffer::v1::ChangeEvent*)>& fn) {
+  ChangeLog::Ticket ticket;
+  if (options_.changes != nullptr) ticket = options_.changes->Reserve();
+  absl::Status s = db_->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
+    coffer::v1::ChangeEvent event;
+    COFFER_RETURN_IF_ERROR(fn(txn, &event));
+    if (options_.changes != nullptr && event.kind() != coffer::v1::CHANGE_KIND_UNSPECIFIED) {
+      event.set_resource_kind(coffer::v1::RESOURCE_KIND_SECRET);
+      *event.mutable_time() = ToProto(clock_->Now());
+      options_.changes->Stage(txn, ticket, event);
+    }
+    return absl::OkStatus();
+  });
+  if (options_.changes != nullptr) options_.changes->Finish(ticket);
+  return s;
+}
+
+absl::StatusOr<std::function<bool(const coffer::v1::ChangeEvent&)>> SecretStore::WatchFilter(
+    const sm::WatchSecretsRequest& request) {
+  if (request.name_prefix().size() > kMaxSecretNameLength) {
+    return InvalidField("name_prefix", "must be at most 512 characters", reason::kInvalidParameter);
+  }
+  std::string prefix = request.name_prefix();
+  return std::function<bool(const coffer::v1::ChangeEvent&)>(
+      [prefix](const coffer::v1::ChangeEvent& e) {
+        return e.resource_kind() == coffer::v1::RESOURCE_KIND_SECRET &&
+               absl::StartsWith(e.name(), prefix);
+      });
+}
+
 absl::Status SecretStore::Mutate(
-    const SecretRecord& resolved,
-    const std::function<absl::Status(SecretRecord&, storage::Transaction&)>& mutate) {
-  return db_->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
+    const SecretRecord& resolved, coffer::v1::ChangeKind kind,
+    const std::function<absl::Status(SecretRecord&, storage::Transaction&)>& mutate,
+    const std::string* version) {
+  return Commit([&](storage::Transaction& txn, coffer::v1::ChangeEvent* event) -> absl::Status {
     COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(kSecretsFamily, resolved.name()));
     SecretRecord record;
     if (!bytes || !record.ParseFromString(*bytes) || record.arn() != resolved.arn()) {
@@ -234,6 +266,9 @@ absl::Status SecretStore::Mutate(
       txn.Put(kByCreatedFamily, IndexKey(record.created_micros(), record.name()),
               after.SerializeAsString());
     }
+    event->set_kind(kind);
+    event->set_name(record.name());
+    if (version != nullptr) event->set_version(*version);
     return absl::OkStatus();
   });
 }
@@ -309,7 +344,7 @@ absl::StatusOr<sm::CreateSecretResponse> SecretStore::CreateSecret(
     COFFER_RETURN_IF_ERROR(StagingLabels::AddVersion(record, summary, {}));
   }
 
-  COFFER_RETURN_IF_ERROR(db_->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
+  COFFER_RETURN_IF_ERROR(Commit([&](storage::Transaction& txn, coffer::v1::ChangeEvent* event) -> absl::Status {
     COFFER_ASSIGN_OR_RETURN(auto current, txn.GetForUpdate(kSecretsFamily, record.name()));
     if (current) {
       return Error(reason::kResourceExists,
@@ -321,6 +356,9 @@ absl::StatusOr<sm::CreateSecretResponse> SecretStore::CreateSecret(
     if (has_value) txn.Put(kVersionsFamily, VersionKey(record.name(), token), version.SerializeAsString());
     txn.Put(kByCreatedFamily, IndexKey(record.created_micros(), record.name()),
             IndexEntryOf(record).SerializeAsString());
+    event->set_kind(coffer::v1::CHANGE_KIND_CREATED);
+    event->set_name(record.name());
+    if (has_value) event->set_version(token);
     return absl::OkStatus();
   }));
   count_.fetch_add(1);
@@ -395,7 +433,7 @@ void SecretStore::TouchAccessed(const SecretRecord& record, const std::string& v
   absl::Time now = clock_->Now();
   absl::Time today = absl::FromUnixSeconds(absl::ToUnixSeconds(now) / 86400 * 86400);
   if (record.has_last_accessed_date() && FromProto(record.last_accessed_date()) >= today) return;
-  absl::Status s = Mutate(record, [&](SecretRecord& r, storage::Transaction&) {
+  absl::Status s = Mutate(record, coffer::v1::CHANGE_KIND_UNSPECIFIED, [&](SecretRecord& r, storage::Transaction&) {
     *r.mutable_last_accessed_date() = ToProto(today);
     for (auto& v : *r.mutable_versions()) {
       if (v.version_id() == version_id) *v.mutable_last_accessed_date() = ToProto(today);
@@ -522,7 +560,7 @@ absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
 
     bool raced = false;
     std::vector<std::string> final_stages;
-    absl::Status s = Mutate(record, [&](SecretRecord& r, storage::Transaction& txn) -> absl::Status {
+    absl::Status s = Mutate(record, coffer::v1::CHANGE_KIND_UPDATED, [&](SecretRecord& r, storage::Transaction& txn) -> absl::Status {
       raced = false;
       if (IsDeleted(r)) return MarkedForDeletion(r.name());
       const VersionSummary* now_existing = StagingLabels::FindVersion(r, token);
@@ -557,7 +595,7 @@ absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
       const VersionSummary* added = StagingLabels::FindVersion(r, token);
       final_stages.assign(added->stages().begin(), added->stages().end());
       return absl::OkStatus();
-    });
+    }, &token);
     if (raced) continue;
     COFFER_RETURN_IF_ERROR(s);
     sm::PutSecretValueResponse response;
@@ -631,7 +669,11 @@ absl::StatusOr<sm::UpdateSecretResponse> SecretStore::UpdateSecret(
     new_version.set_kms_key_arn(sealed.kms_key_arn);
   }
 
-  COFFER_RETURN_IF_ERROR(Mutate(record, [&](SecretRecord& r, storage::Transaction& txn) -> absl::Status {
+  const std::string event_version = has_value ? token : "";
+  COFFER_RETURN_IF_ERROR(Mutate(record,
+                                has_value ? coffer::v1::CHANGE_KIND_UPDATED
+                                          : coffer::v1::CHANGE_KIND_METADATA_UPDATED,
+                                [&](SecretRecord& r, storage::Transaction& txn) -> absl::Status {
     if (IsDeleted(r)) return MarkedForDeletion(r.name());
     absl::Time now = clock_->Now();
     if (request.has_description()) r.set_description(request.description());
@@ -667,7 +709,7 @@ absl::StatusOr<sm::UpdateSecretResponse> SecretStore::UpdateSecret(
     }
     *r.mutable_last_changed_date() = ToProto(now);
     return absl::OkStatus();
-  }));
+  }, &event_version));
   sm::UpdateSecretResponse response;
   response.set_arn(record.arn());
   response.set_name(record.name());
@@ -686,7 +728,7 @@ absl::StatusOr<sm::UpdateSecretVersionStageResponse> SecretStore::UpdateSecretVe
   }
   COFFER_ASSIGN_OR_RETURN(SecretRecord record, Resolve("secret_id", request.secret_id()));
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
-  COFFER_RETURN_IF_ERROR(Mutate(record, [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
+  COFFER_RETURN_IF_ERROR(Mutate(record, coffer::v1::CHANGE_KIND_METADATA_UPDATED, [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
     if (IsDeleted(r)) return MarkedForDeletion(r.name());
     COFFER_RETURN_IF_ERROR(StagingLabels::MoveStage(r, request.version_stage(),
                                                     request.remove_from_version_id(),
@@ -799,7 +841,7 @@ absl::Status SecretStore::Purge(const SecretRecord& resolved) {
     return true;
   }));
   bool purged = false;
-  COFFER_RETURN_IF_ERROR(db_->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
+  COFFER_RETURN_IF_ERROR(Commit([&](storage::Transaction& txn, coffer::v1::ChangeEvent* event) -> absl::Status {
     purged = false;
     COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(kSecretsFamily, resolved.name()));
     SecretRecord record;
@@ -814,6 +856,8 @@ absl::Status SecretStore::Purge(const SecretRecord& resolved) {
     if (record.has_deletion_date()) {
       txn.Delete(kByDeletionFamily, DeletionKey(FromProto(record.deletion_date()), record.name()));
     }
+    event->set_kind(coffer::v1::CHANGE_KIND_DELETED);
+    event->set_name(record.name());
     purged = true;
     return absl::OkStatus();
   }));
@@ -851,7 +895,7 @@ absl::StatusOr<sm::DeleteSecretResponse> SecretStore::DeleteSecret(
                  record.name());
   }
   absl::Time deletion = now + absl::Hours(24 * days);
-  COFFER_RETURN_IF_ERROR(Mutate(record, [&](SecretRecord& r, storage::Transaction& txn) -> absl::Status {
+  COFFER_RETURN_IF_ERROR(Mutate(record, coffer::v1::CHANGE_KIND_DELETION_SCHEDULED, [&](SecretRecord& r, storage::Transaction& txn) -> absl::Status {
     if (IsDeleted(r)) return MarkedForDeletion(r.name());
     *r.mutable_deleted_date() = ToProto(now);
     *r.mutable_deletion_date() = ToProto(deletion);
@@ -866,7 +910,7 @@ absl::StatusOr<sm::RestoreSecretResponse> SecretStore::RestoreSecret(
     const sm::RestoreSecretRequest& request) {
   COFFER_ASSIGN_OR_RETURN(SecretRecord record, Resolve("secret_id", request.secret_id()));
   if (IsDeleted(record)) {
-    COFFER_RETURN_IF_ERROR(Mutate(record, [&](SecretRecord& r, storage::Transaction& txn) {
+    COFFER_RETURN_IF_ERROR(Mutate(record, coffer::v1::CHANGE_KIND_RESTORED, [&](SecretRecord& r, storage::Transaction& txn) {
       if (r.has_deletion_date()) {
         txn.Delete(kByDeletionFamily, DeletionKey(FromProto(r.deletion_date()), r.name()));
       }
@@ -889,7 +933,7 @@ absl::StatusOr<sm::TagResourceResponse> SecretStore::TagResource(const sm::TagRe
   COFFER_RETURN_IF_ERROR(ValidateTags("tags", request.tags(), kMaxTags));
   COFFER_ASSIGN_OR_RETURN(SecretRecord record, Resolve("secret_id", request.secret_id()));
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
-  COFFER_RETURN_IF_ERROR(Mutate(record, [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
+  COFFER_RETURN_IF_ERROR(Mutate(record, coffer::v1::CHANGE_KIND_METADATA_UPDATED, [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
     std::map<std::string, std::string> merged;
     for (const auto& t : r.tags()) merged[t.key()] = t.value();
     for (const auto& t : request.tags()) merged[t.key()] = t.value();
@@ -915,7 +959,7 @@ absl::StatusOr<sm::UntagResourceResponse> SecretStore::UntagResource(
   COFFER_RETURN_IF_ERROR(ValidateTagKeys("tag_keys", request.tag_keys()));
   COFFER_ASSIGN_OR_RETURN(SecretRecord record, Resolve("secret_id", request.secret_id()));
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
-  COFFER_RETURN_IF_ERROR(Mutate(record, [&](SecretRecord& r, storage::Transaction&) {
+  COFFER_RETURN_IF_ERROR(Mutate(record, coffer::v1::CHANGE_KIND_METADATA_UPDATED, [&](SecretRecord& r, storage::Transaction&) {
     std::set<std::string> remove(request.tag_keys().begin(), request.tag_keys().end());
     auto* tags = r.mutable_tags();
     tags->erase(std::remove_if(tags->begin(), tags->end(),
@@ -969,7 +1013,7 @@ absl::StatusOr<sm::PutResourcePolicyResponse> SecretStore::PutResourcePolicy(
   }
   COFFER_ASSIGN_OR_RETURN(SecretRecord record, Resolve("secret_id", request.secret_id()));
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
-  COFFER_RETURN_IF_ERROR(Mutate(record, [&](SecretRecord& r, storage::Transaction&) {
+  COFFER_RETURN_IF_ERROR(Mutate(record, coffer::v1::CHANGE_KIND_METADATA_UPDATED, [&](SecretRecord& r, storage::Transaction&) {
     r.set_resource_policy(policy);
     *r.mutable_last_changed_date() = ToProto(clock_->Now());
     return absl::OkStatus();
@@ -994,7 +1038,7 @@ absl::StatusOr<sm::DeleteResourcePolicyResponse> SecretStore::DeleteResourcePoli
     const sm::DeleteResourcePolicyRequest& request) {
   COFFER_ASSIGN_OR_RETURN(SecretRecord record, Resolve("secret_id", request.secret_id()));
   if (!record.resource_policy().empty()) {
-    COFFER_RETURN_IF_ERROR(Mutate(record, [&](SecretRecord& r, storage::Transaction&) {
+    COFFER_RETURN_IF_ERROR(Mutate(record, coffer::v1::CHANGE_KIND_METADATA_UPDATED, [&](SecretRecord& r, storage::Transaction&) {
       r.clear_resource_policy();
       *r.mutable_last_changed_date() = ToProto(clock_->Now());
       return absl::OkStatus();

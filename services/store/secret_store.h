@@ -31,6 +31,7 @@
 #include "coffer/secrets/v1/secrets.pb.h"
 #include "libs/common/clock.h"
 #include "libs/storage/database.h"
+#include "services/store/change_log.h"
 #include "services/store/envelope.h"
 #include "services/store/secret_names.h"
 
@@ -44,6 +45,8 @@ struct SecretStoreOptions {
   // Index entries one ListSecrets/BatchGetSecretValue page may examine.
   size_t list_scan_budget = 5000;
   Clock* clock = nullptr;  // default RealClock()
+  // Where every change is also recorded, in the same write (optional).
+  ChangeLog* changes = nullptr;
 };
 
 class SecretStore {
@@ -110,10 +113,22 @@ class SecretStore {
   // True when the stored version holds exactly this value.
   absl::StatusOr<bool> SameValue(const SecretRecord& record, const std::string& version_id,
                                  bool is_binary, absl::string_view value) const;
-  // Runs `mutate` on the freshly read record of `arn` in a transaction and
-  // writes the record (and the index entry) back.
-  absl::Status Mutate(const SecretRecord& resolved,
-                      const std::function<absl::Status(SecretRecord&, storage::Transaction&)>& mutate);
+  // Runs `mutate` on the freshly read record of `resolved` in a transaction
+  // and writes the record (and the index entry) back, with a change event
+  // of `kind` (none for CHANGE_KIND_UNSPECIFIED) naming `*version` if given.
+  absl::Status Mutate(const SecretRecord& resolved, coffer::v1::ChangeKind kind,
+                      const std::function<absl::Status(SecretRecord&, storage::Transaction&)>& mutate,
+                      const std::string* version = nullptr);
+  // A transaction whose change event (filled by `fn`) goes to the change log
+  // in the same write.
+  absl::Status Commit(
+      const std::function<absl::Status(storage::Transaction&, coffer::v1::ChangeEvent*)>& fn);
+  // Validates a WatchSecrets request and returns the event filter.
+ public:
+  static absl::StatusOr<std::function<bool(const coffer::v1::ChangeEvent&)>> WatchFilter(
+      const secrets::v1::WatchSecretsRequest& request);
+
+ private:
   absl::Status Purge(const SecretRecord& record);
   void TouchAccessed(const SecretRecord& record, const std::string& version_id);
   std::string KmsKeyOf(const SecretRecord& record) const;

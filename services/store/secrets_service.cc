@@ -1,6 +1,7 @@
 #include "services/store/secrets_service.h"
 
 #include "libs/rpc/unary.h"
+#include "services/store/watch_stream.h"
 
 namespace coffer::store {
 namespace sm = ::coffer::secrets::v1;
@@ -41,5 +42,17 @@ COFFER_SECRETS_HANDLER(GetResourcePolicy, nullptr)
 COFFER_SECRETS_HANDLER(DeleteResourcePolicy, nullptr)
 
 #undef COFFER_SECRETS_HANDLER
+
+grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* SecretsService::WatchSecrets(
+    grpc::CallbackServerContext*, const sm::WatchSecretsRequest* request) {
+  if (changes_ == nullptr) {
+    return WatchReactor::Failed(absl::UnimplementedError("this server keeps no change log"));
+  }
+  auto filter = SecretStore::WatchFilter(*request);
+  if (!filter.ok()) return WatchReactor::Failed(filter.status());
+  auto start = WatchReactor::StartPosition(*changes_, request->start_after());
+  if (!start.ok()) return WatchReactor::Failed(start.status());
+  return new WatchReactor(changes_, *start, std::move(filter).value(), watches_);
+}
 
 }  // namespace coffer::store

@@ -9,13 +9,18 @@
 #pragma once
 
 #include "coffer/secrets/v1/secrets.grpc.pb.h"
+#include "services/store/change_log.h"
 #include "services/store/secret_store.h"
+#include "services/store/watch_stream.h"
 
 namespace coffer::store {
 
 class SecretsService final : public secrets::v1::SecretsManager::CallbackService {
  public:
-  explicit SecretsService(SecretStore* store) : store_(store) {}
+  // None is owned. Without a change log WatchSecrets is UNIMPLEMENTED.
+  SecretsService(SecretStore* store, ChangeLog* changes = nullptr,
+                 WatchRegistry* watches = nullptr)
+      : store_(store), changes_(changes), watches_(watches) {}
 
 #define COFFER_SECRETS_RPC(Method)                                                  \
   grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,            \
@@ -40,8 +45,14 @@ class SecretsService final : public secrets::v1::SecretsManager::CallbackService
   COFFER_SECRETS_RPC(DeleteResourcePolicy)
 #undef COFFER_SECRETS_RPC
 
+  grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* WatchSecrets(
+      grpc::CallbackServerContext* context,
+      const secrets::v1::WatchSecretsRequest* request) override;
+
  private:
   SecretStore* store_;
+  ChangeLog* changes_;
+  WatchRegistry* watches_;
 };
 
 }  // namespace coffer::store

@@ -25,7 +25,11 @@ StoreProbe::StoreProbe(prometheus::Registry& r)
       cache_entries_(NewGauge(r, "coffer_store_dek_cache_entries", "Data keys held in the cache")),
       kms_reachable_(NewGauge(r, "coffer_store_kms_reachable", "1 when the KMS answers health checks")),
       purged_(NewCounter(r, "coffer_store_secrets_purged_total",
-                         "Secrets purged by the sweeper after their recovery window")) {}
+                         "Secrets purged by the sweeper after their recovery window")),
+      params_expired_(NewCounter(r, "coffer_params_expired_total",
+                                 "Parameters deleted by their Expiration policy")),
+      params_notifications_(NewCounter(r, "coffer_params_policy_notifications_total",
+                                       "ExpirationNotification and NoChangeNotification events")) {}
 
 void StoreProbe::SetSecrets(int64_t n) { secrets_.Set(static_cast<double>(n)); }
 
@@ -40,6 +44,11 @@ void StoreProbe::SyncCache(const DataKeyCache& cache) {
 }
 
 void StoreProbe::SetKmsReachable(bool up) { kms_reachable_.Set(up ? 1 : 0); }
+
+void StoreProbe::PolicyRun(int expired, int notifications) {
+  if (expired > 0) params_expired_.Increment(expired);
+  if (notifications > 0) params_notifications_.Increment(notifications);
+}
 
 void StoreProbe::Purged(int n) {
   if (n > 0) purged_.Increment(n);

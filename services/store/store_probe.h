@@ -33,6 +33,8 @@ class StoreProbe {
   void SyncCache(const DataKeyCache& cache);
   void SetKmsReachable(bool up);
   void Purged(int n);
+  // coffer_params_expired_total, coffer_params_policy_notifications_total
+  void PolicyRun(int expired, int notifications);
 
  private:
   prometheus::Gauge& secrets_;
@@ -41,6 +43,8 @@ class StoreProbe {
   prometheus::Gauge& cache_entries_;
   prometheus::Gauge& kms_reachable_;
   prometheus::Counter& purged_;
+  prometheus::Counter& params_expired_;
+  prometheus::Counter& params_notifications_;
   uint64_t seen_hits_ = 0;
   uint64_t seen_misses_ = 0;
 };
