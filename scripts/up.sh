@@ -65,6 +65,8 @@ Use cofferctl from another shell (it reads ./var/certs by default):
   export PATH="$COFFER_BUILD/tools/cofferctl:\$PATH"
   cofferctl secrets create-secret --name demo/db --secret-string 's3cr3t'
   cofferctl secrets get-secret-value --secret-id demo/db
+  cofferctl params put-parameter --name /demo/url --value https://example.test --type STRING
+  cofferctl watch params --path / --recursive
   cofferctl kms list-keys
 
 Press Ctrl-C to stop.
