@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "coffer/kms/v1/kms.pb.h"
+#include "coffer/params/v1/params.pb.h"
 #include "coffer/secrets/v1/secrets.pb.h"
 #include "tools/cofferctl/invocation.h"
 #include "tools/cofferctl/request_builder.h"
@@ -20,8 +21,16 @@ void LinkGeneratedServices() {
   static const void* const kLinked[] = {
       coffer::kms::v1::EncryptRequest::descriptor(),
       coffer::secrets::v1::GetSecretValueRequest::descriptor(),
+      coffer::params::v1::GetParameterRequest::descriptor(),
   };
   (void)kLinked;
+}
+
+// How an operation's calls behave, for the operation lists.
+std::string StreamingNote(const google::protobuf::MethodDescriptor& method) {
+  if (method.client_streaming()) return " (client streaming: not supported by cofferctl)";
+  if (method.server_streaming()) return " (server stream: one JSON object per line)";
+  return "";
 }
 
 }  // namespace
@@ -115,10 +124,34 @@ std::string TopUsage(const CommandTable& table) {
     absl::StrAppend(&out, "  ", group.spec.name, "\t", group.service->full_name(), " (default ",
                     group.spec.default_address, ")\n");
   }
+  const std::string watch = WatchUsageLines(table);
+  if (!watch.empty()) {
+    absl::StrAppend(&out, "\nWatching (server stream: one JSON object per line):\n", watch);
+  }
   absl::StrAppend(&out,
                   "\n`cofferctl <group>` lists its operations; "
                   "`cofferctl <group> <operation> --help` lists its flags.\n");
   return out;
+}
+
+std::string WatchUsageLines(const CommandTable& table) {
+  std::string out;
+  for (const WatchAlias& alias : WatchAliases()) {
+    if (table.FindGroup(alias.group) == nullptr) continue;
+    absl::StrAppend(&out, "  cofferctl ", kWatchGroup, " ", alias.target, " ", alias.synopsis,
+                    "\n      same as `cofferctl ", alias.group, " ", alias.operation, "`\n");
+  }
+  return out;
+}
+
+std::string WatchUsage(const CommandTable& table) {
+  return absl::StrCat(
+      "Usage: cofferctl watch <target> [request flags] [--max-events=N] [--timeout=D]\n"
+      "                                [connection flags]\n\n"
+      "Streams changes as one JSON object per line until Ctrl-C / SIGTERM, N\n"
+      "events or the --timeout (each ends with exit status 0).\n\n"
+      "Targets:\n",
+      WatchUsageLines(table));
 }
 
 std::string GroupUsage(const Group& group) {
@@ -128,10 +161,7 @@ std::string GroupUsage(const Group& group) {
   for (int i = 0; i < group.service->method_count(); ++i) {
     const google::protobuf::MethodDescriptor* method = group.service->method(i);
     absl::StrAppend(&out, "  ", OperationName(method->name()));
-    if (method->client_streaming() || method->server_streaming()) {
-      absl::StrAppend(&out, " (streaming, not supported yet)");
-    }
-    absl::StrAppend(&out, "\n");
+    absl::StrAppend(&out, StreamingNote(*method), "\n");
   }
   absl::StrAppend(&out, "\n`cofferctl ", group.spec.name,
                   " <operation> --help` lists the flags of an operation.\n");
@@ -142,9 +172,14 @@ std::string OperationUsage(const Group& group, const google::protobuf::MethodDes
   std::string out = absl::StrCat("Usage: cofferctl ", group.spec.name, " ",
                                  OperationName(method.name()), " [flags]\n\n", "Calls ",
                                  method.full_name(), "(", method.input_type()->full_name(),
-                                 ") -> ", method.output_type()->full_name(), ".\n\n",
+                                 ") -> ", method.server_streaming() ? "stream " : "",
+                                 method.output_type()->full_name(), StreamingNote(method),
+                                 ".\n\n",
                                  "Request fields:\n", RequestFlagsUsage(*method.input_type()),
-                                 "\n", GlobalFlagsUsage(group.spec.default_address));
+                                 "\n",
+                                 GlobalFlagsUsage(group.spec.default_address,
+                                                  method.server_streaming() &&
+                                                      !method.client_streaming()));
   return out;
 }
 

@@ -11,6 +11,9 @@
 //   const Group* kms = table.FindGroup("kms");
 //   const google::protobuf::MethodDescriptor* m = table.FindOperation(*kms, "create-key");
 //   std::string help = OperationUsage(*kms, *m);
+//
+// Server-streaming operations are listed with "(server stream: one JSON
+// object per line)"; client-streaming ones cannot be called.
 #pragma once
 
 #include <string>
@@ -70,5 +73,11 @@ std::string FlagName(absl::string_view field_name);
 std::string TopUsage(const CommandTable& table);
 std::string GroupUsage(const Group& group);
 std::string OperationUsage(const Group& group, const google::protobuf::MethodDescriptor& method);
+// `cofferctl watch` help: the watch aliases (WatchAliases() in
+// invocation.h) whose groups are in `table`.
+std::string WatchUsage(const CommandTable& table);
+// Just the alias lines of WatchUsage (also part of TopUsage); empty when
+// no alias's group is linked.
+std::string WatchUsageLines(const CommandTable& table);
 
 }  // namespace coffer::cofferctl

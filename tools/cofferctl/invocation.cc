@@ -6,12 +6,23 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace coffer::cofferctl {
 namespace {
 
-enum class Global { kAddress, kCa, kCert, kKey, kAuthority, kTimeout, kOutputFile, kOutputField };
+enum class Global {
+  kAddress,
+  kCa,
+  kCert,
+  kKey,
+  kAuthority,
+  kTimeout,
+  kOutputFile,
+  kOutputField,
+  kMaxEvents,
+};
 
 std::optional<Global> FindGlobal(absl::string_view flag) {
   std::string name(flag);
@@ -26,6 +37,7 @@ std::optional<Global> FindGlobal(absl::string_view flag) {
   if (name == "timeout") return Global::kTimeout;
   if (name == "output-file") return Global::kOutputFile;
   if (name == "output-field") return Global::kOutputField;
+  if (name == "max-events") return Global::kMaxEvents;
   return std::nullopt;
 }
 
@@ -45,12 +57,47 @@ absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view text) {
   return d;
 }
 
+absl::StatusOr<int64_t> ParseMaxEvents(absl::string_view text) {
+  bool digits = !text.empty();
+  for (char c : text) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
+  int64_t n = 0;
+  if (!digits || !absl::SimpleAtoi(text, &n) || n <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-events: '", text, "' is not a positive number"));
+  }
+  return n;
+}
+
+// Rewrites `watch <target>` to the group and operation it stands for.
+absl::Status ResolveWatchAlias(Invocation& inv) {
+  if (inv.group != kWatchGroup || inv.operation.empty()) return absl::OkStatus();
+  std::vector<std::string> targets;
+  for (const WatchAlias& alias : WatchAliases()) {
+    if (inv.operation == alias.target) {
+      inv.group = alias.group;
+      inv.operation = alias.operation;
+      return absl::OkStatus();
+    }
+    targets.push_back(alias.target);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("watch: unknown target '", inv.operation,
+                                                 "'; expected ", absl::StrJoin(targets, " or ")));
+}
+
 std::string EnvOr(const EnvLookup& env, const std::string& name, const std::string& fallback) {
   std::optional<std::string> value = env(name);
   return value.has_value() && !value->empty() ? *value : fallback;
 }
 
 }  // namespace
+
+const std::vector<WatchAlias>& WatchAliases() {
+  static const auto* const kAliases = new std::vector<WatchAlias>{
+      {"params", "params", "watch-parameters", "--path=/app [--recursive] [--start-after=POS]"},
+      {"secrets", "secrets", "watch-secrets", "[--name-prefix=P] [--start-after=POS]"},
+  };
+  return *kAliases;
+}
 
 std::optional<std::string> SystemEnv(const std::string& name) {
   const char* value = std::getenv(name.c_str());
@@ -111,10 +158,18 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
         absl::StatusOr<absl::Duration> d = ParseTimeout(value);
         if (!d.ok()) return d.status();
         inv.connection.timeout = *d;
+        inv.connection.timeout_given = true;
+        break;
+      }
+      case Global::kMaxEvents: {
+        absl::StatusOr<int64_t> n = ParseMaxEvents(value);
+        if (!n.ok()) return n.status();
+        inv.max_events = *n;
         break;
       }
     }
   }
+  if (absl::Status alias = ResolveWatchAlias(inv); !alias.ok()) return alias;
   if (!inv.output_field.empty() && inv.output_file.empty()) {
     return absl::InvalidArgumentError("--output-field: only makes sense with --output-file");
   }
@@ -138,12 +193,22 @@ void ApplyAddressDefault(Invocation& inv, const std::string& default_address,
   inv.connection.address = EnvOr(env, group_var, EnvOr(env, "COFFER_ADDRESS", default_address));
 }
 
-std::string GlobalFlagsUsage(absl::string_view default_address) {
+std::string GlobalFlagsUsage(absl::string_view default_address, bool server_streaming) {
+  const char* output =
+      server_streaming
+          ? "Output (server stream: one JSON object per line, until the stream ends):\n"
+            "  --max-events=<n>       stop after n messages\n"
+          : "Output:\n"
+            "  --output-file=<path>   write the raw bytes of the response's first bytes field\n"
+            "                         (mode 0600) and leave it out of the JSON\n"
+            "  --output-field=<name>  which bytes field --output-file writes\n";
+  const char* timeout =
+      server_streaming
+          ? "  --timeout=<duration>   end the stream after this long (default: none; Ctrl-C\n"
+            "                         or SIGTERM ends it too)\n"
+          : "  --timeout=<duration>   deadline of the call (default 30s)\n";
   return absl::StrCat(
-      "Output:\n"
-      "  --output-file=<path>   write the raw bytes of the response's first bytes field\n"
-      "                         (mode 0600) and leave it out of the JSON\n"
-      "  --output-field=<name>  which bytes field --output-file writes\n"
+      output,
       "Connection (mTLS always):\n"
       "  --address=<host:port>  $COFFER_<GROUP>_ADDRESS, $COFFER_ADDRESS or ",
       default_address,
@@ -151,8 +216,8 @@ std::string GlobalFlagsUsage(absl::string_view default_address) {
       "  --ca=<path>            $COFFER_CA or ./var/certs/ca.crt\n"
       "  --cert=<path>          $COFFER_CERT or ./var/certs/cofferctl.crt\n"
       "  --key=<path>           $COFFER_KEY or ./var/certs/cofferctl.key\n"
-      "  --authority=<name>     server name to verify instead of the address host\n"
-      "  --timeout=<duration>   deadline of the call (default 30s)\n");
+      "  --authority=<name>     server name to verify instead of the address host\n",
+      timeout);
 }
 
 }  // namespace coffer::cofferctl

@@ -13,8 +13,14 @@
 // the group's default; --ca/--cert/--key from COFFER_CA/COFFER_CERT/COFFER_KEY,
 // then ./var/certs/{ca.crt,cofferctl.crt,cofferctl.key} (what scripts/up.sh
 // creates).
+//
+// `cofferctl watch params ...` and `cofferctl watch secrets ...` are
+// aliases, resolved here and nowhere else: they parse exactly like
+// `cofferctl params watch-parameters ...` / `cofferctl secrets watch-secrets
+// ...` (see WatchAliases()).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -32,7 +38,10 @@ struct ConnectionOptions {
   std::string cert_file;
   std::string key_file;
   std::string authority;  // optional TLS name override
+  // --timeout. Unary calls always have a deadline (30s unless given);
+  // server streams have one only when --timeout was given.
   absl::Duration timeout = absl::Seconds(30);
+  bool timeout_given = false;
 };
 
 struct Invocation {
@@ -42,6 +51,7 @@ struct Invocation {
   ConnectionOptions connection;
   std::string output_file;   // --output-file
   std::string output_field;  // --output-field
+  int64_t max_events = 0;    // --max-events; 0: unlimited (server streams only)
   std::vector<std::string> request_args;  // everything else after the operation
 };
 
@@ -49,8 +59,22 @@ struct Invocation {
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 std::optional<std::string> SystemEnv(const std::string& name);
 
+// `cofferctl watch <target>` stands for `cofferctl <group> <operation>`.
+struct WatchAlias {
+  std::string target;     // "params"
+  std::string group;      // "params"
+  std::string operation;  // "watch-parameters"
+  std::string synopsis;   // request flags for the usage text
+};
+// The pseudo-group of the aliases.
+inline constexpr char kWatchGroup[] = "watch";
+const std::vector<WatchAlias>& WatchAliases();
+
 // INVALID_ARGUMENT for an unknown flag before the operation, a flag without
-// its value, a bad --timeout or --output-field without --output-file.
+// its value, a bad --timeout or --max-events, --output-field without
+// --output-file, or `watch` with an unknown target. `watch` without a target
+// stays group "watch" with an empty operation (the caller shows the
+// aliases).
 absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
                                            const EnvLookup& env);
 
@@ -59,7 +83,8 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
 void ApplyAddressDefault(Invocation& invocation, const std::string& default_address,
                          const EnvLookup& env);
 
-// Help text for cofferctl's own flags.
-std::string GlobalFlagsUsage(absl::string_view default_address);
+// Help text for cofferctl's own flags; `server_streaming` adds
+// --max-events and describes --timeout for streams.
+std::string GlobalFlagsUsage(absl::string_view default_address, bool server_streaming = false);
 
 }  // namespace coffer::cofferctl

@@ -4,11 +4,24 @@
 //   cofferctl kms encrypt --key-id=alias/app --plaintext-file=pw.txt
 //       --encryption-context app=catagram
 //   cofferctl kms decrypt --ciphertext-blob-file=pw.enc --output-file=pw.txt
+//   cofferctl watch params --path=/app --recursive     (until Ctrl-C)
+//   cofferctl watch secrets --name-prefix=prod/ --max-events=1 --timeout=10m
+//
+// Server streams print one compact JSON object per line, flushed per line.
+// They end with exit code 0 on SIGINT/SIGTERM (the call is cancelled), after
+// --max-events messages, at the --timeout (none by default) or when the
+// server finishes the stream.
 //
 // Exit codes: 0 success, 1 the call failed (or the output could not be
 // written), 2 bad command line.
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include <atomic>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +43,71 @@ int UsageError(const std::string& message) {
   return kUsage;
 }
 
+sigset_t ShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// While alive, SIGINT and SIGTERM cancel `canceller` instead of killing the
+// process. Must be created before any other thread (gRPC's included)
+// exists, so that every thread inherits the blocked signals.
+class SignalCancel {
+ public:
+  explicit SignalCancel(Canceller* canceller) {
+    const sigset_t set = ShutdownSignals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    thread_ = std::thread([this, canceller, set] {
+      const timespec poll{0, 100 * 1000 * 1000};  // 100 ms: how soon the destructor returns
+      while (!stop_.load()) {
+        if (sigtimedwait(&set, nullptr, &poll) > 0) {
+          canceller->Cancel();
+          return;
+        }
+      }
+    });
+  }
+  ~SignalCancel() {
+    stop_.store(true);
+    thread_.join();
+  }
+  SignalCancel(const SignalCancel&) = delete;
+  SignalCancel& operator=(const SignalCancel&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// A server-streaming call: one JSON line per message on stdout.
+int RunServerStream(Invocation& inv, const Group& group,
+                    const google::protobuf::MethodDescriptor& method,
+                    const google::protobuf::Message& request) {
+  if (!inv.output_file.empty()) {
+    return UsageError(absl::StrCat("--output-file: not available for the server stream ",
+                                   inv.operation));
+  }
+  ApplyAddressDefault(inv, group.spec.default_address, SystemEnv);
+  Canceller canceller;
+  SignalCancel signals(&canceller);  // before Connect starts gRPC's threads
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(inv.connection);
+  if (!channel.ok()) {
+    std::cerr << FormatError(channel.status()) << "\n";
+    return kCallFailed;
+  }
+  const absl::Duration timeout =
+      inv.connection.timeout_given ? inv.connection.timeout : absl::InfiniteDuration();
+  absl::StatusOr<int64_t> printed = PrintServerStream(*channel, method, request, timeout,
+                                                      inv.max_events, std::cout, &canceller);
+  if (!printed.ok()) {
+    std::cerr << FormatError(printed.status()) << "\n";
+    return kCallFailed;
+  }
+  return 0;
+}
+
 int Run(const std::vector<std::string>& args) {
   const CommandTable table = CommandTable::FromGeneratedPool();
   absl::StatusOr<Invocation> parsed = ParseInvocation(args, SystemEnv);
@@ -38,6 +116,10 @@ int Run(const std::vector<std::string>& args) {
 
   if (inv.group.empty()) {
     std::cout << TopUsage(table);
+    return 0;
+  }
+  if (inv.group == kWatchGroup) {  // `cofferctl watch` without a target
+    std::cout << WatchUsage(table);
     return 0;
   }
   const Group* group = table.FindGroup(inv.group);
@@ -62,13 +144,19 @@ int Run(const std::vector<std::string>& args) {
     std::cout << OperationUsage(*group, *method);
     return 0;
   }
-  if (method->client_streaming() || method->server_streaming()) {
-    return UsageError(absl::StrCat(inv.operation, " is a streaming RPC; streaming not supported yet"));
+  if (method->client_streaming()) {
+    return UsageError(absl::StrCat(inv.operation,
+                                   " is a client-streaming RPC; cofferctl cannot call it"));
+  }
+  if (!method->server_streaming() && inv.max_events > 0) {
+    return UsageError(absl::StrCat("--max-events: only for server streams; ", inv.operation,
+                                   " returns one response"));
   }
 
   absl::StatusOr<std::unique_ptr<google::protobuf::Message>> request =
       BuildRequest(*method->input_type(), inv.request_args);
   if (!request.ok()) return UsageError(std::string(request.status().message()));
+  if (method->server_streaming()) return RunServerStream(inv, *group, *method, **request);
   const OutputOptions output{inv.output_file, inv.output_field};
   if (!output.file.empty()) {
     // Check --output-field before the call, not after a plaintext arrived.

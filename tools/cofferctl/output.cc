@@ -82,18 +82,24 @@ std::string IndentJson(absl::string_view in) {
   return out;
 }
 
-absl::StatusOr<std::string> FormatJson(const pb::Message& message) {
+absl::StatusOr<std::string> FormatJsonLine(const pb::Message& message) {
   pb::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   options.always_print_primitive_fields = false;
-  options.add_whitespace = false;  // IndentJson does the layout
+  options.add_whitespace = false;
   std::string compact;
   auto status = pb::util::MessageToJsonString(message, &compact, options);
   if (!status.ok()) {
     return absl::InternalError(
         absl::StrCat("cannot print the response as JSON: ", status.message().ToString()));
   }
-  return IndentJson(compact) + "\n";
+  return compact + "\n";
+}
+
+absl::StatusOr<std::string> FormatJson(const pb::Message& message) {
+  COFFER_ASSIGN_OR_RETURN(std::string line, FormatJsonLine(message));
+  line.pop_back();  // the newline; IndentJson does the layout
+  return IndentJson(line) + "\n";
 }
 
 absl::StatusOr<std::string> TakeBytesField(pb::Message& message, absl::string_view field_name) {

@@ -1,7 +1,8 @@
 // output.h: how cofferctl prints results and errors.
 //
 // A response is printed as proto3 JSON with the proto field names,
-// 2-space indented, default values left out, bytes as base64. With
+// 2-space indented, default values left out, bytes as base64 (messages of a
+// server stream: one compact object per line, FormatJsonLine). With
 // --output-file one bytes field is written raw to a file (mode 0600) and left
 // out of the JSON, so a plaintext never has to pass through a shell variable:
 //
@@ -24,6 +25,12 @@ namespace coffer::cofferctl {
 // `message` as proto3 JSON (proto field names, no default values), indented
 // by 2 spaces, ending with a newline.
 absl::StatusOr<std::string> FormatJson(const google::protobuf::Message& message);
+
+// `message` as ONE line of compact proto3 JSON (proto field names, no
+// default values, no whitespace) ending with a newline: how each message of
+// a server stream is printed, so `cofferctl watch ... | jq -c` or a `while
+// read` loop sees one object per line.
+absl::StatusOr<std::string> FormatJsonLine(const google::protobuf::Message& message);
 
 // Re-indents compact JSON with 2 spaces per level ("{}" and "[]" stay short).
 std::string IndentJson(absl::string_view compact);

@@ -1,5 +1,6 @@
 #include "tools/cofferctl/request_builder.h"
 
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <map>
@@ -103,7 +104,22 @@ const pb::EnumValueDescriptor* FindEnumValue(const pb::EnumDescriptor& type,
     const pb::EnumValueDescriptor* value = type.value(i);
     if (value->name() == wanted || EnumShortName(*value) == wanted) return value;
   }
-  return nullptr;
+  // The AWS spelling without separators ("SecureString" for SECURE_STRING),
+  // when it names exactly one value.
+  auto squeeze = [](std::string name) {
+    name.erase(std::remove(name.begin(), name.end(), '_'), name.end());
+    return name;
+  };
+  const std::string squeezed = squeeze(wanted);
+  const pb::EnumValueDescriptor* found = nullptr;
+  for (int i = 0; i < type.value_count(); ++i) {
+    const pb::EnumValueDescriptor* value = type.value(i);
+    if (squeeze(value->name()) == squeezed || squeeze(EnumShortName(*value)) == squeezed) {
+      if (found != nullptr && found != value) return nullptr;
+      found = value;
+    }
+  }
+  return found;
 }
 
 // Parses `text` for the scalar `field` of `msg` and sets it (or appends it

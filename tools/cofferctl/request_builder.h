@@ -13,7 +13,9 @@
 //   integers, floats   parsed strictly; the error names the flag
 //   bool               --flag, --flag=true, --flag=false
 //   enum               value name, full (KEY_SPEC_SYMMETRIC_DEFAULT) or without
-//                      the enum's prefix (symmetric_default), any case
+//                      the enum's prefix (symmetric_default), any case; also
+//                      without underscores when that is unambiguous
+//                      (SecureString for PARAMETER_TYPE_SECURE_STRING)
 //   bytes              standard base64 (padding optional), or raw bytes
 //                      from a file with --<field>-file=<path>
 //   map                repeatable --field key=value, or a JSON object

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "coffer/kms/v1/kms.pb.h"
+#include "coffer/params/v1/params.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -10,6 +11,7 @@ namespace coffer::cofferctl {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(OperationNameTest, KebabCase) {
   EXPECT_EQ(OperationName("CreateKey"), "create-key");
@@ -99,6 +101,94 @@ TEST(UsageTest, ListsOperationsAndFields) {
       OperationUsage(*kms, *kms->service->FindMethodByName("GenerateDataKey"));
   EXPECT_THAT(gdk, HasSubstr("--number-of-bytes=<int32>"));
   EXPECT_THAT(gdk, HasSubstr("DataKeySpec: AES_256, AES_128"));
+}
+
+TEST(CommandTableTest, ParamsGroupResolvesEveryParameterStoreMethod) {
+  CommandTable table = CommandTable::FromGeneratedPool();
+  const Group* params = table.FindGroup("params");
+  ASSERT_NE(params, nullptr);
+  EXPECT_EQ(params->service, coffer::params::v1::PutParameterRequest::descriptor()
+                                 ->file()
+                                 ->FindServiceByName("ParameterStore"));
+  EXPECT_EQ(params->spec.default_address, "localhost:7702");
+  ASSERT_EQ(params->service->method_count(), 14);
+  std::set<std::string> names;
+  for (int i = 0; i < params->service->method_count(); ++i) {
+    const google::protobuf::MethodDescriptor* method = params->service->method(i);
+    const std::string op = OperationName(method->name());
+    SCOPED_TRACE(op);
+    EXPECT_EQ(RpcName(op), method->name());
+    EXPECT_EQ(CommandTable::FindOperation(*params, op), method);
+    EXPECT_TRUE(names.insert(op).second) << "duplicate operation name";
+  }
+  EXPECT_EQ(names, (std::set<std::string>{
+                       "put-parameter", "get-parameter", "get-parameters",
+                       "get-parameters-by-path", "describe-parameters", "get-parameter-history",
+                       "delete-parameter", "delete-parameters", "label-parameter-version",
+                       "unlabel-parameter-version", "add-tags-to-resource",
+                       "remove-tags-from-resource", "list-tags-for-resource",
+                       "watch-parameters"}));
+  const google::protobuf::MethodDescriptor* watch =
+      CommandTable::FindOperation(*params, "watch-parameters");
+  ASSERT_NE(watch, nullptr);
+  EXPECT_TRUE(watch->server_streaming());
+  EXPECT_EQ(watch->output_type()->full_name(), "coffer.v1.ChangeEvent");
+}
+
+TEST(CommandTableTest, EveryKnownGroupIsLinked) {
+  CommandTable table = CommandTable::FromGeneratedPool();
+  for (const GroupSpec& spec : KnownGroups()) {
+    EXPECT_NE(table.FindGroup(spec.name), nullptr) << spec.name;
+  }
+}
+
+TEST(UsageTest, ServerStreamsAreMarkedNotRefused) {
+  CommandTable table = CommandTable::FromGeneratedPool();
+  const Group* params = table.FindGroup("params");
+  const Group* secrets = table.FindGroup("secrets");
+  ASSERT_NE(params, nullptr);
+  ASSERT_NE(secrets, nullptr);
+  EXPECT_THAT(GroupUsage(*params),
+              HasSubstr("  watch-parameters (server stream: one JSON object per line)\n"));
+  EXPECT_THAT(GroupUsage(*params), HasSubstr("  put-parameter\n"));
+  EXPECT_THAT(GroupUsage(*secrets),
+              HasSubstr("  watch-secrets (server stream: one JSON object per line)\n"));
+  for (const std::string& text : {GroupUsage(*params), GroupUsage(*secrets), TopUsage(table)}) {
+    EXPECT_THAT(text, Not(HasSubstr("not supported yet")));
+  }
+
+  const std::string watch =
+      OperationUsage(*params, *params->service->FindMethodByName("WatchParameters"));
+  EXPECT_THAT(watch, HasSubstr("-> stream coffer.v1.ChangeEvent"));
+  EXPECT_THAT(watch, HasSubstr("--path=<string>"));
+  EXPECT_THAT(watch, HasSubstr("--recursive[=true|false]"));
+  EXPECT_THAT(watch, HasSubstr("--max-events=<n>"));
+  EXPECT_THAT(watch, HasSubstr("default: none"));
+  EXPECT_THAT(watch, Not(HasSubstr("--output-file")));
+
+  const std::string put =
+      OperationUsage(*params, *params->service->FindMethodByName("PutParameter"));
+  EXPECT_THAT(put, HasSubstr("ParameterType: STRING, STRING_LIST, SECURE_STRING"));
+  EXPECT_THAT(put, HasSubstr("--tags key=value"));
+  EXPECT_THAT(put, Not(HasSubstr("--max-events")));
+  EXPECT_THAT(put, HasSubstr("(default 30s)"));
+}
+
+TEST(UsageTest, TopUsageListsTheWatchAliases) {
+  CommandTable table = CommandTable::FromGeneratedPool();
+  const std::string top = TopUsage(table);
+  EXPECT_THAT(top, HasSubstr("cofferctl watch params --path=/app [--recursive]"));
+  EXPECT_THAT(top, HasSubstr("same as `cofferctl params watch-parameters`"));
+  EXPECT_THAT(top, HasSubstr("cofferctl watch secrets [--name-prefix=P]"));
+  EXPECT_THAT(top, HasSubstr("same as `cofferctl secrets watch-secrets`"));
+  EXPECT_THAT(WatchUsage(table), HasSubstr("Usage: cofferctl watch <target>"));
+
+  // Only aliases whose group is linked are offered.
+  CommandTable kms_only = CommandTable::FromPool(
+      *google::protobuf::DescriptorPool::generated_pool(),
+      {{"kms", "coffer.kms.v1.KeyManagement", "localhost:7701"}});
+  EXPECT_EQ(WatchUsageLines(kms_only), "");
+  EXPECT_THAT(TopUsage(kms_only), Not(HasSubstr("watch")));
 }
 
 }  // namespace

@@ -103,5 +103,88 @@ TEST(InvocationTest, Errors) {
   EXPECT_EQ(bare->connection.timeout, absl::Milliseconds(2500));
 }
 
+TEST(InvocationTest, WatchParamsIsWatchParameters) {
+  auto inv = ParseInvocation(
+      {"watch", "params", "--path", "/app", "--recursive", "--start-after=42", "--max-events=2"},
+      Env({}));
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->group, "params");
+  EXPECT_EQ(inv->operation, "watch-parameters");
+  EXPECT_THAT(inv->request_args, ElementsAre("--path", "/app", "--recursive", "--start-after=42"));
+  EXPECT_EQ(inv->max_events, 2);
+  EXPECT_FALSE(inv->connection.timeout_given);
+
+  // The same as spelling it out, address defaults included.
+  auto long_form = ParseInvocation({"params", "watch-parameters", "--path", "/app", "--recursive",
+                                    "--start-after=42", "--max-events=2"},
+                                   Env({}));
+  ASSERT_TRUE(long_form.ok());
+  EXPECT_EQ(long_form->group, inv->group);
+  EXPECT_EQ(long_form->operation, inv->operation);
+  EXPECT_EQ(long_form->request_args, inv->request_args);
+  ApplyAddressDefault(*inv, "localhost:7702", Env({{"COFFER_PARAMS_ADDRESS", "p:7702"}}));
+  EXPECT_EQ(inv->connection.address, "p:7702");
+}
+
+TEST(InvocationTest, WatchSecretsIsWatchSecrets) {
+  auto inv = ParseInvocation({"watch", "secrets", "--name-prefix=prod/", "--timeout", "10m"},
+                             Env({}));
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->group, "secrets");
+  EXPECT_EQ(inv->operation, "watch-secrets");
+  EXPECT_THAT(inv->request_args, ElementsAre("--name-prefix=prod/"));
+  EXPECT_TRUE(inv->connection.timeout_given);
+  EXPECT_EQ(inv->connection.timeout, absl::Minutes(10));
+  EXPECT_EQ(inv->max_events, 0);
+
+  auto help = ParseInvocation({"watch", "secrets", "--help"}, Env({}));
+  ASSERT_TRUE(help.ok());
+  EXPECT_TRUE(help->help);
+  EXPECT_EQ(help->operation, "watch-secrets");
+}
+
+TEST(InvocationTest, WatchAliasTable) {
+  ASSERT_EQ(WatchAliases().size(), 2u);
+  EXPECT_EQ(WatchAliases()[0].target, "params");
+  EXPECT_EQ(WatchAliases()[0].group, "params");
+  EXPECT_EQ(WatchAliases()[0].operation, "watch-parameters");
+  EXPECT_EQ(WatchAliases()[1].target, "secrets");
+  EXPECT_EQ(WatchAliases()[1].group, "secrets");
+  EXPECT_EQ(WatchAliases()[1].operation, "watch-secrets");
+}
+
+TEST(InvocationTest, WatchWithoutOrWithUnknownTarget) {
+  auto bare = ParseInvocation({"watch"}, Env({}));
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->group, kWatchGroup);
+  EXPECT_TRUE(bare->operation.empty());
+
+  EXPECT_THAT(std::string(ParseInvocation({"watch", "kms"}, Env({})).status().message()),
+              HasSubstr("watch: unknown target 'kms'; expected params or secrets"));
+  // Only the group position is an alias: `params watch` is an ordinary
+  // (unknown) operation.
+  auto op = ParseInvocation({"params", "watch"}, Env({}));
+  ASSERT_TRUE(op.ok());
+  EXPECT_EQ(op->group, "params");
+  EXPECT_EQ(op->operation, "watch");
+}
+
+TEST(InvocationTest, MaxEventsAndStreamTimeout) {
+  auto inv = ParseInvocation({"params", "watch-parameters", "--max-events", "5"}, Env({}));
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->max_events, 5);
+  EXPECT_TRUE(inv->request_args.empty());
+  EXPECT_FALSE(inv->connection.timeout_given);
+  EXPECT_EQ(inv->connection.timeout, absl::Seconds(30));  // unary default, unchanged
+
+  for (const char* bad : {"--max-events=0", "--max-events=-1", "--max-events=x",
+                          "--max-events=2.5", "--max-events="}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THAT(
+        std::string(ParseInvocation({"params", "watch-parameters", bad}, Env({})).status().message()),
+        HasSubstr("--max-events:"));
+  }
+}
+
 }  // namespace
 }  // namespace coffer::cofferctl

@@ -2,10 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "coffer/kms/v1/kms.pb.h"
+#include "coffer/v1/change_event.pb.h"
+#include "google/protobuf/util/time_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/common/errors.h"
@@ -133,6 +136,36 @@ TEST(OutputTest, FormatErrorWithAndWithoutReason) {
   EXPECT_EQ(FormatError(absl::UnavailableError("failed to connect")),
             "error: UNAVAILABLE: failed to connect");
   EXPECT_EQ(FormatError(absl::UnimplementedError("")), "error: UNIMPLEMENTED");
+}
+
+TEST(OutputTest, ChangeEventIsOneCompactJsonLine) {
+  coffer::v1::ChangeEvent event;
+  event.set_position("0000000000000042");
+  event.set_resource_kind(coffer::v1::RESOURCE_KIND_PARAMETER);
+  event.set_name("/app/db/url");
+  event.set_version("3");
+  event.set_kind(coffer::v1::CHANGE_KIND_UPDATED);
+  *event.mutable_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(1700000000);
+  event.set_detail("line one\nline \"two\"");
+  auto line = FormatJsonLine(event);
+  ASSERT_TRUE(line.ok()) << line.status();
+  EXPECT_EQ(*line,
+            R"({"position":"0000000000000042","resource_kind":"RESOURCE_KIND_PARAMETER",)"
+            R"("name":"/app/db/url","version":"3","kind":"CHANGE_KIND_UPDATED",)"
+            R"("time":"2023-11-14T22:13:20Z","detail":"line one\nline \"two\""})"
+            "\n");
+  // Exactly one newline: the one that ends the line.
+  EXPECT_EQ(std::count(line->begin(), line->end(), '\n'), 1);
+
+  // Defaults are left out, as in the indented form.
+  coffer::v1::ChangeEvent empty;
+  empty.set_kind(coffer::v1::CHANGE_KIND_DELETED);
+  auto short_line = FormatJsonLine(empty);
+  ASSERT_TRUE(short_line.ok());
+  EXPECT_EQ(*short_line, "{\"kind\":\"CHANGE_KIND_DELETED\"}\n");
+  auto indented = FormatJson(empty);
+  ASSERT_TRUE(indented.ok());
+  EXPECT_EQ(*indented, "{\n  \"kind\": \"CHANGE_KIND_DELETED\"\n}\n");
 }
 
 }  // namespace

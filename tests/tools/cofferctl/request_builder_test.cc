@@ -4,6 +4,8 @@
 #include <map>
 
 #include "coffer/kms/v1/kms.pb.h"
+#include "coffer/params/v1/params.pb.h"
+#include "coffer/secrets/v1/secrets.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -288,6 +290,60 @@ TEST(RequestBuilderTest, BuildRequestMakesTheRightType) {
   EncryptRequest expected;
   expected.set_key_id("k");
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(**req, expected));
+}
+
+TEST(RequestBuilderTest, PutParameterFromFlags) {
+  auto req = Build<params::v1::PutParameterRequest>(
+      {"--name", "/app/db/password", "--value=hunter2", "--type", "SecureString", "--overwrite",
+       "--tags", "env=prod", "--tags=team=pay=ments", "--key-id=alias/app", "--tier=advanced"});
+  ASSERT_TRUE(req.ok()) << req.status();
+  EXPECT_EQ(req->name(), "/app/db/password");
+  EXPECT_EQ(req->value(), "hunter2");
+  EXPECT_EQ(req->type(), params::v1::PARAMETER_TYPE_SECURE_STRING);
+  EXPECT_TRUE(req->overwrite());
+  EXPECT_EQ(req->key_id(), "alias/app");
+  EXPECT_EQ(req->tier(), params::v1::PARAMETER_TIER_ADVANCED);
+  ASSERT_EQ(req->tags_size(), 2);
+  EXPECT_EQ(req->tags(0).key(), "env");  // Tag is {key, value}: "a=b" works too
+  EXPECT_EQ(req->tags(0).value(), "prod");
+  EXPECT_EQ(req->tags(1).key(), "team");
+  EXPECT_EQ(req->tags(1).value(), "pay=ments");
+}
+
+TEST(RequestBuilderTest, ParameterTypeSpellings) {
+  for (const char* type : {"SecureString", "SECURE_STRING", "secure_string", "securestring",
+                           "secure-string", "PARAMETER_TYPE_SECURE_STRING"}) {
+    SCOPED_TRACE(type);
+    auto req = Build<params::v1::PutParameterRequest>({"--name=/a", std::string("--type=") + type});
+    ASSERT_TRUE(req.ok()) << req.status();
+    EXPECT_EQ(req->type(), params::v1::PARAMETER_TYPE_SECURE_STRING);
+  }
+  auto list = Build<params::v1::PutParameterRequest>({"--type=StringList"});
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->type(), params::v1::PARAMETER_TYPE_STRING_LIST);
+  auto plain = Build<params::v1::PutParameterRequest>({"--type=String"});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->type(), params::v1::PARAMETER_TYPE_STRING);
+  EXPECT_THAT(Build<params::v1::PutParameterRequest>({"--type=Secure"}),
+              FailsWith("--type: unknown ParameterType value 'Secure'; expected one of: "
+                        "STRING, STRING_LIST, SECURE_STRING"));
+  auto overwrite_off = Build<params::v1::PutParameterRequest>({"--overwrite=false"});
+  ASSERT_TRUE(overwrite_off.ok());
+  EXPECT_FALSE(overwrite_off->overwrite());
+}
+
+TEST(RequestBuilderTest, WatchRequests) {
+  auto params = Build<params::v1::WatchParametersRequest>(
+      {"--path", "/app", "--recursive", "--start-after", "000042"});
+  ASSERT_TRUE(params.ok()) << params.status();
+  EXPECT_EQ(params->path(), "/app");
+  EXPECT_TRUE(params->recursive());
+  EXPECT_EQ(params->start_after(), "000042");
+
+  auto secrets = Build<secrets::v1::WatchSecretsRequest>({"--name-prefix=prod/"});
+  ASSERT_TRUE(secrets.ok()) << secrets.status();
+  EXPECT_EQ(secrets->name_prefix(), "prod/");
+  EXPECT_EQ(secrets->start_after(), "");
 }
 
 }  // namespace
