@@ -5,6 +5,7 @@
 //   coffer-store --data_dir=var/data/store --kms_address=localhost:7701
 //                --tls_ca=var/certs/ca.crt --tls_cert=var/certs/store.crt
 //                --tls_key=var/certs/store.key
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -30,6 +31,7 @@
 #include "services/store/change_log.h"
 #include "services/store/param_store.h"
 #include "services/store/params_service.h"
+#include "services/store/rotation_control_service.h"
 #include "services/store/secrets_service.h"
 #include "services/store/watch_stream.h"
 #include "services/store/store_probe.h"
@@ -110,12 +112,15 @@ absl::Status Run() {
   WatchRegistry watches;
   SecretsService secrets_service(&store, changes.get(), &watches);
   ParamsService params_service(&params, changes.get(), &watches);
+  RotationControlService rotation_control(&store);
   rpc::HealthStatus health;
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
   server_options.interceptors.push_back(metrics->ServerInterceptorFactory());
   COFFER_ASSIGN_OR_RETURN(auto server,
                           rpc::Server::Start(std::move(server_options),
-                                             {&secrets_service, &params_service}, &health));
+                                             {&secrets_service, &params_service,
+                                              &rotation_control},
+                                             &health));
 
   // SERVING exactly while the KMS answers: without it no new value can be
   // written (reads of cached data keys keep working regardless).
@@ -146,15 +151,31 @@ absl::Status Run() {
   std::thread housekeeping([&] {
     const absl::Duration sweep = absl::GetFlag(FLAGS_sweep_interval);
     const absl::Duration policy = absl::GetFlag(FLAGS_policy_interval);
+    absl::Time next_metrics = absl::Now();
     absl::Time next_sweep = absl::Now() + sweep;
     absl::Time next_policy = absl::Now() + policy;
     std::unique_lock<std::mutex> lock(mu);
-    while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
+    for (;;) {
+      // Sleep until the earliest job is due (or shutdown).
+      absl::Time wake = std::min({next_metrics, next_sweep, next_policy});
+      if (cv.wait_for(lock, absl::ToChronoNanoseconds(std::max(wake - absl::Now(), absl::ZeroDuration())),
+                      [&] { return stopping; })) {
+        break;
+      }
       lock.unlock();
-      probe.SyncCache(cache);
-      probe.SetSecrets(store.secret_count());
-      if (absl::Now() >= next_sweep) {
-        next_sweep = absl::Now() + sweep;
+      absl::Time now = absl::Now();
+      if (now >= next_metrics) {
+        next_metrics = now + absl::Seconds(1);
+        probe.SyncCache(cache);
+        probe.SetSecrets(store.secret_count());
+        // Bounded: deletes only what exceeds --change_log_capacity.
+        auto trimmed = changes->Trim();
+        if (!trimmed.ok()) {
+          log::Error("store", "change log trim failed", {{"error", trimmed.status().ToString()}});
+        }
+      }
+      if (now >= next_sweep) {
+        next_sweep = now + sweep;
         auto purged = store.PurgeExpired();
         if (!purged.ok()) {
           log::Error("store", "sweeper failed", {{"error", purged.status().ToString()}});
@@ -163,11 +184,9 @@ absl::Status Run() {
           log::Info("store", "purged secrets past their recovery window",
                     {{"count", absl::StrCat(*purged)}});
         }
-        auto trimmed = changes->Trim();
-        if (!trimmed.ok()) log::Error("store", "change log trim failed", {{"error", trimmed.status().ToString()}});
       }
-      if (absl::Now() >= next_policy) {
-        next_policy = absl::Now() + policy;
+      if (now >= next_policy) {
+        next_policy = now + policy;
         auto run = params.RunPolicies();
         if (!run.ok()) {
           log::Error("store", "parameter policy scan failed", {{"error", run.status().ToString()}});

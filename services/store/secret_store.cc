@@ -14,6 +14,8 @@
 #include "libs/common/log.h"
 #include "libs/common/status_macros.h"
 #include "libs/crypto/password.h"
+#include "libs/crypto/random.h"
+#include "libs/schedule/schedule.h"
 #include "libs/crypto/secure_buffer.h"
 #include "services/store/secret_list.h"
 #include "services/store/staging_labels.h"
@@ -31,6 +33,7 @@ namespace {
 constexpr char kSecretsFamily[] = "secrets";
 constexpr char kVersionsFamily[] = "versions";
 constexpr char kByDeletionFamily[] = "by_deletion";
+constexpr char kRotationsFamily[] = "rotations";
 constexpr size_t kMaxKmsKeyId = 2048;
 constexpr size_t kMaxPolicy = 20480;
 constexpr int kMaxTags = 50;
@@ -82,6 +85,24 @@ ListIndexEntry IndexEntryOf(const SecretStore::SecretRecord& r) {
   return e;
 }
 
+}  // namespace
+
+// The rotations index entry of a record ("" = not in the index): what a
+// rotator needs to schedule it.
+std::string RotationIndexEntry(const SecretStore::SecretRecord& r) {
+  if (!r.rotation().enabled() || IsDeleted(r)) return "";
+  rotation::v1::RotationScheduleEntry e;
+  e.set_secret_arn(r.arn());
+  e.set_name(r.name());
+  e.set_rotation_worker(r.rotation().worker());
+  *e.mutable_next_rotation_date() = r.rotation().next_rotation_date();
+  e.set_in_progress(r.rotation_run().next_step() != 0);
+  if (r.rotation_run().has_lease_expires()) *e.mutable_lease_expires() = r.rotation_run().lease_expires();
+  return e.SerializeAsString();
+}
+
+namespace {
+
 // Exactly one of the two value fields; returns (is_binary, bytes).
 template <typename Req>
 absl::StatusOr<std::pair<bool, std::string>> OneValue(const Req& req, bool required) {
@@ -123,6 +144,13 @@ absl::StatusOr<int> PageSize(absl::string_view field, int value, int max, int df
 
 template <typename Entry>
 void FillRotationAndDates(const SecretStore::SecretRecord& r, Entry* e) {
+  e->set_rotation_enabled(r.rotation().enabled());
+  e->set_rotation_worker(r.rotation().worker());
+  if (r.rotation().has_rules()) *e->mutable_rotation_rules() = r.rotation().rules();
+  if (r.rotation().has_last_rotated_date()) *e->mutable_last_rotated_date() = r.rotation().last_rotated_date();
+  if (r.rotation().enabled() && r.rotation().has_next_rotation_date()) {
+    *e->mutable_next_rotation_date() = r.rotation().next_rotation_date();
+  }
   e->set_arn(r.arn());
   e->set_name(r.name());
   e->set_description(r.description());
@@ -147,7 +175,7 @@ std::string EncodeVersionToken(absl::string_view id) {
 }  // namespace
 
 std::vector<std::string> SecretStore::ColumnFamilies() {
-  return {kSecretsFamily, kVersionsFamily, kByCreatedFamily, kByDeletionFamily};
+  return {kSecretsFamily, kVersionsFamily, kByCreatedFamily, kByDeletionFamily, kRotationsFamily};
 }
 
 SecretStore::SecretStore(storage::Database* db, Envelope* envelope, SecretStoreOptions options)
@@ -259,8 +287,17 @@ absl::Status SecretStore::Mutate(
       return NotFound(resolved.name());  // purged (and maybe re-created) meanwhile
     }
     const ListIndexEntry before = IndexEntryOf(record);
+    const std::string rotation_before = RotationIndexEntry(record);
     COFFER_RETURN_IF_ERROR(mutate(record, txn));
     txn.Put(kSecretsFamily, record.name(), record.SerializeAsString());
+    const std::string rotation_after = RotationIndexEntry(record);
+    if (rotation_after != rotation_before) {
+      if (rotation_after.empty()) {
+        txn.Delete(kRotationsFamily, record.name());
+      } else {
+        txn.Put(kRotationsFamily, record.name(), rotation_after);
+      }
+    }
     ListIndexEntry after = IndexEntryOf(record);
     if (after.SerializeAsString() != before.SerializeAsString()) {
       txn.Put(kByCreatedFamily, IndexKey(record.created_micros(), record.name()),
@@ -748,6 +785,7 @@ absl::StatusOr<sm::DescribeSecretResponse> SecretStore::DescribeSecret(
   sm::DescribeSecretResponse response;
   FillRotationAndDates(record, &response);
   if (record.has_deletion_date()) *response.mutable_deletion_date() = record.deletion_date();
+  if (record.rotation_run().has_state()) *response.mutable_rotation_state() = record.rotation_run().state();
   for (const auto& v : record.versions()) {
     if (v.stages().empty()) continue;
     *(*response.mutable_version_ids_to_stages())[v.version_id()].mutable_stages() = v.stages();
@@ -853,6 +891,7 @@ absl::Status SecretStore::Purge(const SecretRecord& resolved) {
     // Versions written after the scan above would have changed the record
     // and failed this transaction's conflict check.
     txn.Delete(kByCreatedFamily, IndexKey(record.created_micros(), record.name()));
+    txn.Delete(kRotationsFamily, record.name());
     if (record.has_deletion_date()) {
       txn.Delete(kByDeletionFamily, DeletionKey(FromProto(record.deletion_date()), record.name()));
     }
@@ -1075,6 +1114,411 @@ absl::StatusOr<int> SecretStore::PurgeExpired() {
     ++purged;
   }
   return purged;
+}
+
+}  // namespace coffer::store
+
+// ---- Rotation (rotation.md) ----
+
+namespace coffer::store {
+namespace {
+
+namespace rot = ::coffer::rotation::v1;
+
+const char* StepName(int step) {
+  switch (step) {
+    case rot::ROTATION_STEP_CREATE_SECRET: return "createSecret";
+    case rot::ROTATION_STEP_SET_SECRET: return "setSecret";
+    case rot::ROTATION_STEP_TEST_SECRET: return "testSecret";
+    case rot::ROTATION_STEP_FINISH_SECRET: return "finishSecret";
+    default: return "";
+  }
+}
+
+absl::Status ValidateWorkerName(absl::string_view name) {
+  if (name.empty() || name.size() > 256) {
+    return InvalidField("rotation_worker", "must be 1-256 characters", reason::kInvalidParameter);
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
+    if (!ok) {
+      return InvalidField("rotation_worker", "may contain only letters, digits and _.-",
+                          reason::kInvalidParameter);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Duration> LeaseDuration(const google::protobuf::Duration& d) {
+  absl::Duration duration = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+  if (duration < absl::Seconds(1) || duration > absl::Minutes(10)) {
+    return InvalidField("lease_duration", "must be between 1 second and 10 minutes",
+                        reason::kInvalidParameter);
+  }
+  return duration;
+}
+
+absl::Status LeaseLost(absl::string_view name) {
+  return ErrorWithCode(absl::StatusCode::kAborted, reason::kPreconditionNotMet,
+                       "the rotation lease was lost (expired or taken over by another rotator)",
+                       name);
+}
+
+}  // namespace
+
+absl::Time SecretStore::NextRotation(const SecretRecord& record, absl::Time after) const {
+  const auto& rules = record.rotation().rules();
+  auto schedule = schedule::RotationSchedule::Parse(rules.automatically_after_days(),
+                                                    rules.schedule_expression(), rules.duration());
+  if (!schedule.ok()) return absl::InfiniteFuture();
+  absl::Time window = schedule->NextWindowStart(after);
+  if (window == absl::InfiniteFuture()) return window;
+  // A random moment inside the window, so secrets sharing a schedule do not
+  // all rotate in the same second.
+  double fraction = static_cast<double>(crypto::RandomUniform(1u << 30)) / (1u << 30);
+  return schedule->StartInWindow(window, fraction);
+}
+
+absl::StatusOr<sm::RotateSecretResponse> SecretStore::RotateSecret(
+    const sm::RotateSecretRequest& request) {
+  if (!request.client_request_token().empty()) {
+    COFFER_RETURN_IF_ERROR(ValidateVersionId("client_request_token", request.client_request_token()));
+  }
+  if (!request.rotation_worker().empty()) COFFER_RETURN_IF_ERROR(ValidateWorkerName(request.rotation_worker()));
+  if (request.has_rotation_rules()) {
+    const auto& rules = request.rotation_rules();
+    COFFER_RETURN_IF_ERROR(schedule::RotationSchedule::Parse(rules.automatically_after_days(),
+                                                             rules.schedule_expression(),
+                                                             rules.duration())
+                               .status());
+  }
+  COFFER_ASSIGN_OR_RETURN(SecretRecord record, Resolve("secret_id", request.secret_id()));
+  if (IsDeleted(record)) return MarkedForDeletion(record.name());
+  const std::string worker =
+      request.rotation_worker().empty() ? record.rotation().worker() : request.rotation_worker();
+  if (worker.empty()) {
+    return InvalidField("rotation_worker", "is required to enable rotation", reason::kInvalidParameter);
+  }
+  if (!request.has_rotation_rules() && !record.rotation().has_rules()) {
+    return InvalidField("rotation_rules", "are required to enable rotation", reason::kInvalidParameter);
+  }
+  const bool immediately = request.has_rotate_immediately() ? request.rotate_immediately() : true;
+  const std::string token =
+      request.client_request_token().empty() ? NewUuid() : request.client_request_token();
+
+  COFFER_RETURN_IF_ERROR(Mutate(record, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
+                                [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
+    if (IsDeleted(r)) return MarkedForDeletion(r.name());
+    const VersionSummary* current = StagingLabels::FindStage(r, kAwsCurrent);
+    const VersionSummary* pending = StagingLabels::FindStage(r, kAwsPending);
+    if (pending != nullptr && pending != current) {
+      return Error(reason::kInvalidRequest,
+                   "A previous rotation isn't complete. That rotation will be reattempted.",
+                   r.name());
+    }
+    if (r.rotation_run().next_step() != 0) {
+      return Error(reason::kInvalidRequest, "A rotation of this secret is already in progress.",
+                   r.name());
+    }
+    absl::Time now = clock_->Now();
+    auto* rotation = r.mutable_rotation();
+    rotation->set_enabled(true);
+    rotation->set_worker(worker);
+    if (request.has_rotation_rules()) *rotation->mutable_rules() = request.rotation_rules();
+    if (!immediately) {
+      *rotation->mutable_next_rotation_date() = ToProto(NextRotation(r, now));
+      return absl::OkStatus();
+    }
+    if (current == nullptr || !current->has_value()) {
+      return Error(reason::kInvalidRequest,
+                   "The secret has no AWSCURRENT value to rotate; store one with PutSecretValue "
+                   "first.",
+                   r.name());
+    }
+    if (StagingLabels::FindVersion(r, token) != nullptr) {
+      return Error(reason::kResourceExists,
+                   "client_request_token: a version with this id already exists", r.name(),
+                   "client_request_token");
+    }
+    // The pending placeholder: id = token, label AWSPENDING, no value yet.
+    VersionSummary placeholder;
+    placeholder.set_version_id(token);
+    *placeholder.mutable_created_date() = ToProto(now);
+    COFFER_RETURN_IF_ERROR(StagingLabels::AddVersion(r, placeholder, {kAwsPending}));
+    *rotation->mutable_next_rotation_date() = ToProto(now);
+    auto* run = r.mutable_rotation_run();
+    run->Clear();
+    run->set_next_step(rot::ROTATION_STEP_CREATE_SECRET);
+    auto* state = run->mutable_state();
+    state->set_status(sm::RotationState::STATUS_IN_PROGRESS);
+    state->set_version_id(token);
+    state->set_next_step(StepName(rot::ROTATION_STEP_CREATE_SECRET));
+    *state->mutable_started_date() = ToProto(now);
+    *r.mutable_last_changed_date() = ToProto(now);
+    return absl::OkStatus();
+  }));
+  sm::RotateSecretResponse response;
+  response.set_arn(record.arn());
+  response.set_name(record.name());
+  if (immediately) response.set_version_id(token);
+  return response;
+}
+
+absl::StatusOr<sm::CancelRotateSecretResponse> SecretStore::CancelRotateSecret(
+    const sm::CancelRotateSecretRequest& request) {
+  COFFER_ASSIGN_OR_RETURN(SecretRecord record, Resolve("secret_id", request.secret_id()));
+  if (IsDeleted(record)) return MarkedForDeletion(record.name());
+  std::string pending_version;
+  COFFER_RETURN_IF_ERROR(Mutate(record, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
+                                [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
+    absl::Time now = clock_->Now();
+    auto* rotation = r.mutable_rotation();
+    rotation->set_enabled(false);
+    rotation->clear_next_rotation_date();
+    auto* run = r.mutable_rotation_run();
+    if (run->next_step() != 0) {
+      pending_version = run->state().version_id();
+      run->mutable_state()->set_status(sm::RotationState::STATUS_CANCELLED);
+      run->mutable_state()->clear_next_step();
+      *run->mutable_state()->mutable_finished_date() = ToProto(now);
+    }
+    run->set_next_step(0);
+    run->clear_lease_id();
+    run->clear_lease_holder();
+    run->clear_lease_expires();
+    *r.mutable_last_changed_date() = ToProto(now);
+    return absl::OkStatus();
+  }));
+  sm::CancelRotateSecretResponse response;
+  response.set_arn(record.arn());
+  response.set_name(record.name());
+  response.set_version_id(pending_version);
+  return response;
+}
+
+absl::StatusOr<rot::ListRotationSchedulesResponse> SecretStore::ListRotationSchedules(
+    const rot::ListRotationSchedulesRequest& request) {
+  COFFER_ASSIGN_OR_RETURN(int max, PageSize("max_results", request.max_results(), 1000, 1000));
+  rot::ListRotationSchedulesResponse response;
+  if (!request.secret_id().empty()) {
+    COFFER_ASSIGN_OR_RETURN(SecretRecord record, Resolve("secret_id", request.secret_id()));
+    std::string entry = RotationIndexEntry(record);
+    if (!entry.empty()) response.add_schedules()->ParseFromString(entry);
+    return response;
+  }
+  storage::ScanOptions scan;
+  if (!request.next_token().empty()) {
+    std::string raw;
+    if (!absl::WebSafeBase64Unescape(request.next_token(), &raw) || !absl::StartsWith(raw, "r1:")) {
+      return Error(reason::kInvalidNextToken, "next_token: is not a token returned by this operation",
+                   "", "next_token");
+    }
+    scan.start_after = raw.substr(3);
+  }
+  scan.limit = static_cast<size_t>(max) + 1;
+  bool more = false;
+  COFFER_RETURN_IF_ERROR(db_->Scan(kRotationsFamily, scan, [&](absl::string_view, absl::string_view v) {
+    if (response.schedules_size() == max) {
+      more = true;
+      return false;
+    }
+    response.add_schedules()->ParseFromArray(v.data(), static_cast<int>(v.size()));
+    return true;
+  }));
+  if (more) {
+    response.set_next_token(absl::WebSafeBase64Escape(
+        absl::StrCat("r1:", response.schedules(response.schedules_size() - 1).name())));
+  }
+  return response;
+}
+
+absl::StatusOr<rot::AcquireRotationLeaseResponse> SecretStore::AcquireRotationLease(
+    const rot::AcquireRotationLeaseRequest& request) {
+  if (request.holder().empty() || request.holder().size() > 256) {
+    return InvalidField("holder", "must be 1-256 characters", reason::kInvalidParameter);
+  }
+  COFFER_ASSIGN_OR_RETURN(absl::Duration duration, LeaseDuration(request.lease_duration()));
+  COFFER_ASSIGN_OR_RETURN(SecretRecord record, Resolve("secret_id", request.secret_id()));
+  rot::AcquireRotationLeaseResponse response;
+  bool started = false;
+  absl::Status s = Mutate(record, coffer::v1::CHANGE_KIND_UNSPECIFIED,
+                          [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
+    started = false;
+    if (IsDeleted(r)) return MarkedForDeletion(r.name());
+    if (!r.rotation().enabled()) {
+      return Error(reason::kInvalidRequest, "rotation is not enabled for this secret", r.name());
+    }
+    absl::Time now = clock_->Now();
+    auto* run = r.mutable_rotation_run();
+    if (!run->lease_id().empty() && FromProto(run->lease_expires()) > now &&
+        run->lease_holder() != request.holder()) {
+      return ErrorWithCode(absl::StatusCode::kAborted, reason::kPreconditionNotMet,
+                           absl::StrCat("the rotation lease is held by ", run->lease_holder()),
+                           r.name());
+    }
+    if (run->next_step() == 0) {
+      if (FromProto(r.rotation().next_rotation_date()) > now) {
+        return Error(reason::kInvalidRequest,
+                     absl::StrCat("the rotation is not due until ",
+                                  absl::FormatTime(FromProto(r.rotation().next_rotation_date()))),
+                     r.name());
+      }
+      const VersionSummary* current = StagingLabels::FindStage(r, kAwsCurrent);
+      const VersionSummary* pending = StagingLabels::FindStage(r, kAwsPending);
+      if (current == nullptr || !current->has_value()) {
+        return Error(reason::kInvalidRequest, "the secret has no AWSCURRENT value to rotate",
+                     r.name());
+      }
+      std::string token;
+      if (pending != nullptr && pending != current) {
+        token = pending->version_id();  // an earlier rotation that did not finish: resume it
+      } else {
+        token = NewUuid();
+        VersionSummary placeholder;
+        placeholder.set_version_id(token);
+        *placeholder.mutable_created_date() = ToProto(now);
+        COFFER_RETURN_IF_ERROR(StagingLabels::AddVersion(r, placeholder, {kAwsPending}));
+      }
+      run->Clear();
+      run->set_next_step(rot::ROTATION_STEP_CREATE_SECRET);
+      auto* state = run->mutable_state();
+      state->set_status(sm::RotationState::STATUS_IN_PROGRESS);
+      state->set_version_id(token);
+      state->set_next_step(StepName(rot::ROTATION_STEP_CREATE_SECRET));
+      *state->mutable_started_date() = ToProto(now);
+      started = true;
+    }
+    run->set_lease_id(NewUuid());
+    run->set_lease_holder(request.holder());
+    *run->mutable_lease_expires() = ToProto(now + duration);
+    response.set_lease_id(run->lease_id());
+    *response.mutable_lease_expires() = run->lease_expires();
+    response.set_secret_arn(r.arn());
+    response.set_client_request_token(run->state().version_id());
+    response.set_rotation_worker(r.rotation().worker());
+    response.set_next_step(static_cast<rot::RotationStep>(std::min(run->next_step(), 4)));
+    response.set_attempts(run->state().attempts());
+    return absl::OkStatus();
+  });
+  COFFER_RETURN_IF_ERROR(s);
+  return response;
+}
+
+absl::Status SecretStore::MutateUnderLease(
+    const std::string& secret_id, const std::string& lease_id,
+    const std::function<absl::Status(SecretRecord&, storage::Transaction&)>& mutate,
+    SecretRecord* result) {
+  if (lease_id.empty()) return InvalidField("lease_id", "is required", reason::kInvalidParameter);
+  COFFER_ASSIGN_OR_RETURN(SecretRecord record, Resolve("secret_id", secret_id));
+  return Mutate(record, coffer::v1::CHANGE_KIND_UNSPECIFIED,
+                [&](SecretRecord& r, storage::Transaction& txn) -> absl::Status {
+    const auto& run = r.rotation_run();
+    if (run.lease_id() != lease_id || FromProto(run.lease_expires()) <= clock_->Now()) {
+      return LeaseLost(r.name());
+    }
+    COFFER_RETURN_IF_ERROR(mutate(r, txn));
+    if (result != nullptr) *result = r;
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<rot::RenewRotationLeaseResponse> SecretStore::RenewRotationLease(
+    const rot::RenewRotationLeaseRequest& request) {
+  COFFER_ASSIGN_OR_RETURN(absl::Duration duration, LeaseDuration(request.lease_duration()));
+  SecretRecord updated;
+  COFFER_RETURN_IF_ERROR(MutateUnderLease(request.secret_id(), request.lease_id(),
+                                          [&](SecretRecord& r, storage::Transaction&) {
+    *r.mutable_rotation_run()->mutable_lease_expires() = ToProto(clock_->Now() + duration);
+    return absl::OkStatus();
+  }, &updated));
+  rot::RenewRotationLeaseResponse response;
+  *response.mutable_lease_expires() = updated.rotation_run().lease_expires();
+  return response;
+}
+
+absl::StatusOr<rot::RecordRotationProgressResponse> SecretStore::RecordRotationProgress(
+    const rot::RecordRotationProgressRequest& request) {
+  if (request.step() < rot::ROTATION_STEP_CREATE_SECRET ||
+      request.step() > rot::ROTATION_STEP_FINISH_SECRET) {
+    return InvalidField("step", "must be one of the four rotation steps", reason::kInvalidParameter);
+  }
+  SecretRecord updated;
+  COFFER_RETURN_IF_ERROR(MutateUnderLease(request.secret_id(), request.lease_id(),
+                                          [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
+    auto* run = r.mutable_rotation_run();
+    if (run->next_step() == 0) {
+      return Error(reason::kInvalidRequest, "no rotation is in progress", r.name());
+    }
+    auto* state = run->mutable_state();
+    if (request.completed()) {
+      if (request.step() == run->next_step()) {
+        run->set_next_step(run->next_step() + 1);
+        state->set_attempts(0);
+        state->set_next_step(StepName(run->next_step()));
+      }
+    } else if (request.step() == run->next_step()) {
+      state->set_attempts(state->attempts() + 1);
+      state->set_last_error(request.error().substr(0, 1024));
+    }
+    return absl::OkStatus();
+  }, &updated));
+  rot::RecordRotationProgressResponse response;
+  response.set_next_step(static_cast<rot::RotationStep>(std::min(updated.rotation_run().next_step(), 4)));
+  response.set_attempts(updated.rotation_run().state().attempts());
+  return response;
+}
+
+absl::StatusOr<rot::CompleteRotationResponse> SecretStore::CompleteRotation(
+    const rot::CompleteRotationRequest& request) {
+  SecretRecord updated;
+  COFFER_RETURN_IF_ERROR(MutateUnderLease(request.secret_id(), request.lease_id(),
+                                          [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
+    absl::Time now = clock_->Now();
+    auto* run = r.mutable_rotation_run();
+    auto* state = run->mutable_state();
+    if (request.succeeded()) {
+      const VersionSummary* current = StagingLabels::FindStage(r, kAwsCurrent);
+      if (current == nullptr || current->version_id() != state->version_id()) {
+        return Error(reason::kInvalidRequest,
+                     "finishSecret has not made the pending version AWSCURRENT", r.name());
+      }
+      state->set_status(sm::RotationState::STATUS_SUCCEEDED);
+      state->clear_last_error();
+      state->set_attempts(0);
+      *r.mutable_rotation()->mutable_last_rotated_date() = ToProto(now);
+    } else {
+      // AWSCURRENT stays where it is; the pending version stays too, and the
+      // next window resumes it.
+      state->set_status(sm::RotationState::STATUS_FAILED);
+      if (!request.error().empty()) state->set_last_error(request.error().substr(0, 1024));
+    }
+    state->clear_next_step();
+    *state->mutable_finished_date() = ToProto(now);
+    run->set_next_step(0);
+    run->clear_lease_id();
+    run->clear_lease_holder();
+    run->clear_lease_expires();
+    *r.mutable_rotation()->mutable_next_rotation_date() = ToProto(NextRotation(r, now));
+    *r.mutable_last_changed_date() = ToProto(now);
+    return absl::OkStatus();
+  }, &updated));
+  rot::CompleteRotationResponse response;
+  *response.mutable_next_rotation_date() = updated.rotation().next_rotation_date();
+  return response;
+}
+
+absl::StatusOr<rot::ReleaseRotationLeaseResponse> SecretStore::ReleaseRotationLease(
+    const rot::ReleaseRotationLeaseRequest& request) {
+  COFFER_RETURN_IF_ERROR(MutateUnderLease(request.secret_id(), request.lease_id(),
+                                          [&](SecretRecord& r, storage::Transaction&) {
+    auto* run = r.mutable_rotation_run();
+    run->clear_lease_id();
+    run->clear_lease_holder();
+    run->clear_lease_expires();
+    return absl::OkStatus();
+  }, nullptr));
+  return rot::ReleaseRotationLeaseResponse();
 }
 
 }  // namespace coffer::store

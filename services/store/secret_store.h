@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "coffer/internal/store/v1/store.pb.h"
+#include "coffer/rotation/v1/control.pb.h"
 #include "coffer/secrets/v1/secrets.pb.h"
 #include "libs/common/clock.h"
 #include "libs/storage/database.h"
@@ -97,6 +98,26 @@ class SecretStore {
   absl::StatusOr<secrets::v1::DeleteResourcePolicyResponse> DeleteResourcePolicy(
       const secrets::v1::DeleteResourcePolicyRequest& request);
 
+  // Rotation configuration (secrets API; secret_rotation.cc).
+  absl::StatusOr<secrets::v1::RotateSecretResponse> RotateSecret(
+      const secrets::v1::RotateSecretRequest& request);
+  absl::StatusOr<secrets::v1::CancelRotateSecretResponse> CancelRotateSecret(
+      const secrets::v1::CancelRotateSecretRequest& request);
+
+  // The rotation-control API for rotators (secret_rotation.cc).
+  absl::StatusOr<rotation::v1::ListRotationSchedulesResponse> ListRotationSchedules(
+      const rotation::v1::ListRotationSchedulesRequest& request);
+  absl::StatusOr<rotation::v1::AcquireRotationLeaseResponse> AcquireRotationLease(
+      const rotation::v1::AcquireRotationLeaseRequest& request);
+  absl::StatusOr<rotation::v1::RenewRotationLeaseResponse> RenewRotationLease(
+      const rotation::v1::RenewRotationLeaseRequest& request);
+  absl::StatusOr<rotation::v1::RecordRotationProgressResponse> RecordRotationProgress(
+      const rotation::v1::RecordRotationProgressRequest& request);
+  absl::StatusOr<rotation::v1::CompleteRotationResponse> CompleteRotation(
+      const rotation::v1::CompleteRotationRequest& request);
+  absl::StatusOr<rotation::v1::ReleaseRotationLeaseResponse> ReleaseRotationLease(
+      const rotation::v1::ReleaseRotationLeaseRequest& request);
+
   // Purges secrets whose deletion date has passed, with all their versions.
   // Returns how many were purged.
   absl::StatusOr<int> PurgeExpired();
@@ -136,11 +157,23 @@ class SecretStore {
                                                               const std::string& version_id,
                                                               const std::string& version_stage);
 
+  // Runs `mutate` on the record of `secret_id` under a valid lease
+  // (ABORTED when `lease_id` is not the current unexpired lease).
+  absl::Status MutateUnderLease(
+      const std::string& secret_id, const std::string& lease_id,
+      const std::function<absl::Status(SecretRecord&, storage::Transaction&)>& mutate,
+      SecretRecord* result);
+  absl::Time NextRotation(const SecretRecord& record, absl::Time after) const;
+
   storage::Database* db_;
   Envelope* envelope_;
   SecretStoreOptions options_;
   Clock* clock_;
   std::atomic<int64_t> count_{0};
 };
+
+// The "rotations" index entry of a record ("" = not indexed): what a rotator
+// needs to schedule it.
+std::string RotationIndexEntry(const SecretStore::SecretRecord& record);
 
 }  // namespace coffer::store

@@ -40,6 +40,8 @@ COFFER_SECRETS_HANDLER(GetRandomPassword, [response] { rpc::WipeString(response-
 COFFER_SECRETS_HANDLER(PutResourcePolicy, nullptr)
 COFFER_SECRETS_HANDLER(GetResourcePolicy, nullptr)
 COFFER_SECRETS_HANDLER(DeleteResourcePolicy, nullptr)
+COFFER_SECRETS_HANDLER(RotateSecret, nullptr)
+COFFER_SECRETS_HANDLER(CancelRotateSecret, nullptr)
 
 #undef COFFER_SECRETS_HANDLER
 

@@ -43,6 +43,8 @@ class SecretsService final : public secrets::v1::SecretsManager::CallbackService
   COFFER_SECRETS_RPC(PutResourcePolicy)
   COFFER_SECRETS_RPC(GetResourcePolicy)
   COFFER_SECRETS_RPC(DeleteResourcePolicy)
+  COFFER_SECRETS_RPC(RotateSecret)
+  COFFER_SECRETS_RPC(CancelRotateSecret)
 #undef COFFER_SECRETS_RPC
 
   grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* WatchSecrets(
