@@ -10,7 +10,7 @@ COFFER_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config openssl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev libsodium-dev prometheus-cpp-dev
-  libgtest-dev libgmock-dev libpq-dev libre2-dev
+  libgtest-dev libgmock-dev libpq-dev libre2-dev postgresql
 )
 
 coffer_sudo() {

@@ -1,0 +1,160 @@
+#include "libs/worker/secrets_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "coffer/secrets/v1/secrets.grpc.pb.h"
+#include "libs/common/errors.h"
+#include "libs/rpc/status.h"
+#include "libs/rpc/unary.h"
+
+namespace coffer::worker {
+
+std::string SecretVersions::VersionWithStage(const std::string& stage) const {
+  for (const auto& [version, stages] : stages_by_version) {
+    if (std::find(stages.begin(), stages.end(), stage) != stages.end()) return version;
+  }
+  return "";
+}
+
+bool SecretVersions::HasStage(const std::string& version_id, const std::string& stage) const {
+  auto it = stages_by_version.find(version_id);
+  return it != stages_by_version.end() &&
+         std::find(it->second.begin(), it->second.end(), stage) != it->second.end();
+}
+
+bool IsValueNotFound(const absl::Status& status) {
+  const std::string reason = ErrorReason(status);
+  if (!reason.empty()) return reason == reason::kResourceNotFound;
+  return status.code() == absl::StatusCode::kNotFound;
+}
+
+namespace {
+
+namespace sm = ::coffer::secrets::v1;
+
+// The one place a store call's grpc::Status becomes an absl::Status. Errors
+// the store returned keep their reason; transport failures become "store
+// unavailable".
+absl::Status StoreStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  absl::Status converted = rpc::FromGrpcStatus(status);
+  const bool from_store = !ErrorReason(converted).empty();
+  if (!from_store && (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)) {
+    return ErrorWithCode(absl::StatusCode::kUnavailable, reason::kUnavailable,
+                         absl::StrCat("coffer-store unavailable: ", status.error_message()));
+  }
+  return converted;
+}
+
+class GrpcSecretsClient final : public SecretsClient {
+ public:
+  GrpcSecretsClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
+      : stub_(sm::SecretsManager::NewStub(std::move(channel))), timeout_(timeout) {}
+
+  absl::StatusOr<SecretValue> GetSecretValue(const std::string& secret_id,
+                                             const std::string& version_id,
+                                             const std::string& version_stage) override {
+    sm::GetSecretValueRequest request;
+    request.set_secret_id(secret_id);
+    request.set_version_id(version_id);
+    request.set_version_stage(version_stage);
+    sm::GetSecretValueResponse response;
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    grpc::Status status = stub_->GetSecretValue(&ctx, request, &response);
+    if (!status.ok()) return StoreStatus(status);
+    SecretValue out;
+    out.arn = response.arn();
+    out.version_id = response.version_id();
+    if (response.has_secret_string()) {
+      out.value = response.secret_string();
+      rpc::WipeString(response.secret_string());
+    } else {
+      out.value = response.secret_binary();
+      out.binary = true;
+      rpc::WipeString(response.secret_binary());
+    }
+    out.version_stages.assign(response.version_stages().begin(), response.version_stages().end());
+    return out;
+  }
+
+  absl::Status PutSecretValue(const std::string& secret_id, const std::string& token,
+                              const std::string& value,
+                              const std::vector<std::string>& stages) override {
+    sm::PutSecretValueRequest request;
+    request.set_secret_id(secret_id);
+    request.set_client_request_token(token);
+    request.set_secret_string(value);
+    for (const std::string& s : stages) request.add_version_stages(s);
+    sm::PutSecretValueResponse response;
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    grpc::Status status = stub_->PutSecretValue(&ctx, request, &response);
+    rpc::WipeString(request.secret_string());
+    return StoreStatus(status);
+  }
+
+  absl::Status UpdateSecretVersionStage(const std::string& secret_id, const std::string& stage,
+                                        const std::string& remove_from_version_id,
+                                        const std::string& move_to_version_id) override {
+    sm::UpdateSecretVersionStageRequest request;
+    request.set_secret_id(secret_id);
+    request.set_version_stage(stage);
+    request.set_remove_from_version_id(remove_from_version_id);
+    request.set_move_to_version_id(move_to_version_id);
+    sm::UpdateSecretVersionStageResponse response;
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    return StoreStatus(stub_->UpdateSecretVersionStage(&ctx, request, &response));
+  }
+
+  absl::StatusOr<SecretVersions> DescribeSecret(const std::string& secret_id) override {
+    sm::DescribeSecretRequest request;
+    request.set_secret_id(secret_id);
+    sm::DescribeSecretResponse response;
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    grpc::Status status = stub_->DescribeSecret(&ctx, request, &response);
+    if (!status.ok()) return StoreStatus(status);
+    SecretVersions out;
+    out.arn = response.arn();
+    for (const auto& [version, stages] : response.version_ids_to_stages()) {
+      out.stages_by_version[version].assign(stages.stages().begin(), stages.stages().end());
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::string> GetRandomPassword(
+      const sm::GetRandomPasswordRequest& request) override {
+    sm::GetRandomPasswordResponse response;
+    grpc::ClientContext ctx;
+    Prepare(ctx);
+    grpc::Status status = stub_->GetRandomPassword(&ctx, request, &response);
+    if (!status.ok()) return StoreStatus(status);
+    std::string password = response.random_password();
+    rpc::WipeString(response.random_password());
+    return password;
+  }
+
+ private:
+  void Prepare(grpc::ClientContext& ctx) const {
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  }
+
+  std::unique_ptr<sm::SecretsManager::Stub> stub_;
+  const absl::Duration timeout_;
+};
+
+}  // namespace
+
+std::unique_ptr<SecretsClient> MakeGrpcSecretsClient(std::shared_ptr<grpc::Channel> channel,
+                                                     absl::Duration timeout) {
+  return std::make_unique<GrpcSecretsClient>(std::move(channel), timeout);
+}
+
+}  // namespace coffer::worker
