@@ -482,12 +482,12 @@ absl::StatusOr<int64_t> AddParameterVersion(ParameterRecord& record, ParameterVe
   if (dropped != nullptr) *dropped = 0;
   const int64_t number =
       record.versions().empty() ? 1 : record.versions(record.versions_size() - 1).version() + 1;
-  if (record.versions_size() >= kMaxVersionsKept) {
+  if (record.versions_size() >= kMaxParameterVersionsKept) {
     const ParameterVersionInfo& oldest = record.versions(0);
     if (!oldest.labels().empty()) {
       return ParamError(
           param_reason::kMaxVersion,
-          absl::StrCat("Parameter ", record.name(), " already has ", kMaxVersionsKept,
+          absl::StrCat("Parameter ", record.name(), " already has ", kMaxParameterVersionsKept,
                        " versions and the oldest (version ", oldest.version(),
                        ") carries a label; remove its labels before adding a version"),
           record.name());
@@ -497,9 +497,9 @@ absl::StatusOr<int64_t> AddParameterVersion(ParameterRecord& record, ParameterVe
   version.clear_labels();
   version.set_version(number);
   *record.add_versions() = std::move(version);
-  if (record.versions_size() > kMaxVersionsKept) {
+  if (record.versions_size() > kMaxParameterVersionsKept) {
     if (dropped != nullptr) *dropped = record.versions(0).version();
-    record.mutable_versions()->DeleteSubrange(0, record.versions_size() - kMaxVersionsKept);
+    record.mutable_versions()->DeleteSubrange(0, record.versions_size() - kMaxParameterVersionsKept);
   }
   return number;
 }

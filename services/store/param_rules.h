@@ -55,7 +55,7 @@ inline constexpr size_t kMaxParameterName = 1011;
 inline constexpr int kMaxHierarchyLevels = 15;
 inline constexpr size_t kStandardValueBytes = 4096;
 inline constexpr size_t kAdvancedValueBytes = 8192;
-inline constexpr int kMaxVersionsKept = 100;
+inline constexpr int kMaxParameterVersionsKept = 100;
 inline constexpr int kMaxLabelsPerVersion = 10;
 
 // Characters a-zA-Z0-9_.-/; 1-1011; a name containing '/' starts with '/',

@@ -534,7 +534,7 @@ TEST(ParamRulesTest, AddParameterVersionDropsOldestBeyond100) {
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 101);
   EXPECT_EQ(dropped, 1);
-  ASSERT_EQ(record.versions_size(), kMaxVersionsKept);
+  ASSERT_EQ(record.versions_size(), kMaxParameterVersionsKept);
   EXPECT_EQ(record.versions(0).version(), 2);
   EXPECT_EQ(record.versions(99).version(), 101);
 
