@@ -55,11 +55,84 @@ start store services/store/coffer-store \
   --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/store.crt" --tls_key="$VAR/certs/store.key"
 wait_for_port store 7702
 
+# Rotation: two PostgreSQL workers (one per strategy) and the rotator.
+start worker-postgres services/workers/postgres/coffer-worker-postgres --strategy=single-user \
+  --listen_address=127.0.0.1:7711 --metrics_address=127.0.0.1:9711 --store_address=localhost:7702 \
+  --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/worker-postgres.crt" \
+  --tls_key="$VAR/certs/worker-postgres.key"
+start worker-postgres-alt services/workers/postgres/coffer-worker-postgres --strategy=alternating-users \
+  --listen_address=127.0.0.1:7713 --metrics_address=127.0.0.1:9713 --store_address=localhost:7702 \
+  --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/worker-postgres.crt" \
+  --tls_key="$VAR/certs/worker-postgres.key"
+wait_for_port worker-postgres 7711
+wait_for_port worker-postgres-alt 7713
+start rotator services/rotator/coffer-rotator \
+  --listen_address=127.0.0.1:7703 --metrics_address=127.0.0.1:9703 --store_address=localhost:7702 \
+  --worker=postgres-single-user=localhost:7711=spiffe://coffer.local/worker/postgres \
+  --worker=postgres-alternating-users=localhost:7713=spiffe://coffer.local/worker/postgres \
+  --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/rotator.crt" --tls_key="$VAR/certs/rotator.key"
+wait_for_port rotator 7703
+
+# A local PostgreSQL as a rotation target, when one is installed: a private
+# cluster under var/pg on 127.0.0.1:5433 with password authentication, a
+# demo role, and secrets describing it.
+PG_INFO=""
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then
+  as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+  PGDIR="$VAR/pg"
+  PGPASS_FILE="$VAR/pg-admin.password"
+  if [ ! -f "$PGDIR/PG_VERSION" ]; then
+    mkdir -p "$PGDIR"
+    [ -f "$PGPASS_FILE" ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$PGPASS_FILE")
+    if [ "$(id -u)" -eq 0 ]; then
+      chown postgres "$PGDIR"; chmod 700 "$PGDIR"
+      install -m 600 -o postgres "$PGPASS_FILE" "$PGDIR/.pw"
+    else
+      install -m 600 "$PGPASS_FILE" "$PGDIR/.pw"
+    fi
+    as_pg "$PG_BIN/initdb" -D "$PGDIR" -U coffer_admin --auth=scram-sha-256 --pwfile="$PGDIR/.pw" >/dev/null
+    rm -f "$PGDIR/.pw"
+  fi
+  as_pg "$PG_BIN/postgres" -D "$PGDIR" -p 5433 -k "$PGDIR" -c listen_addresses=127.0.0.1 \
+    2>>"$VAR/log/postgres.log" &
+  pids+=($!)
+  echo "==> postgres started (pid $!, 127.0.0.1:5433, log var/log/postgres.log)"
+  wait_for_port postgres 5433
+  ADMIN_PW=$(cat "$PGPASS_FILE")
+  CTL="$COFFER_BUILD/tools/cofferctl/cofferctl"
+  export COFFER_CA="$VAR/certs/ca.crt" COFFER_CERT="$VAR/certs/cofferctl.crt" COFFER_KEY="$VAR/certs/cofferctl.key"
+  if ! "$CTL" secrets describe-secret --secret-id demo/postgres/app >/dev/null 2>&1; then
+    APP_PW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+    for _ in $(seq 1 50); do
+      PGPASSWORD="$ADMIN_PW" psql -h 127.0.0.1 -p 5433 -U coffer_admin -d postgres -q -c "SELECT 1" \
+        >/dev/null 2>&1 && break
+      sleep 0.2
+    done
+    PGPASSWORD="$ADMIN_PW" psql -h 127.0.0.1 -p 5433 -U coffer_admin -d postgres -q -v ON_ERROR_STOP=1 \
+      -c "CREATE ROLE demo_app LOGIN PASSWORD '$APP_PW'" >/dev/null
+    "$CTL" secrets create-secret --name demo/postgres/master --secret-string \
+      "{\"engine\":\"postgres\",\"host\":\"127.0.0.1\",\"port\":5433,\"dbname\":\"postgres\",\"username\":\"coffer_admin\",\"password\":\"$ADMIN_PW\"}" >/dev/null
+    "$CTL" secrets create-secret --name demo/postgres/app --secret-string \
+      "{\"engine\":\"postgres\",\"host\":\"127.0.0.1\",\"port\":5433,\"dbname\":\"postgres\",\"username\":\"demo_app\",\"password\":\"$APP_PW\"}" >/dev/null
+  fi
+  PG_INFO="
+A demo PostgreSQL runs on 127.0.0.1:5433 with role demo_app; its credential is
+the secret demo/postgres/app (demo/postgres/master holds the admin one). Rotate it:
+  cofferctl secrets rotate-secret --secret-id demo/postgres/app \\
+    --rotation-worker postgres-single-user --cli-input-json '{\"rotation_rules\":{\"automatically_after_days\":30}}'
+  cofferctl secrets describe-secret --secret-id demo/postgres/app     # rotation_state
+  cofferctl secrets get-secret-value --secret-id demo/postgres/app    # the new password
+"
+fi
+
 cat <<INFO
 
 Coffer is running on loopback:
   coffer-kms     grpc 127.0.0.1:7701 (mTLS)   metrics http://127.0.0.1:9701/metrics
   coffer-store   grpc 127.0.0.1:7702 (mTLS)   metrics http://127.0.0.1:9702/metrics
+  coffer-rotator grpc 127.0.0.1:7703 (mTLS)   metrics http://127.0.0.1:9703/metrics
+  workers        postgres-single-user 127.0.0.1:7711, postgres-alternating-users 127.0.0.1:7713
 
 Use cofferctl from another shell (it reads ./var/certs by default):
   export PATH="$COFFER_BUILD/tools/cofferctl:\$PATH"
@@ -68,7 +141,7 @@ Use cofferctl from another shell (it reads ./var/certs by default):
   cofferctl params put-parameter --name /demo/url --value https://example.test --type STRING
   cofferctl watch params --path / --recursive
   cofferctl kms list-keys
-
+$PG_INFO
 Press Ctrl-C to stop.
 INFO
 
