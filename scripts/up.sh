@@ -85,14 +85,15 @@ if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then
   if [ ! -f "$PGDIR/PG_VERSION" ]; then
     mkdir -p "$PGDIR"
     [ -f "$PGPASS_FILE" ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$PGPASS_FILE")
+    PW_INIT="$VAR/.pg-init.pw"
     if [ "$(id -u)" -eq 0 ]; then
       chown postgres "$PGDIR"; chmod 700 "$PGDIR"
-      install -m 600 -o postgres "$PGPASS_FILE" "$PGDIR/.pw"
+      install -m 600 -o postgres "$PGPASS_FILE" "$PW_INIT"
     else
-      install -m 600 "$PGPASS_FILE" "$PGDIR/.pw"
+      install -m 600 "$PGPASS_FILE" "$PW_INIT"
     fi
-    as_pg "$PG_BIN/initdb" -D "$PGDIR" -U coffer_admin --auth=scram-sha-256 --pwfile="$PGDIR/.pw" >/dev/null
-    rm -f "$PGDIR/.pw"
+    as_pg "$PG_BIN/initdb" -D "$PGDIR" -U coffer_admin --auth=scram-sha-256 --pwfile="$PW_INIT" >/dev/null
+    rm -f "$PW_INIT"
   fi
   as_pg "$PG_BIN/postgres" -D "$PGDIR" -p 5433 -k "$PGDIR" -c listen_addresses=127.0.0.1 \
     2>>"$VAR/log/postgres.log" &
