@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/errors.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
 #include "libs/crypto/aead.h"
@@ -35,17 +36,6 @@ constexpr size_t kMaxPlaintext = 4096;
 constexpr size_t kMaxContextBytes = 8192;
 constexpr int kMaxTagsPerKey = 50;
 constexpr int kMaxDataKeyBytes = 1024;
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  ts.set_seconds(absl::ToUnixSeconds(t));
-  ts.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(ts.seconds())) / absl::Nanoseconds(1)));
-  return ts;
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
 
 std::string MaterialKey(absl::string_view key_id, uint32_t version) {
   char buf[16];

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/errors.h"
 #include "libs/common/log.h"
 
@@ -305,8 +306,7 @@ class RotationRunner::Run_ {
     }
     if (!done.ok()) return ControlFailure(done.status());
     if (done->has_next_rotation_date()) {
-      out_.next_rotation_date = absl::FromUnixSeconds(done->next_rotation_date().seconds()) +
-                                absl::Nanoseconds(done->next_rotation_date().nanos());
+      out_.next_rotation_date = FromProto(done->next_rotation_date());
     }
     out_.result = succeeded ? RunOutcome::Result::kSucceeded : RunOutcome::Result::kFailed;
     if (!succeeded) out_.status = absl::AbortedError(error);

@@ -5,13 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/log.h"
+#include "libs/common/proto_time.h"
 
 namespace coffer::rotator {
 namespace {
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
 
 // How long the timer sleeps while due work waits for a free pool thread
 // (only then: an idle rotator sleeps until the earliest due time).

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "libs/common/errors.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/log.h"
 #include "libs/common/status_macros.h"
 
@@ -27,18 +28,6 @@ constexpr char kChildrenFamily[] = "param_children";
 constexpr char kPolicyDueFamily[] = "param_policy_due";
 constexpr size_t kMaxDescription = 1024;
 constexpr int kMaxTags = 50;
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  ts.set_seconds(absl::ToUnixSeconds(t));
-  ts.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(ts.seconds())) /
-                                    absl::Nanoseconds(1)));
-  return ts;
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
 
 std::string BigEndian(uint64_t v) {
   std::string out(8, '\0');

@@ -10,6 +10,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "libs/common/errors.h"
+#include "libs/common/proto_time.h"
 #include "libs/common/ids.h"
 #include "libs/common/log.h"
 #include "libs/common/status_macros.h"
@@ -37,18 +38,6 @@ constexpr char kRotationsFamily[] = "rotations";
 constexpr size_t kMaxKmsKeyId = 2048;
 constexpr size_t kMaxPolicy = 20480;
 constexpr int kMaxTags = 50;
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  ts.set_seconds(absl::ToUnixSeconds(t));
-  ts.set_nanos(static_cast<int32_t>((t - absl::FromUnixSeconds(ts.seconds())) /
-                                    absl::Nanoseconds(1)));
-  return ts;
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
 
 std::string VersionKey(absl::string_view name, absl::string_view version_id) {
   return absl::StrCat(name, std::string(1, '\0'), version_id);
