@@ -14,6 +14,7 @@
 #include "libs/crypto/random.h"
 #include "services/kms/ciphertext.h"
 #include "services/kms/root_key.h"
+#include "tests/testing/matchers.h"
 #include "tests/testing/test_env.h"
 
 namespace coffer::kms {
@@ -86,10 +87,7 @@ class KeyStoreTest : public ::testing::Test {
   int max_aliases_ = 0;
 };
 
-MATCHER_P(HasReason, reason, "") {
-  *result_listener << "status " << arg;
-  return ErrorReason(arg) == reason;
-}
+using ::coffer::testing::HasReason;
 
 TEST_F(KeyStoreTest, CreateKeyDescribesItself) {
   v1::CreateKeyRequest req;

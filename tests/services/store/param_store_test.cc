@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "libs/common/errors.h"
 #include "tests/services/store/in_process_kms.h"
+#include "tests/testing/matchers.h"
 #include "tests/testing/test_env.h"
 
 namespace coffer::store {
@@ -19,10 +20,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 namespace pm = ::coffer::params::v1;
 
-MATCHER_P(HasReason, reason, "") {
-  *result_listener << "status " << arg;
-  return ErrorReason(arg) == reason;
-}
+using ::coffer::testing::HasReason;
 
 class ParamStoreTest : public ::testing::Test {
  protected:

@@ -10,6 +10,7 @@
 #include "services/store/secret_store.h"
 #include "services/store/staging_labels.h"
 #include "tests/services/store/in_process_kms.h"
+#include "tests/testing/matchers.h"
 #include "tests/testing/test_env.h"
 
 namespace coffer::store {
@@ -18,10 +19,7 @@ namespace {
 namespace sm = ::coffer::secrets::v1;
 namespace rot = ::coffer::rotation::v1;
 
-MATCHER_P(HasReason, reason, "") {
-  *result_listener << "status " << arg;
-  return ErrorReason(arg) == reason;
-}
+using ::coffer::testing::HasReason;
 
 class SecretRotationTest : public ::testing::Test {
  protected:

@@ -13,6 +13,7 @@
 #include "services/kms/key_store.h"
 #include "services/store/staging_labels.h"
 #include "tests/services/store/in_process_kms.h"
+#include "tests/testing/matchers.h"
 #include "tests/testing/test_env.h"
 
 namespace coffer::store {
@@ -23,10 +24,7 @@ using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 namespace sm = ::coffer::secrets::v1;
 
-MATCHER_P(HasReason, reason, "") {
-  *result_listener << "status " << arg;
-  return ErrorReason(arg) == reason;
-}
+using ::coffer::testing::HasReason;
 
 class SecretStoreTest : public ::testing::Test {
  protected:
