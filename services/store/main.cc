@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -54,6 +55,9 @@ ABSL_FLAG(std::string, default_ssm_kms_key_id, "alias/coffer/ssm",
           "KMS key of SecureString parameters created without key_id");
 ABSL_FLAG(absl::Duration, policy_interval, absl::Seconds(10),
           "how often parameter policies (expiration, notifications) are enforced");
+ABSL_FLAG(std::vector<std::string>, rotation_control_callers, {"spiffe://coffer.local/rotator"},
+          "SPIFFE ids allowed to call coffer.rotation.v1.RotationControl (comma-separated; "
+          "empty: any authenticated caller)");
 ABSL_FLAG(int64_t, change_log_capacity, 100000,
           "change events kept for WatchSecrets/WatchParameters resumption");
 
@@ -112,7 +116,7 @@ absl::Status Run() {
   WatchRegistry watches;
   SecretsService secrets_service(&store, changes.get(), &watches);
   ParamsService params_service(&params, changes.get(), &watches);
-  RotationControlService rotation_control(&store);
+  RotationControlService rotation_control(&store, absl::GetFlag(FLAGS_rotation_control_callers));
   rpc::HealthStatus health;
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
   server_options.interceptors.push_back(metrics->ServerInterceptorFactory());

@@ -1,10 +1,16 @@
 // rotation_control_service.h: the gRPC face of the store's rotation-control
 // API (coffer.rotation.v1.RotationControl), used by coffer-rotator. Thin:
-// each handler calls the SecretStore method of the same name.
+// each handler checks the caller and calls the SecretStore method of the
+// same name. Only the SPIFFE identities in `allowed_callers` may call it
+// (empty: any authenticated caller); others get PERMISSION_DENIED
+// (AccessDeniedException naming the action).
 //
-//   RotationControlService control(&store);
+//   RotationControlService control(&store, {"spiffe://coffer.local/rotator"});
 //   rpc::Server::Start(std::move(options), {&secrets, &params, &control}, &health);
 #pragma once
+
+#include <string>
+#include <vector>
 
 #include "coffer/rotation/v1/control.grpc.pb.h"
 #include "services/store/secret_store.h"
@@ -13,7 +19,8 @@ namespace coffer::store {
 
 class RotationControlService final : public rotation::v1::RotationControl::CallbackService {
  public:
-  explicit RotationControlService(SecretStore* store) : store_(store) {}
+  explicit RotationControlService(SecretStore* store, std::vector<std::string> allowed_callers = {})
+      : store_(store), allowed_callers_(std::move(allowed_callers)) {}
 
 #define COFFER_CONTROL_RPC(Method)                                                \
   grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,          \
@@ -28,7 +35,11 @@ class RotationControlService final : public rotation::v1::RotationControl::Callb
 #undef COFFER_CONTROL_RPC
 
  private:
+  // OK, or AccessDeniedException for `action` when the caller is not allowed.
+  absl::Status Authorize(const grpc::CallbackServerContext& context, absl::string_view action) const;
+
   SecretStore* store_;
+  std::vector<std::string> allowed_callers_;
 };
 
 }  // namespace coffer::store
