@@ -10,7 +10,7 @@ namespace coffer::rpc {
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(ChannelOptions options) {
   if (options.target.empty()) return absl::InvalidArgumentError("channel target is not set");
   COFFER_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> creds,
-                          MakeChannelCredentials(options.tls));
+                          MakeChannelCredentials(options.tls, options.expected_spiffe_id));
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   if (!options.authority.empty()) args.SetSslTargetNameOverride(options.authority);

@@ -27,6 +27,10 @@ struct ChannelOptions {
   // Overrides the name checked against the server certificate (default: the
   // host part of target).
   std::string authority;
+  // When set, the server must present exactly this SPIFFE ID (URI SAN),
+  // checked in the TLS handshake before any call is sent; replaces the
+  // host-name check.
+  std::string expected_spiffe_id;
   int max_receive_message_bytes = 4 << 20;
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
       interceptors;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -72,18 +73,56 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   return creds;
 }
 
+namespace {
+// Pins the server's identity: its certificate must carry `expected` as a URI
+// SAN. Runs during the handshake, after chain verification.
+class SpiffeIdVerifier final : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  explicit SpiffeIdVerifier(std::string expected) : expected_(std::move(expected)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
+    std::string seen;
+    for (const grpc::string_ref& uri : request->uri_names()) {
+      std::string id(uri.data(), uri.size());
+      if (id == expected_) {
+        *sync_status = grpc::Status::OK;
+        return true;
+      }
+      if (!seen.empty()) seen += ",";
+      seen += id;
+    }
+    *sync_status = grpc::Status(
+        grpc::StatusCode::UNAUTHENTICATED,
+        absl::StrCat("server identity '", seen, "' is not the expected '", expected_, "'"));
+    return true;
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  const std::string expected_;
+};
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const TlsFiles& files) {
+    const TlsFiles& files, const std::string& expected_spiffe_id) {
   COFFER_RETURN_IF_ERROR(CheckTlsFiles(files));
   grpc::experimental::TlsChannelCredentialsOptions options;
   options.set_certificate_provider(MakeProvider(files));
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
   options.set_verify_server_certs(true);
-  // Chain verification against ca_file plus the host name (or the authority
-  // override) against the server certificate's SANs.
-  options.set_certificate_verifier(
-      std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
+  if (expected_spiffe_id.empty()) {
+    // Chain verification against ca_file plus the host name (or the
+    // authority override) against the server certificate's SANs.
+    options.set_certificate_verifier(
+        std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
+  } else {
+    // Chain verification plus the pinned SPIFFE identity.
+    options.set_certificate_verifier(
+        grpc::experimental::ExternalCertificateVerifier::Create<SpiffeIdVerifier>(
+            expected_spiffe_id));
+  }
   std::shared_ptr<grpc::ChannelCredentials> creds = grpc::experimental::TlsCredentials(options);
   if (creds == nullptr) return absl::InvalidArgumentError("TLS channel credentials rejected");
   return creds;

@@ -37,8 +37,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files);
 
 // Client side: presents cert_file, verifies the server against ca_file and
-// the target host name.
+// the target host name — or, when `expected_spiffe_id` is set, requires the
+// server certificate to carry exactly that SPIFFE ID as a URI SAN instead of
+// checking the host name. Either check runs in the handshake, so nothing is
+// sent to a server that fails it.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const TlsFiles& files);
+    const TlsFiles& files, const std::string& expected_spiffe_id = "");
 
 }  // namespace coffer::rpc

@@ -101,7 +101,7 @@ class GrpcWorkerClient final : public WorkerClient {
   StepResult Step(const rot::WorkerEndpoint& worker, const rot::StepRequest& request,
                   absl::Duration timeout) override {
     StepResult result;
-    auto stub = StubFor(worker.address());
+    auto stub = StubFor(worker.address(), worker.spiffe_id());
     if (!stub.ok()) {
       result.status = stub.status();
       return result;
@@ -128,17 +128,22 @@ class GrpcWorkerClient final : public WorkerClient {
   }
 
  private:
-  absl::StatusOr<rot::RotationWorker::Stub*> StubFor(const std::string& address) {
+  // One channel per (address, identity); the identity is pinned in the TLS
+  // handshake, so a server with another certificate never sees the request.
+  absl::StatusOr<rot::RotationWorker::Stub*> StubFor(const std::string& address,
+                                                     const std::string& spiffe_id) {
     absl::MutexLock lock(&mu_);
-    auto it = stubs_.find(address);
+    const std::string key = address + "|" + spiffe_id;
+    auto it = stubs_.find(key);
     if (it != stubs_.end()) return it->second.get();
     rpc::ChannelOptions options;
     options.target = address;
     options.tls = tls_;
+    options.expected_spiffe_id = spiffe_id;
     if (metrics_ != nullptr) options.interceptors.push_back(metrics_->ClientInterceptorFactory());
     auto channel = rpc::MakeChannel(std::move(options));
     if (!channel.ok()) return channel.status();
-    auto& stub = stubs_[address];
+    auto& stub = stubs_[key];
     stub = rot::RotationWorker::NewStub(*channel);
     return stub.get();
   }

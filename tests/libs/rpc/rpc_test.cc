@@ -277,6 +277,22 @@ TEST_F(RpcServerTest, ServerNameIsVerified) {
       << wrong.status.error_message();
 }
 
+TEST_F(RpcServerTest, PinnedServerIdentityIsCheckedBeforeAnythingIsSent) {
+  StartServer();  // presents spiffe://coffer.local/kms
+  auto pinned = [&](const std::string& expected) {
+    ChannelOptions options;
+    options.target = absl::StrCat("localhost:", server_->port());
+    options.tls = SharedPki().Identity("rotator");
+    options.expected_spiffe_id = expected;
+    return *MakeChannel(std::move(options));
+  };
+  EXPECT_TRUE(Echo(pinned("spiffe://coffer.local/kms"), "right server").status.ok());
+  int served = echo_.started();
+  CallResult wrong = Echo(pinned("spiffe://coffer.local/worker/postgres"), "wrong server");
+  EXPECT_FALSE(wrong.status.ok());
+  EXPECT_EQ(echo_.started(), served) << "the request reached a server with another identity";
+}
+
 TEST_F(RpcServerTest, ErrorDetailCrossesTheWire) {
   StartServer();
   CallResult echo = Echo(Connect(server_->port(), SharedPki().Identity("store")), "fail");
