@@ -589,6 +589,10 @@ absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
     absl::Status s = Mutate(record, coffer::v1::CHANGE_KIND_UPDATED, [&](SecretRecord& r, storage::Transaction& txn) -> absl::Status {
       raced = false;
       if (IsDeleted(r)) return MarkedForDeletion(r.name());
+      if (KmsKeyOf(r) != KmsKeyOf(record)) {
+        raced = true;  // the secret's KMS key changed meanwhile: seal again under the new one
+        return absl::AbortedError("raced");
+      }
       const VersionSummary* now_existing = StagingLabels::FindVersion(r, token);
       if ((now_existing != nullptr) != fills_placeholder ||
           (now_existing != nullptr && now_existing->has_value())) {
@@ -704,6 +708,13 @@ absl::StatusOr<sm::UpdateSecretResponse> SecretStore::UpdateSecret(
     absl::Time now = clock_->Now();
     if (request.has_description()) r.set_description(request.description());
     if (key_changes) {
+      for (const auto& v : r.versions()) {
+        if (!v.stages().empty() && v.has_value() && rewrapped.count(v.version_id()) == 0) {
+          return ErrorWithCode(absl::StatusCode::kAborted, reason::kInternal,
+                               "a version was added while the key was being changed; retry",
+                               r.name());
+        }
+      }
       r.set_kms_key_id(request.kms_key_id());
       for (auto& [id, change] : rewrapped) {
         COFFER_ASSIGN_OR_RETURN(auto current, txn.GetForUpdate(kVersionsFamily, VersionKey(r.name(), id)));
@@ -859,7 +870,7 @@ absl::StatusOr<sm::ListSecretVersionIdsResponse> SecretStore::ListSecretVersionI
   return response;
 }
 
-absl::Status SecretStore::Purge(const SecretRecord& resolved) {
+absl::Status SecretStore::Purge(const SecretRecord& resolved, bool only_if_due) {
   std::vector<std::string> version_keys;
   storage::ScanOptions scan;
   scan.prefix = resolved.name() + std::string(1, '\0');
@@ -875,10 +886,19 @@ absl::Status SecretStore::Purge(const SecretRecord& resolved) {
     if (!bytes || !record.ParseFromString(*bytes) || record.arn() != resolved.arn()) {
       return absl::OkStatus();  // already gone
     }
+    // The sweeper decided from a read outside this transaction: a secret
+    // restored (or re-scheduled) since then must not be purged.
+    if (only_if_due && (!record.has_deletion_date() ||
+                        FromProto(record.deletion_date()) > clock_->Now())) {
+      return absl::OkStatus();
+    }
     txn.Delete(kSecretsFamily, record.name());
     for (const auto& k : version_keys) txn.Delete(kVersionsFamily, k);
-    // Versions written after the scan above would have changed the record
-    // and failed this transaction's conflict check.
+    // Versions committed between the scan above and this transaction's read
+    // are in the record read here.
+    for (const auto& v : record.versions()) {
+      txn.Delete(kVersionsFamily, VersionKey(record.name(), v.version_id()));
+    }
     txn.Delete(kByCreatedFamily, IndexKey(record.created_micros(), record.name()));
     txn.Delete(kRotationsFamily, record.name());
     if (record.has_deletion_date()) {
@@ -1099,7 +1119,7 @@ absl::StatusOr<int> SecretStore::PurgeExpired() {
       COFFER_RETURN_IF_ERROR(db_->Delete(kByDeletionFamily, key));
       continue;
     }
-    COFFER_RETURN_IF_ERROR(Purge(*record));
+    COFFER_RETURN_IF_ERROR(Purge(*record, /*only_if_due=*/true));
     ++purged;
   }
   return purged;

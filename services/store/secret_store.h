@@ -150,7 +150,10 @@ class SecretStore {
       const secrets::v1::WatchSecretsRequest& request);
 
  private:
-  absl::Status Purge(const SecretRecord& record);
+  // Deletes the secret, its versions and index entries in one write. With
+  // `only_if_due`, only if its deletion date (re-read in the transaction)
+  // has passed.
+  absl::Status Purge(const SecretRecord& record, bool only_if_due = false);
   void TouchAccessed(const SecretRecord& record, const std::string& version_id);
   std::string KmsKeyOf(const SecretRecord& record) const;
   absl::StatusOr<secrets::v1::GetSecretValueResponse> ValueOf(const SecretRecord& record,

@@ -140,6 +140,13 @@ absl::Status StagingLabels::MoveStage(SecretRecord& record, const std::string& s
   if (!move_to_version_id.empty()) {
     target = Find(versions, move_to_version_id);
     if (target == nullptr) return VersionNotFound("move_to_version_id", move_to_version_id);
+    // Readers follow AWSCURRENT (and fall back to AWSPREVIOUS): a version
+    // without a value, such as a rotation's placeholder, must never get them.
+    if ((stage == kAwsCurrent || stage == kAwsPrevious) && !target->has_value()) {
+      return InvalidParameter("move_to_version_id",
+                              absl::StrCat("version '", move_to_version_id,
+                                           "' has no value yet; it cannot become ", stage));
+    }
   }
   if (!remove_from_version_id.empty() && Find(versions, remove_from_version_id) == nullptr) {
     return VersionNotFound("remove_from_version_id", remove_from_version_id);

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -35,7 +36,8 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
   return ts;
 }
 
-// Versions created one minute apart, two days ago onwards.
+// Versions created one minute apart, two days ago onwards, all with values
+// except those whose id starts with "empty" (a rotation placeholder).
 SecretRecord MakeRecord(const Layout& layout) {
   SecretRecord record;
   record.set_name("app/db");
@@ -43,6 +45,7 @@ SecretRecord MakeRecord(const Layout& layout) {
   for (const auto& [id, stages] : layout) {
     VersionSummary* v = record.add_versions();
     v->set_version_id(id);
+    v->set_has_value(!absl::StartsWith(id, "empty"));
     *v->mutable_created_date() = ToProto(t);
     for (const std::string& s : stages) v->add_stages(s);
     t += absl::Minutes(1);
@@ -263,6 +266,22 @@ TEST(StagingLabelsTest, MoveStageTable) {
        {{"v1", {C}}, {"v2", {PENDING}}},
        Do(Move{C, "v1", "v2"}),
        {{"v1", {P}}, {"v2", {C, PENDING}}}},
+      {"AWSCURRENT never goes to a version without a value",
+       {{"v1", {C}}, {"empty2", {PENDING}}},
+       Do(Move{C, "v1", "empty2"}),
+       {{"v1", {C}}, {"empty2", {PENDING}}},
+       reason::kInvalidParameter,
+       "move_to_version_id"},
+      {"nor AWSPREVIOUS",
+       {{"v1", {C}}, {"empty2", {PENDING}}},
+       Do(Move{P, "", "empty2"}),
+       {{"v1", {C}}, {"empty2", {PENDING}}},
+       reason::kInvalidParameter,
+       "move_to_version_id"},
+      {"custom labels may go to a placeholder",
+       {{"v1", {C}}, {"empty2", {PENDING}}},
+       Do(Move{"blue", "", "empty2"}),
+       {{"v1", {C}}, {"empty2", {PENDING, "blue"}}}},
       {"moving AWSCURRENT moves AWSPREVIOUS",
        {{"v0", {P}}, {"v1", {C}}, {"v2", {}}},
        Do(Move{C, "v1", "v2"}),
