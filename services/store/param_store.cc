@@ -126,8 +126,9 @@ absl::Status ValidateResource(const std::string& type, const std::string& id) {
     return ParamError(param_reason::kInvalidResourceType,
                       "resource_type: must be Parameter", "", "resource_type");
   }
-  if (id.empty()) {
-    return ParamError(param_reason::kInvalidResourceId, "resource_id: is required", "",
+  if (id.empty() || id.size() > kMaxParameterName) {
+    return ParamError(param_reason::kInvalidResourceId,
+                      absl::StrCat("resource_id: must be 1-", kMaxParameterName, " characters"), "",
                       "resource_id");
   }
   return absl::OkStatus();
@@ -233,114 +234,132 @@ absl::StatusOr<pm::PutParameterResponse> ParamStore::PutParameter(const pm::PutP
   COFFER_ASSIGN_OR_RETURN(std::vector<ParameterPolicy> policies,
                           ParsePolicies(request.policies(), now));
 
-  COFFER_ASSIGN_OR_RETURN(auto existing, Read(request.name()));
-  if (existing && !request.overwrite()) {
-    return ParamError(param_reason::kAlreadyExists,
-                      absl::StrCat("The parameter ", request.name(),
-                                   " already exists. To overwrite it, set overwrite."),
-                      request.name());
-  }
-  const ParameterVersionInfo* previous = existing ? &Latest(*existing) : nullptr;
-  pm::ParameterType type = request.type();
-  if (type == pm::PARAMETER_TYPE_UNSPECIFIED) {
-    if (previous == nullptr) {
-      return ParamError(param_reason::kValidation, "type: is required to create a parameter",
-                        request.name(), "type");
+  // Type, key, pattern, tier and encryption are decided from the current
+  // record; if another writer changes it before the commit, decide again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    COFFER_ASSIGN_OR_RETURN(auto existing, Read(request.name()));
+    if (existing && !request.overwrite()) {
+      return ParamError(param_reason::kAlreadyExists,
+                        absl::StrCat("The parameter ", request.name(),
+                                     " already exists. To overwrite it, set overwrite."),
+                        request.name());
     }
-    type = previous->type();
-  }
-  if (!request.key_id().empty() && type != pm::PARAMETER_TYPE_SECURE_STRING) {
-    return ParamError(param_reason::kValidation, "key_id: only SecureString parameters take a key",
-                      request.name(), "key_id");
-  }
-  pm::ParameterTier tier = request.tier();
-  pm::ParameterTier current_tier = existing ? existing->tier() : pm::PARAMETER_TIER_STANDARD;
-  if (tier == pm::PARAMETER_TIER_UNSPECIFIED) {
-    tier = current_tier;
-    if (!policies.empty()) tier = pm::PARAMETER_TIER_ADVANCED;
-  }
-  if (current_tier == pm::PARAMETER_TIER_ADVANCED && tier == pm::PARAMETER_TIER_STANDARD &&
-      existing) {
-    return ParamError(param_reason::kValidation,
-                      "tier: an Advanced parameter cannot go back to Standard", request.name(),
-                      "tier");
-  }
-  if (!policies.empty() && tier != pm::PARAMETER_TIER_ADVANCED) {
-    return ParamError(param_reason::kValidation, "policies: need the Advanced tier", request.name(),
-                      "policies");
-  }
-  COFFER_RETURN_IF_ERROR(ValidateValue("value", request.value(), tier));
-  std::string pattern = request.allowed_pattern();
-  if (pattern.empty() && previous != nullptr) pattern = previous->allowed_pattern();
-  COFFER_RETURN_IF_ERROR(CheckAllowedPattern(pattern, request.value()));
-
-  const std::string arn = existing ? existing->arn() : ParameterArn(request.name());
-  ParameterValue value;
-  std::string key_id;
-  if (type == pm::PARAMETER_TYPE_SECURE_STRING) {
-    key_id = request.key_id();
-    if (key_id.empty() && previous != nullptr) key_id = previous->key_id();
-    const std::string kms_key = key_id.empty() ? options_.default_kms_key_id : key_id;
-    COFFER_ASSIGN_OR_RETURN(Envelope::Sealed sealed,
-                            envelope_->Seal(kms_key, ContextOf(arn), request.value()));
-    value.set_ciphertext(std::move(sealed.ciphertext));
-    value.set_wrapped_data_key(std::move(sealed.wrapped_data_key));
-    value.set_kms_key_arn(sealed.kms_key_arn);
-  } else {
-    value.set_plain(request.value());
-  }
-
-  int64_t version_number = 0;
-  COFFER_RETURN_IF_ERROR(Commit([&](storage::Transaction& txn, ChangeEvent* event) -> absl::Status {
-    COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(kParamsFamily, request.name()));
-    ParameterRecord record;
-    const bool exists = bytes.has_value();
-    if (exists) {
-      if (!record.ParseFromString(*bytes)) return ParamError(reason::kInternalServerError, "unreadable record");
-      if (!request.overwrite()) {
-        return ParamError(param_reason::kAlreadyExists,
-                          absl::StrCat("The parameter ", request.name(), " already exists."),
-                          request.name());
+    const ParameterVersionInfo* previous = existing ? &Latest(*existing) : nullptr;
+    pm::ParameterType type = request.type();
+    if (type == pm::PARAMETER_TYPE_UNSPECIFIED) {
+      if (previous == nullptr) {
+        return ParamError(param_reason::kValidation, "type: is required to create a parameter",
+                          request.name(), "type");
       }
-      IndexPolicies(txn, record, /*add=*/false);
+      type = previous->type();
+    }
+    if (!request.key_id().empty() && type != pm::PARAMETER_TYPE_SECURE_STRING) {
+      return ParamError(param_reason::kValidation, "key_id: only SecureString parameters take a key",
+                        request.name(), "key_id");
+    }
+    pm::ParameterTier tier = request.tier();
+    pm::ParameterTier current_tier = existing ? existing->tier() : pm::PARAMETER_TIER_STANDARD;
+    if (tier == pm::PARAMETER_TIER_UNSPECIFIED) {
+      tier = current_tier;
+      if (!policies.empty()) tier = pm::PARAMETER_TIER_ADVANCED;
+    }
+    if (current_tier == pm::PARAMETER_TIER_ADVANCED && tier == pm::PARAMETER_TIER_STANDARD &&
+        existing) {
+      return ParamError(param_reason::kValidation,
+                        "tier: an Advanced parameter cannot go back to Standard", request.name(),
+                        "tier");
+    }
+    if (!policies.empty() && tier != pm::PARAMETER_TIER_ADVANCED) {
+      return ParamError(param_reason::kValidation, "policies: need the Advanced tier", request.name(),
+                        "policies");
+    }
+    COFFER_RETURN_IF_ERROR(ValidateValue("value", request.value(), tier));
+    std::string pattern = request.allowed_pattern();
+    if (pattern.empty() && previous != nullptr) pattern = previous->allowed_pattern();
+    COFFER_RETURN_IF_ERROR(CheckAllowedPattern(pattern, request.value()));
+
+    const std::string arn = existing ? existing->arn() : ParameterArn(request.name());
+    ParameterValue value;
+    std::string key_id;
+    if (type == pm::PARAMETER_TYPE_SECURE_STRING) {
+      key_id = request.key_id();
+      if (key_id.empty() && previous != nullptr) key_id = previous->key_id();
+      const std::string kms_key = key_id.empty() ? options_.default_kms_key_id : key_id;
+      COFFER_ASSIGN_OR_RETURN(Envelope::Sealed sealed,
+                              envelope_->Seal(kms_key, ContextOf(arn), request.value()));
+      value.set_ciphertext(std::move(sealed.ciphertext));
+      value.set_wrapped_data_key(std::move(sealed.wrapped_data_key));
+      value.set_kms_key_arn(sealed.kms_key_arn);
     } else {
-      record.set_name(request.name());
-      record.set_arn(arn);
-      *record.mutable_created_date() = ToProto(now);
-      std::map<std::string, std::string> tags;
-      for (const auto& t : request.tags()) tags[t.key()] = t.value();
-      SetTags(record, tags);
-      if (!ParentPath(request.name()).empty()) txn.Put(kChildrenFamily, ChildKey(request.name()), "");
+      value.set_plain(request.value());
     }
-    record.set_tier(tier);
-    if (!request.policies().empty()) {
-      record.set_policies(request.policies() == "[]" ? "" : request.policies());
-      record.clear_notified();
-    }
-    ParameterVersionInfo info;
-    info.set_type(type);
-    info.set_description(request.description());
-    info.set_allowed_pattern(pattern);
-    info.set_key_id(key_id);
-    info.set_data_type("text");
-    *info.mutable_last_modified_date() = ToProto(now);
-    info.set_tier(tier);
-    info.set_policies(record.policies());
-    int64_t dropped = 0;
-    COFFER_ASSIGN_OR_RETURN(version_number, AddParameterVersion(record, info, &dropped));
-    if (dropped != 0) txn.Delete(kValuesFamily, ValueKey(record.name(), dropped));
-    txn.Put(kValuesFamily, ValueKey(record.name(), version_number), value.SerializeAsString());
-    txn.Put(kParamsFamily, record.name(), record.SerializeAsString());
-    IndexPolicies(txn, record, /*add=*/true);
-    event->set_name(record.name());
-    event->set_version(absl::StrCat(version_number));
-    event->set_kind(exists ? coffer::v1::CHANGE_KIND_UPDATED : coffer::v1::CHANGE_KIND_CREATED);
-    return absl::OkStatus();
-  }));
-  pm::PutParameterResponse response;
-  response.set_version(version_number);
-  response.set_tier(tier);
-  return response;
+
+    int64_t version_number = 0;
+    bool raced = false;
+    absl::Status committed = Commit([&](storage::Transaction& txn, ChangeEvent* event) -> absl::Status {
+      raced = false;
+      COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(kParamsFamily, request.name()));
+      ParameterRecord record;
+      const bool exists = bytes.has_value();
+      if (exists != existing.has_value()) {
+        raced = true;
+        return absl::AbortedError("raced");
+      }
+      if (exists) {
+        if (!record.ParseFromString(*bytes)) return ParamError(reason::kInternalServerError, "unreadable record");
+        if (record.versions().empty() || Latest(record).version() != Latest(*existing).version()) {
+          raced = true;
+          return absl::AbortedError("raced");
+        }
+        if (!request.overwrite()) {
+          return ParamError(param_reason::kAlreadyExists,
+                            absl::StrCat("The parameter ", request.name(), " already exists."),
+                            request.name());
+        }
+        IndexPolicies(txn, record, /*add=*/false);
+      } else {
+        record.set_name(request.name());
+        record.set_arn(arn);
+        *record.mutable_created_date() = ToProto(now);
+        std::map<std::string, std::string> tags;
+        for (const auto& t : request.tags()) tags[t.key()] = t.value();
+        SetTags(record, tags);
+        if (!ParentPath(request.name()).empty()) txn.Put(kChildrenFamily, ChildKey(request.name()), "");
+      }
+      record.set_tier(tier);
+      if (!request.policies().empty()) {
+        record.set_policies(request.policies() == "[]" ? "" : request.policies());
+        record.clear_notified();
+      }
+      ParameterVersionInfo info;
+      info.set_type(type);
+      info.set_description(request.description());
+      info.set_allowed_pattern(pattern);
+      info.set_key_id(key_id);
+      info.set_data_type("text");
+      *info.mutable_last_modified_date() = ToProto(now);
+      info.set_tier(tier);
+      info.set_policies(record.policies());
+      int64_t dropped = 0;
+      COFFER_ASSIGN_OR_RETURN(version_number, AddParameterVersion(record, info, &dropped));
+      if (dropped != 0) txn.Delete(kValuesFamily, ValueKey(record.name(), dropped));
+      txn.Put(kValuesFamily, ValueKey(record.name(), version_number), value.SerializeAsString());
+      txn.Put(kParamsFamily, record.name(), record.SerializeAsString());
+      IndexPolicies(txn, record, /*add=*/true);
+      event->set_name(record.name());
+      event->set_version(absl::StrCat(version_number));
+      event->set_kind(exists ? coffer::v1::CHANGE_KIND_UPDATED : coffer::v1::CHANGE_KIND_CREATED);
+      return absl::OkStatus();
+    });
+    if (raced) continue;
+    COFFER_RETURN_IF_ERROR(committed);
+    pm::PutParameterResponse response;
+    response.set_version(version_number);
+    response.set_tier(tier);
+    return response;
+  }
+  return ParamError(reason::kInternalServerError,
+                    "too many concurrent writers of this parameter; retry", request.name());
 }
 
 absl::StatusOr<pm::Parameter> ParamStore::Materialize(const ParameterRecord& record,
@@ -721,9 +740,14 @@ absl::StatusOr<pm::AddTagsToResourceResponse> ParamStore::AddTagsToResource(
 absl::StatusOr<pm::RemoveTagsFromResourceResponse> ParamStore::RemoveTagsFromResource(
     const pm::RemoveTagsFromResourceRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateResource(request.resource_type(), request.resource_id()));
-  if (request.tag_keys().empty()) {
-    return ParamError(param_reason::kValidation, "tag_keys: at least one key is required", "",
-                      "tag_keys");
+  if (request.tag_keys().empty() || request.tag_keys_size() > kMaxTags) {
+    return ParamError(param_reason::kValidation, "tag_keys: give 1-50 keys", "", "tag_keys");
+  }
+  for (const auto& key : request.tag_keys()) {
+    if (key.empty() || key.size() > 128) {
+      return ParamError(param_reason::kValidation, "tag_keys: keys must be 1-128 characters", "",
+                        "tag_keys");
+    }
   }
   COFFER_RETURN_IF_ERROR(Commit([&](storage::Transaction& txn, ChangeEvent* event) -> absl::Status {
     COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(kParamsFamily, request.resource_id()));
