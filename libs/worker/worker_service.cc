@@ -147,7 +147,15 @@ grpc::ServerUnaryReactor* WorkerService::Step(grpc::CallbackServerContext* conte
     return reactor;
   }
   // Steps block (databases, child processes): never on gRPC's threads.
-  Enqueue([this, reactor, request] {
+  Enqueue([this, reactor, request, context] {
+    // A step that waited in the queue past its caller's deadline (or whose
+    // caller went away) must not run: the rotator has already counted it as
+    // failed and may be retrying it — or may have given the rotation up.
+    if (context->IsCancelled() || context->deadline() <= std::chrono::system_clock::now()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                                   "the step's caller gave up before it could start"));
+      return;
+    }
     absl::Status status = RunStep(*request);
     reactor->Finish(rpc::ToGrpcStatus(status));
   });

@@ -97,17 +97,27 @@ double DefaultJitter() {
 }
 
 // Renews a lease every lease_duration/3 until stopped; on ABORTED marks the
-// lease lost and stops the run.
+// lease lost and stops the run. It also tracks, on this machine's clock, how
+// long the lease is certainly still ours (from just before the last
+// successful acquire/renew): when renewals keep failing and that time runs
+// out, the lease counts as lost — another rotator may hold it by then.
 class LeaseKeeper {
  public:
   LeaseKeeper(RotationControlClient* control, std::string secret_id, std::string lease_id,
-              absl::Duration lease_duration, StopSignal* run, bool background)
+              absl::Duration lease_duration, StopSignal* run, bool background,
+              absl::Time acquired_at)
       : control_(control),
         secret_id_(std::move(secret_id)),
         lease_id_(std::move(lease_id)),
         lease_duration_(lease_duration),
-        run_(run) {
+        run_(run),
+        valid_until_nanos_(absl::ToUnixNanos(acquired_at + lease_duration)) {
     if (background) thread_ = std::thread([this] { Loop(); });
+  }
+
+  // How long the lease is still certainly ours (negative: it may be gone).
+  absl::Duration Remaining() const {
+    return absl::FromUnixNanos(valid_until_nanos_.load()) - absl::Now();
   }
   ~LeaseKeeper() { Stop(); }
 
@@ -128,8 +138,12 @@ class LeaseKeeper {
       request.set_secret_id(secret_id_);
       request.set_lease_id(lease_id_);
       *request.mutable_lease_duration() = ToProtoDuration(lease_duration_);
+      const absl::Time sent = absl::Now();
       auto renewed = control_->RenewRotationLease(request);
-      if (renewed.ok()) continue;
+      if (renewed.ok()) {
+        valid_until_nanos_ = absl::ToUnixNanos(sent + lease_duration_);
+        continue;
+      }
       if (renewed.status().code() == absl::StatusCode::kAborted) {
         log::Warn("rotator", "rotation lease lost", {{"secret", secret_id_},
                                                     {"error", renewed.status().ToString()}});
@@ -140,6 +154,12 @@ class LeaseKeeper {
       // left twice over).
       log::Warn("rotator", "rotation lease renewal failed",
                 {{"secret", secret_id_}, {"error", renewed.status().ToString()}});
+      if (Remaining() <= absl::ZeroDuration()) {
+        log::Warn("rotator", "rotation lease expired while it could not be renewed",
+                  {{"secret", secret_id_}});
+        MarkLost();
+        return;
+      }
     }
   }
 
@@ -150,6 +170,7 @@ class LeaseKeeper {
   StopSignal* const run_;
   StopSignal stop_;
   std::atomic<bool> lost_{false};
+  std::atomic<int64_t> valid_until_nanos_;
   std::thread thread_;
 };
 
@@ -172,6 +193,7 @@ class RotationRunner::Run_ {
     acquire.set_secret_id(secret_id_);
     acquire.set_holder(r_.options_.holder);
     *acquire.mutable_lease_duration() = ToProtoDuration(r_.options_.lease_duration);
+    const absl::Time asked = absl::Now();
     auto lease = r_.control_->AcquireRotationLease(acquire);
     if (!lease.ok()) {
       out_.status = lease.status();
@@ -190,7 +212,7 @@ class RotationRunner::Run_ {
     out_.worker = lease_.rotation_worker();
     if (r_.probe_ != nullptr) r_.probe_->LeaseAcquired();
     keeper_.emplace(r_.control_, secret_id_, lease_.lease_id(), r_.options_.lease_duration, &run_stop_,
-                    r_.options_.renew_in_background);
+                    r_.options_.renew_in_background, asked);
     RunOutcome out = Steps();
     keeper_->Stop();
     if (r_.probe_ != nullptr) r_.probe_->LeaseReleased();
@@ -220,6 +242,13 @@ class RotationRunner::Run_ {
 
     while (step <= rot::ROTATION_STEP_FINISH_SECRET) {
       if (run_stop_.stopped()) return Abandon();
+      // Never start a step on a lease that may already be someone else's.
+      if (r_.options_.renew_in_background &&
+          keeper_->Remaining() < r_.options_.lease_duration / 3) {
+        log::Warn("rotator", "not starting a step: the lease could not be renewed in time",
+                  {{"secret", secret_id_}, {"step", StepName(step)}});
+        return Abandon();
+      }
       rot::StepRequest request;
       request.set_secret_id(lease_.secret_arn());
       request.set_client_request_token(lease_.client_request_token());

@@ -1486,9 +1486,12 @@ absl::StatusOr<rot::CompleteRotationResponse> SecretStore::CompleteRotation(
     absl::Time now = clock_->Now();
     auto* run = r.mutable_rotation_run();
     auto* state = run->mutable_state();
-    if (request.succeeded()) {
-      const VersionSummary* current = StagingLabels::FindStage(r, kAwsCurrent);
-      if (current == nullptr || current->version_id() != state->version_id()) {
+    const VersionSummary* current = StagingLabels::FindStage(r, kAwsCurrent);
+    // A finishSecret that completed after the rotator gave up (a timed-out
+    // step still running on the worker) did move AWSCURRENT: record the truth.
+    const bool finished = current != nullptr && current->version_id() == state->version_id();
+    if (request.succeeded() || finished) {
+      if (!finished) {
         return Error(reason::kInvalidRequest,
                      "finishSecret has not made the pending version AWSCURRENT", r.name());
       }
