@@ -214,8 +214,12 @@ absl::Status ParseJson(absl::string_view json, pb::Message& msg, absl::string_vi
   pb::util::JsonParseOptions options;
   auto status = pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()), &msg, options);
   if (!status.ok()) {
+    // The parser's later lines quote the input around the error, and the
+    // input may hold a secret value: keep only the first line.
+    std::string why = status.message().ToString();
+    why = why.substr(0, why.find('\n'));
     return BadFlag(flag, absl::StrCat("invalid JSON for ", msg.GetDescriptor()->full_name(), ": ",
-                                      status.message().ToString()));
+                                      why));
   }
   return absl::OkStatus();
 }

@@ -83,8 +83,11 @@ absl::Status ExecRotation::Run(const StepContext& ctx, absl::string_view step) {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the worker blocks SIGTERM/SIGINT
     ::signal(SIGPIPE, SIG_DFL);
+    // The worker reads nothing but the exit status: whatever the program
+    // prints (it may print the credential) never reaches the worker's logs.
     ::dup2(null_fd, STDIN_FILENO);
     ::dup2(null_fd, STDOUT_FILENO);
+    ::dup2(null_fd, STDERR_FILENO);
     ::execve(argv[0], argv, envp.data());
     int err = errno;
     ssize_t ignored = ::write(report[1], &err, sizeof(err));

@@ -20,7 +20,8 @@
 // Exit status 0 is success; another status fails the step
 // (FAILED_PRECONDITION naming the status); a program still running after
 // `step_timeout` is killed with its whole process group (UNAVAILABLE).
-// Its stdin and stdout are /dev/null; its stderr is the worker's.
+// Its stdin, stdout and stderr are /dev/null: nothing it prints can leak a
+// credential into the worker's logs.
 #pragma once
 
 #include <map>
