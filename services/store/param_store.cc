@@ -586,7 +586,7 @@ absl::StatusOr<pm::GetParameterHistoryResponse> ParamStore::GetParameterHistory(
     }
     *h->mutable_last_modified_date() = v.last_modified_date();
     h->set_description(v.description());
-    h->set_value(p.value());
+    h->set_value(std::move(*p.mutable_value()));
     h->set_allowed_pattern(v.allowed_pattern());
     h->set_version(v.version());
     *h->mutable_labels() = v.labels();

@@ -490,14 +490,15 @@ absl::StatusOr<sm::BatchGetSecretValueResponse> SecretStore::BatchGetSecretValue
                         reason::kInvalidParameter);
   }
   sm::BatchGetSecretValueResponse response;
-  auto add = [&](const std::string& id, const absl::StatusOr<sm::GetSecretValueResponse>& got) {
+  auto add = [&](const std::string& id, absl::StatusOr<sm::GetSecretValueResponse> got) {
     if (got.ok()) {
       auto* entry = response.add_secret_values();
       entry->set_arn(got->arn());
       entry->set_name(got->name());
       entry->set_version_id(got->version_id());
-      if (got->has_secret_binary()) entry->set_secret_binary(got->secret_binary());
-      if (got->has_secret_string()) entry->set_secret_string(got->secret_string());
+      // Moved, not copied: no second plaintext copy is freed unwiped.
+      if (got->has_secret_binary()) entry->set_secret_binary(std::move(*got->mutable_secret_binary()));
+      if (got->has_secret_string()) entry->set_secret_string(std::move(*got->mutable_secret_string()));
       *entry->mutable_version_stages() = got->version_stages();
       *entry->mutable_created_date() = got->created_date();
     } else {
