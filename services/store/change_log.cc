@@ -1,5 +1,7 @@
 #include "services/store/change_log.h"
 
+#include "libs/storage/key_encoding.h"
+
 #include <algorithm>
 #include <thread>
 
@@ -14,22 +16,13 @@ namespace coffer::store {
 namespace {
 
 // Keys are the 8-byte big-endian sequence, so key order is position order.
-std::string Key(uint64_t sequence) {
-  std::string key(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    key[i] = static_cast<char>(sequence & 0xff);
-    sequence >>= 8;
-  }
-  return key;
-}
+std::string Key(uint64_t sequence) { return storage::BigEndian64(sequence); }
 
 absl::StatusOr<uint64_t> SequenceOf(absl::string_view key) {
   if (key.size() != 8) {
     return absl::DataLossError(absl::StrCat("change log key of ", key.size(), " bytes (want 8)"));
   }
-  uint64_t sequence = 0;
-  for (char c : key) sequence = (sequence << 8) | static_cast<unsigned char>(c);
-  return sequence;
+  return storage::ReadBigEndian64(key);
 }
 
 // Keys deleted per write batch in Trim.

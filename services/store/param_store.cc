@@ -13,6 +13,7 @@
 #include "libs/common/proto_time.h"
 #include "libs/common/log.h"
 #include "libs/common/status_macros.h"
+#include "libs/storage/key_encoding.h"
 
 namespace coffer::store {
 
@@ -29,17 +30,8 @@ constexpr char kPolicyDueFamily[] = "param_policy_due";
 constexpr size_t kMaxDescription = 1024;
 constexpr int kMaxTags = 50;
 
-std::string BigEndian(uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
-    v >>= 8;
-  }
-  return out;
-}
-
 std::string ValueKey(absl::string_view name, int64_t version) {
-  return absl::StrCat(name, std::string(1, '\0'), BigEndian(static_cast<uint64_t>(version)));
+  return absl::StrCat(name, std::string(1, '\0'), storage::BigEndian64(static_cast<uint64_t>(version)));
 }
 
 std::string ChildKey(absl::string_view name) {
@@ -48,7 +40,7 @@ std::string ChildKey(absl::string_view name) {
 
 std::string DueKey(absl::Time due, absl::string_view name, absl::string_view type) {
   int64_t micros = std::max<int64_t>(0, absl::ToUnixMicros(due));
-  return absl::StrCat(BigEndian(static_cast<uint64_t>(micros)), name, std::string(1, '\0'), type);
+  return absl::StrCat(storage::BigEndian64(static_cast<uint64_t>(micros)), name, std::string(1, '\0'), type);
 }
 
 EncryptionContext ContextOf(const std::string& arn) { return {{"PARAMETER_ARN", arn}}; }
@@ -787,7 +779,7 @@ absl::StatusOr<PolicyRunResult> ParamStore::RunPolicies() {
   absl::Time now = clock_->Now();
   std::vector<std::string> due;
   storage::ScanOptions scan;
-  scan.end_before = BigEndian(static_cast<uint64_t>(absl::ToUnixMicros(now) + 1));
+  scan.end_before = storage::BigEndian64(static_cast<uint64_t>(absl::ToUnixMicros(now) + 1));
   scan.limit = 1000;
   COFFER_RETURN_IF_ERROR(db_->Scan(kPolicyDueFamily, scan, [&](absl::string_view k, absl::string_view) {
     due.emplace_back(k);

@@ -1,5 +1,7 @@
 #include "services/store/secret_list.h"
 
+#include "libs/storage/key_encoding.h"
+
 #include <algorithm>
 #include <utility>
 
@@ -137,18 +139,8 @@ bool MatchesValue(SecretFilter::Key key, absl::string_view text, const ListIndex
   return false;
 }
 
-void AppendUint64(uint64_t v, std::string* out) {
-  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
-}
-
-uint64_t ReadUint64(absl::string_view bytes) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[i]);
-  return v;
-}
-
 void AppendLengthPrefixed(absl::string_view s, std::string* out) {
-  AppendUint64(s.size(), out);
+  storage::AppendBigEndian64(s.size(), out);
   out->append(s.data(), s.size());
 }
 
@@ -170,10 +162,10 @@ std::string QueryFingerprint(const ListQuery& query, absl::string_view fingerpri
   AppendLengthPrefixed(fingerprint_input, &out);
   out.push_back(query.include_planned_deletion ? 1 : 0);
   out.push_back(query.ascending ? 1 : 0);
-  AppendUint64(query.filters.size(), &out);
+  storage::AppendBigEndian64(query.filters.size(), &out);
   for (const SecretFilter& filter : query.filters) {
     out.push_back(static_cast<char>(filter.key));
-    AppendUint64(filter.values.size(), &out);
+    storage::AppendBigEndian64(filter.values.size(), &out);
     for (const SecretFilter::Value& value : filter.values) {
       out.push_back(value.negate ? 1 : 0);
       AppendLengthPrefixed(value.text, &out);
@@ -196,7 +188,7 @@ std::string EncodeToken(absl::string_view query_fingerprint, bool ascending,
   std::string raw;
   raw.push_back(kTokenVersion);
   raw.push_back(direction);
-  AppendUint64(TokenCheck(query_fingerprint, kTokenVersion, direction, last_key), &raw);
+  storage::AppendBigEndian64(TokenCheck(query_fingerprint, kTokenVersion, direction, last_key), &raw);
   raw.append(last_key.data(), last_key.size());
   return absl::WebSafeBase64Escape(raw);
 }
@@ -214,7 +206,7 @@ absl::StatusOr<std::string> DecodeToken(absl::string_view token,
   const char direction = raw[1];
   absl::string_view key = absl::string_view(raw).substr(kTokenHeaderBytes);
   if (key.size() <= kMicrosBytes || key.size() > kMicrosBytes + kMaxNameChars ||
-      ReadUint64(absl::string_view(raw).substr(2, 8)) !=
+      storage::ReadBigEndian64(absl::string_view(raw).substr(2, 8)) !=
           TokenCheck(query_fingerprint, raw[0], direction, key)) {
     return BadToken("does not belong to this query (filters, sort order or flags changed)");
   }
@@ -288,7 +280,7 @@ bool MatchesFilters(const ListIndexEntry& entry, const std::vector<SecretFilter>
 std::string IndexKey(int64_t created_micros, absl::string_view name) {
   std::string key;
   key.reserve(kMicrosBytes + name.size());
-  AppendUint64(static_cast<uint64_t>(created_micros), &key);
+  storage::AppendBigEndian64(static_cast<uint64_t>(created_micros), &key);
   key.append(name.data(), name.size());
   return key;
 }
