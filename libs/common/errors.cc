@@ -54,27 +54,27 @@ absl::StatusCode ReasonCode(absl::string_view r) {
       {reason::kTooManyTagsError, C::kResourceExhausted},
       {reason::kInternalServerError, C::kInternal},
       // The remaining SSM validation reasons are all INVALID_ARGUMENT.
-      {"HierarchyLevelLimitExceededException", C::kInvalidArgument},
-      {"ParameterPatternMismatchException", C::kInvalidArgument},
-      {"InvalidAllowedPatternException", C::kInvalidArgument},
-      {"InvalidPolicyTypeException", C::kInvalidArgument},
-      {"InvalidPolicyAttributeException", C::kInvalidArgument},
-      {"IncompatiblePolicyException", C::kInvalidArgument},
-      {"InvalidNextToken", C::kInvalidArgument},
-      {"InvalidFilterKey", C::kInvalidArgument},
-      {"InvalidFilterOption", C::kInvalidArgument},
-      {"InvalidFilterValue", C::kInvalidArgument},
-      {"UnsupportedParameterType", C::kInvalidArgument},
-      {"InvalidKeyId", C::kInvalidArgument},
-      {"InvalidResourceType", C::kInvalidArgument},
-      {"InvalidResourceId", C::kInvalidArgument},
+      {reason::kHierarchyLevelLimitExceeded, C::kInvalidArgument},
+      {reason::kParameterPatternMismatch, C::kInvalidArgument},
+      {reason::kInvalidAllowedPattern, C::kInvalidArgument},
+      {reason::kInvalidPolicyType, C::kInvalidArgument},
+      {reason::kInvalidPolicyAttribute, C::kInvalidArgument},
+      {reason::kIncompatiblePolicy, C::kInvalidArgument},
+      {reason::kSsmInvalidNextToken, C::kInvalidArgument},
+      {reason::kInvalidFilterKey, C::kInvalidArgument},
+      {reason::kInvalidFilterOption, C::kInvalidArgument},
+      {reason::kInvalidFilterValue, C::kInvalidArgument},
+      {reason::kUnsupportedParameterType, C::kInvalidArgument},
+      {reason::kInvalidKeyId, C::kInvalidArgument},
+      {reason::kInvalidResourceType, C::kInvalidArgument},
+      {reason::kInvalidResourceId, C::kInvalidArgument},
   };
   auto it = kTable->find(std::string(r));
   return it == kTable->end() ? C::kInternal : it->second;
 }
 
-absl::Status Error(absl::string_view reason, absl::string_view message,
-                   absl::string_view resource, absl::string_view field) {
+absl::Status Error(absl::string_view reason, absl::string_view message, absl::string_view resource,
+                   absl::string_view field) {
   return ErrorWithCode(ReasonCode(reason), reason, message, resource, field);
 }
 
@@ -83,8 +83,8 @@ absl::Status ErrorWithCode(absl::StatusCode code, absl::string_view reason,
                            absl::string_view field) {
   COFFER_CHECK(code != absl::StatusCode::kOk, "an error needs a non-OK code");
   absl::Status status(code, message);
-  SetErrorDetail(status, ErrorDetail{std::string(reason), std::string(resource),
-                                     std::string(field)});
+  SetErrorDetail(status,
+                 ErrorDetail{std::string(reason), std::string(resource), std::string(field)});
   return status;
 }
 

@@ -50,7 +50,7 @@ inline constexpr char kPreconditionNotMet[] = "PreconditionNotMetException";
 inline constexpr char kMalformedPolicyDocument[] = "MalformedPolicyDocumentException";
 inline constexpr char kEncryptionFailure[] = "EncryptionFailure";
 inline constexpr char kDecryptionFailure[] = "DecryptionFailure";
-// Parameter Store (the services/store/param_rules.h names).
+// Parameter Store (the services/store/params/param_rules.h names).
 inline constexpr char kParameterNotFound[] = "ParameterNotFound";
 inline constexpr char kParameterVersionNotFound[] = "ParameterVersionNotFound";
 inline constexpr char kParameterAlreadyExists[] = "ParameterAlreadyExists";
@@ -58,6 +58,20 @@ inline constexpr char kParameterMaxVersionLimitExceeded[] = "ParameterMaxVersion
 inline constexpr char kParameterVersionLabelLimitExceeded[] = "ParameterVersionLabelLimitExceeded";
 inline constexpr char kTooManyTagsError[] = "TooManyTagsError";
 inline constexpr char kInternalServerError[] = "InternalServerError";
+inline constexpr char kHierarchyLevelLimitExceeded[] = "HierarchyLevelLimitExceededException";
+inline constexpr char kParameterPatternMismatch[] = "ParameterPatternMismatchException";
+inline constexpr char kInvalidAllowedPattern[] = "InvalidAllowedPatternException";
+inline constexpr char kInvalidPolicyType[] = "InvalidPolicyTypeException";
+inline constexpr char kInvalidPolicyAttribute[] = "InvalidPolicyAttributeException";
+inline constexpr char kIncompatiblePolicy[] = "IncompatiblePolicyException";
+inline constexpr char kSsmInvalidNextToken[] = "InvalidNextToken";
+inline constexpr char kInvalidFilterKey[] = "InvalidFilterKey";
+inline constexpr char kInvalidFilterOption[] = "InvalidFilterOption";
+inline constexpr char kInvalidFilterValue[] = "InvalidFilterValue";
+inline constexpr char kUnsupportedParameterType[] = "UnsupportedParameterType";
+inline constexpr char kInvalidKeyId[] = "InvalidKeyId";
+inline constexpr char kInvalidResourceType[] = "InvalidResourceType";
+inline constexpr char kInvalidResourceId[] = "InvalidResourceId";
 }  // namespace reason
 
 // The canonical code for a reason. Unknown reasons map to INTERNAL.

@@ -30,9 +30,9 @@ std::string NewUuid() {
   b[8] = (b[8] & 0x3f) | 0x80;  // RFC 4122 variant
   char out[37];
   std::snprintf(out, sizeof out,
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-                b[14], b[15]);
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                b[15]);
   return std::string(out, 36);
 }
 
@@ -53,7 +53,7 @@ std::string RandomAlnum(size_t n) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   constexpr unsigned kSize = sizeof(kAlphabet) - 1;  // 62
-  constexpr unsigned kLimit = 256 - (256 % kSize);    // reject >= 248: no bias
+  constexpr unsigned kLimit = 256 - (256 % kSize);   // reject >= 248: no bias
   std::string out;
   out.reserve(n);
   while (out.size() < n) {

@@ -11,10 +11,17 @@ size_t Utf8SequenceLength(absl::string_view s, size_t i) {
   size_t len;
   uint32_t min;
   if (c < 0x80) return 1;
-  if ((c & 0xe0) == 0xc0) { len = 2; min = 0x80; }
-  else if ((c & 0xf0) == 0xe0) { len = 3; min = 0x800; }
-  else if ((c & 0xf8) == 0xf0) { len = 4; min = 0x10000; }
-  else return 0;
+  if ((c & 0xe0) == 0xc0) {
+    len = 2;
+    min = 0x80;
+  } else if ((c & 0xf0) == 0xe0) {
+    len = 3;
+    min = 0x800;
+  } else if ((c & 0xf8) == 0xf0) {
+    len = 4;
+    min = 0x10000;
+  } else
+    return 0;
   if (i + len > s.size()) return 0;
   uint32_t cp = c & (0xff >> (len + 1));
   for (size_t k = 1; k < len; ++k) {
@@ -34,12 +41,28 @@ std::string JsonQuote(absl::string_view s) {
   for (size_t i = 0; i < s.size();) {
     char c = s[i];
     switch (c) {
-      case '"': out += "\\\""; ++i; continue;
-      case '\\': out += "\\\\"; ++i; continue;
-      case '\n': out += "\\n"; ++i; continue;
-      case '\r': out += "\\r"; ++i; continue;
-      case '\t': out += "\\t"; ++i; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        ++i;
+        continue;
+      case '\\':
+        out += "\\\\";
+        ++i;
+        continue;
+      case '\n':
+        out += "\\n";
+        ++i;
+        continue;
+      case '\r':
+        out += "\\r";
+        ++i;
+        continue;
+      case '\t':
+        out += "\\t";
+        ++i;
+        continue;
+      default:
+        break;
     }
     auto u = static_cast<uint8_t>(c);
     if (u < 0x20 || u == 0x7f) {

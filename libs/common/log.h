@@ -12,9 +12,8 @@
 #include <string>
 #include <utility>
 
-#include "absl/time/time.h"
-
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace coffer::log {
 

@@ -18,10 +18,10 @@
 #define COFFER_STATUS_CONCAT_(a, b) COFFER_STATUS_CONCAT_INNER_(a, b)
 
 // Returns the status from the enclosing function if it is not OK.
-#define COFFER_RETURN_IF_ERROR(expr)                  \
-  do {                                                \
-    ::absl::Status coffer_status_ = (expr);           \
-    if (!coffer_status_.ok()) return coffer_status_;  \
+#define COFFER_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::absl::Status coffer_status_ = (expr);          \
+    if (!coffer_status_.ok()) return coffer_status_; \
   } while (0)
 
 // `lhs` is assigned the value of a StatusOr `rexpr`, or the enclosing function
@@ -36,8 +36,8 @@
 
 // Crashes loudly on an impossible state (Envoy's RELEASE_ASSERT). Never for
 // untrusted input: that gets an error status.
-#define COFFER_CHECK(cond, msg) \
-  do {                          \
+#define COFFER_CHECK(cond, msg)                                                   \
+  do {                                                                            \
     if (!(cond)) ::coffer::internal::CheckFailed(__FILE__, __LINE__, #cond, msg); \
   } while (0)
 

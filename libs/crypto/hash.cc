@@ -14,10 +14,9 @@ static_assert(kHashBytes >= crypto_generichash_BYTES_MIN &&
 std::string GenericHash(absl::string_view data, const unsigned char* key, size_t key_len) {
   EnsureSodiumInitialized();
   std::string out(kHashBytes, '\0');
-  internal::CheckSodium(
-      crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
-                         internal::BytesOf(data), data.size(), key, key_len),
-      "crypto_generichash");
+  internal::CheckSodium(crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
+                                           internal::BytesOf(data), data.size(), key, key_len),
+                        "crypto_generichash");
   return out;
 }
 

@@ -65,9 +65,8 @@ absl::Status InvalidParameter(absl::string_view field, absl::string_view problem
 
 absl::StatusOr<std::string> GeneratePassword(const PasswordOptions& options) {
   if (options.length < kMinLength || options.length > kMaxLength) {
-    return InvalidParameter("password_length",
-                            absl::StrCat("must be between ", kMinLength, " and ", kMaxLength,
-                                         ", got ", options.length));
+    return InvalidParameter("password_length", absl::StrCat("must be between ", kMinLength, " and ",
+                                                            kMaxLength, ", got ", options.length));
   }
   const Alphabet alphabet = BuildAlphabet(options);
   if (alphabet.pool.empty()) {

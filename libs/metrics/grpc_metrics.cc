@@ -15,23 +15,10 @@ using grpc::experimental::InterceptorBatchMethods;
 // go-grpc-prometheus spells codes as Go does (codes.Code.String()), and
 // existing dashboards query those spellings.
 constexpr const char* kCodeNames[kNumGrpcCodes] = {
-    "OK",
-    "Canceled",
-    "Unknown",
-    "InvalidArgument",
-    "DeadlineExceeded",
-    "NotFound",
-    "AlreadyExists",
-    "PermissionDenied",
-    "ResourceExhausted",
-    "FailedPrecondition",
-    "Aborted",
-    "OutOfRange",
-    "Unimplemented",
-    "Internal",
-    "Unavailable",
-    "DataLoss",
-    "Unauthenticated",
+    "OK",       "Canceled",        "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+    "NotFound", "AlreadyExists",   "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+    "Aborted",  "OutOfRange",      "Unimplemented",    "Internal",          "Unavailable",
+    "DataLoss", "Unauthenticated",
 };
 
 size_t CodeIndex(grpc::StatusCode code) {
@@ -40,35 +27,13 @@ size_t CodeIndex(grpc::StatusCode code) {
                                                        : static_cast<size_t>(grpc::UNKNOWN);
 }
 
-RpcType FromServerType(grpc::experimental::ServerRpcInfo::Type type) {
-  using T = grpc::experimental::ServerRpcInfo::Type;
-  switch (type) {
-    case T::UNARY:
-      return RpcType::kUnary;
-    case T::CLIENT_STREAMING:
-      return RpcType::kClientStream;
-    case T::SERVER_STREAMING:
-      return RpcType::kServerStream;
-    case T::BIDI_STREAMING:
-      return RpcType::kBidiStream;
-  }
-  return RpcType::kUnknown;
-}
-
-RpcType FromClientType(grpc::experimental::ClientRpcInfo::Type type) {
-  using T = grpc::experimental::ClientRpcInfo::Type;
-  switch (type) {
-    case T::UNARY:
-      return RpcType::kUnary;
-    case T::CLIENT_STREAMING:
-      return RpcType::kClientStream;
-    case T::SERVER_STREAMING:
-      return RpcType::kServerStream;
-    case T::BIDI_STREAMING:
-      return RpcType::kBidiStream;
-    case T::UNKNOWN:
-      break;
-  }
+// Both sides' RpcInfo::Type enums spell the four types alike.
+template <typename Type>
+RpcType ToRpcType(Type type) {
+  if (type == Type::UNARY) return RpcType::kUnary;
+  if (type == Type::CLIENT_STREAMING) return RpcType::kClientStream;
+  if (type == Type::SERVER_STREAMING) return RpcType::kServerStream;
+  if (type == Type::BIDI_STREAMING) return RpcType::kBidiStream;
   return RpcType::kUnknown;
 }
 
@@ -76,27 +41,52 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// One per server RPC. Started on creation (the handler is about to run),
-// handled when the status is about to be sent.
-class ServerInterceptor : public grpc::experimental::Interceptor {
+// One RPC on one side: started once and handled once, with the time between.
+// A server RPC starts on creation (the handler is about to run) and is
+// handled when its status is about to be sent. A client call starts when its
+// initial metadata goes out and is handled when its status arrives
+// (including failures the channel itself produces).
+class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
-  ServerInterceptor(std::shared_ptr<GrpcMetrics> metrics, RpcProbe::Series* series)
-      : metrics_(std::move(metrics)), series_(series) {
-    metrics_->server().Started(series_);
+  enum class Side { kServer, kClient };
+
+  CallInterceptor(std::shared_ptr<GrpcMetrics> metrics, Side side, const char* method, RpcType type)
+      : metrics_(std::move(metrics)),
+        side_(side),
+        probe_(side == Side::kServer ? metrics_->server() : metrics_->client()),
+        series_(probe_.For(method != nullptr ? method : "", type)) {
+    if (side_ == Side::kServer) probe_.Started(series_);
   }
 
   void Intercept(InterceptorBatchMethods* methods) override {
-    if (!done_ && methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      done_ = true;
-      metrics_->server().Handled(series_, methods->GetSendStatus().error_code(),
-                                 SecondsSince(start_));
+    if (side_ == Side::kClient &&
+        methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      start_ = std::chrono::steady_clock::now();
+      probe_.Started(series_);
+    }
+    if (!done_ && side_ == Side::kServer &&
+        methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Handled(methods->GetSendStatus().error_code());
+    }
+    if (!done_ && side_ == Side::kClient &&
+        methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
+      const grpc::Status* status = methods->GetRecvStatus();
+      Handled(status ? status->error_code() : grpc::UNKNOWN);
     }
     methods->Proceed();
   }
 
  private:
-  std::shared_ptr<GrpcMetrics> metrics_;
-  RpcProbe::Series* series_;
+  void Handled(grpc::StatusCode code) {
+    done_ = true;
+    probe_.Handled(series_, code, SecondsSince(start_));
+  }
+
+  // Keeps the probe alive as long as a call uses it.
+  const std::shared_ptr<GrpcMetrics> metrics_;
+  const Side side_;
+  RpcProbe& probe_;
+  RpcProbe::Series* const series_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   bool done_ = false;
 };
@@ -107,42 +97,12 @@ class ServerFactory : public grpc::experimental::ServerInterceptorFactoryInterfa
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    const char* method = info->method();
-    RpcProbe::Series* series =
-        metrics_->server().For(method ? method : "", FromServerType(info->type()));
-    return new ServerInterceptor(metrics_, series);
+    return new CallInterceptor(metrics_, CallInterceptor::Side::kServer, info->method(),
+                               ToRpcType(info->type()));
   }
 
  private:
   std::shared_ptr<GrpcMetrics> metrics_;
-};
-
-// One per client call. Started when initial metadata goes out, handled when
-// the status arrives (including failures the channel itself produces).
-class ClientInterceptor : public grpc::experimental::Interceptor {
- public:
-  ClientInterceptor(std::shared_ptr<GrpcMetrics> metrics, RpcProbe::Series* series)
-      : metrics_(std::move(metrics)), series_(series) {}
-
-  void Intercept(InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      start_ = std::chrono::steady_clock::now();
-      metrics_->client().Started(series_);
-    }
-    if (!done_ && methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
-      done_ = true;
-      const grpc::Status* status = methods->GetRecvStatus();
-      metrics_->client().Handled(series_, status ? status->error_code() : grpc::UNKNOWN,
-                                 SecondsSince(start_));
-    }
-    methods->Proceed();
-  }
-
- private:
-  std::shared_ptr<GrpcMetrics> metrics_;
-  RpcProbe::Series* series_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  bool done_ = false;
 };
 
 class ClientFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
@@ -151,10 +111,8 @@ class ClientFactory : public grpc::experimental::ClientInterceptorFactoryInterfa
 
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {
-    const char* method = info->method();
-    RpcProbe::Series* series =
-        metrics_->client().For(method ? method : "", FromClientType(info->type()));
-    return new ClientInterceptor(metrics_, series);
+    return new CallInterceptor(metrics_, CallInterceptor::Side::kClient, info->method(),
+                               ToRpcType(info->type()));
   }
 
  private:

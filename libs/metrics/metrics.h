@@ -17,11 +17,11 @@
 // Labels are bounded: service and method names and code names only.
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 
@@ -50,10 +50,8 @@ class Metrics {
   // Bound HTTP port, or 0 without an exposer.
   int port() const { return port_; }
 
-  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-  ServerInterceptorFactory();
-  std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
-  ClientInterceptorFactory();
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> ServerInterceptorFactory();
+  std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface> ClientInterceptorFactory();
 
   // The Prometheus text exposition of the registry (what /metrics serves).
   std::string Scrape() const;

@@ -14,8 +14,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(ChannelOptions option
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   if (!options.authority.empty()) args.SetSslTargetNameOverride(options.authority);
-  return grpc::experimental::CreateCustomChannelWithInterceptors(
-      options.target, creds, args, std::move(options.interceptors));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(options.target, creds, args,
+                                                                 std::move(options.interceptors));
 }
 
 }  // namespace coffer::rpc

@@ -8,12 +8,12 @@
 //   auto stub = coffer::kms::v1::KeyManagement::NewStub(channel);
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/client_interceptor.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/support/client_interceptor.h>
 
 #include "absl/status/statusor.h"
 #include "libs/rpc/tls.h"
@@ -32,8 +32,7 @@ struct ChannelOptions {
   // host-name check.
   std::string expected_spiffe_id;
   int max_receive_message_bytes = 4 << 20;
-  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
-      interceptors;
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
 };
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(ChannelOptions options);

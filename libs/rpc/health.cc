@@ -27,8 +27,7 @@ ServingStatus ToServingStatus(bool serving) {
 // write is in flight at a time; the latest status waits in pending_.
 class HealthStatus::Watcher final : public grpc::ServerWriteReactor<HealthCheckResponse> {
  public:
-  Watcher(HealthStatus* owner, std::string service)
-      : owner_(owner), service_(std::move(service)) {}
+  Watcher(HealthStatus* owner, std::string service) : owner_(owner), service_(std::move(service)) {}
 
   const std::string& service() const { return service_; }
 
@@ -207,8 +206,8 @@ grpc::ServerUnaryReactor* HealthStatus::Check(grpc::CallbackServerContext* conte
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   ServingStatus status = Get(request->service());
   if (status == HealthCheckResponse::SERVICE_UNKNOWN) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                 "unknown service '" + request->service() + "'"));
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service '" + request->service() + "'"));
   } else {
     response->set_status(status);
     reactor->Finish(grpc::Status::OK);
@@ -225,8 +224,8 @@ grpc::ServerWriteReactor<HealthCheckResponse>* HealthStatus::Watch(
     absl::MutexLock lock(&mu_);
     const bool shut_down = shut_down_;
     auto it = status_.find(request->service());
-    ServingStatus current = it == status_.end() ? HealthCheckResponse::SERVICE_UNKNOWN
-                                  : ToServingStatus(it->second);
+    ServingStatus current =
+        it == status_.end() ? HealthCheckResponse::SERVICE_UNKNOWN : ToServingStatus(it->second);
     if (!shut_down) watchers_.emplace(request->service(), watcher);
     // Queued under mu_ so that a concurrent Set cannot be overtaken by this
     // older status.

@@ -7,10 +7,10 @@
 //   std::string who = coffer::rpc::PeerSpiffeId(*context).value_or("");
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <optional>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 namespace coffer::rpc {
 

@@ -1,16 +1,15 @@
 #include "libs/rpc/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/server_builder.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <chrono>
 #include <utility>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/impl/server_builder_option.h>
-#include <grpcpp/impl/server_builder_plugin.h>
-#include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/log.h"
@@ -36,6 +35,15 @@ class WithoutPlugins final : public grpc::ServerBuilderOption {
 // (gRPC sets SO_REUSEPORT by default).
 void NoReusePort(grpc::ServerBuilder& builder) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+}
+
+// The signals that mean "shut down": blocked, then waited for.
+sigset_t ShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
 }
 
 }  // namespace
@@ -81,9 +89,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
       server->server_->Wait();
       server->server_.reset();
       server->shut_down_ = true;
-      return absl::UnavailableError(absl::StrCat("cannot listen on ",
-                                                 options.health_listen_address,
-                                                 " (plaintext health)"));
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", options.health_listen_address, " (plaintext health)"));
     }
   }
   log::Info("rpc", "serving",
@@ -114,19 +121,13 @@ void Server::Shutdown(absl::Duration grace) {
 }
 
 void BlockShutdownSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
+  const sigset_t set = ShutdownSignals();
   int rc = pthread_sigmask(SIG_BLOCK, &set, nullptr);
   COFFER_CHECK(rc == 0, "pthread_sigmask failed");
 }
 
 int WaitForShutdownSignal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
+  const sigset_t set = ShutdownSignals();
   int sig = 0;
   int rc = sigwait(&set, &sig);
   COFFER_CHECK(rc == 0, "sigwait failed");

@@ -17,12 +17,12 @@
 // certificate).
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/support/server_interceptor.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -39,8 +39,7 @@ struct ServerOptions {
   std::string health_listen_address;
   // Largest request accepted (bigger: RESOURCE_EXHAUSTED from gRPC).
   int max_receive_message_bytes = 1 << 20;
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-      interceptors;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
 };
 
 class Server {

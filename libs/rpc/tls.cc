@@ -1,19 +1,18 @@
 #include "libs/rpc/tls.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <functional>
-#include <cerrno>
-#include <cstring>
-#include <utility>
-
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"

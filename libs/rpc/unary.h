@@ -14,11 +14,11 @@
 // logged (status text only, which never holds secret values).
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <functional>
 #include <string>
 #include <utility>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "libs/rpc/status.h"

@@ -1,10 +1,13 @@
 #include "libs/runtime/service_flags.h"
 
 #include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/log.h"
 #include "libs/common/process.h"
 #include "libs/common/status_macros.h"
+#include "libs/rpc/server.h"
 
 ABSL_FLAG(std::string, listen_address, "127.0.0.1:0", "host:port of the mTLS gRPC listener");
 ABSL_FLAG(std::string, health_listen_address, "",
@@ -27,6 +30,20 @@ ABSL_FLAG(std::string, arn_region, "local", "ARN region");
 ABSL_FLAG(std::string, arn_account, "000000000000", "ARN account");
 
 namespace coffer::runtime {
+
+int ServiceMain(int argc, char** argv, const ServiceDefaults& defaults, absl::string_view usage,
+                const std::function<absl::Status()>& run) {
+  rpc::BlockShutdownSignals();
+  SetServiceDefaults(defaults);
+  absl::SetProgramUsageMessage(absl::StrCat(usage, " (see --help)"));
+  absl::ParseCommandLine(argc, argv);
+  absl::Status status = run();
+  if (!status.ok()) {
+    log::Error(defaults.identity, "fatal", {{"error", status.ToString()}});
+    return 1;
+  }
+  return 0;
+}
 
 void SetServiceDefaults(const ServiceDefaults& d) {
   absl::SetFlag(&FLAGS_listen_address, absl::StrCat("127.0.0.1:", d.grpc_port));
@@ -65,11 +82,11 @@ absl::StatusOr<std::unique_ptr<metrics::Metrics>> StartMetrics(const std::string
 absl::Status WritePortsFile(const rpc::Server& server, const metrics::Metrics& metrics) {
   const std::string path = absl::GetFlag(FLAGS_ports_file);
   if (path.empty()) return absl::OkStatus();
-  return WriteFileAtomically(path,
-                             absl::StrCat("{\"grpc\":", server.port(), ",\"health\":",
-                                          server.health_port(), ",\"metrics\":", metrics.port(),
-                                          "}\n"),
-                             0644);
+  return WriteFileAtomically(
+      path,
+      absl::StrCat("{\"grpc\":", server.port(), ",\"health\":", server.health_port(),
+                   ",\"metrics\":", metrics.port(), "}\n"),
+      0644);
 }
 
 absl::Duration ShutdownGrace() { return absl::GetFlag(FLAGS_shutdown_grace); }

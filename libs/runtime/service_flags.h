@@ -1,15 +1,16 @@
 // service_flags.h: the flags and start-up steps every Coffer service shares,
 // so that coffer-kms, coffer-store and coffer-rotator are configured one way.
 //
-//   int main(int argc, char** argv) {
-//     coffer::rpc::BlockShutdownSignals();
-//     coffer::runtime::SetServiceDefaults({"store", 7702, 9702});
-//     absl::ParseCommandLine(argc, argv);
+//   absl::Status Run() {
 //     COFFER_RETURN_IF_ERROR(coffer::runtime::InitProcess());
 //     COFFER_ASSIGN_OR_RETURN(auto metrics, coffer::runtime::StartMetrics("store"));
 //     coffer::rpc::ServerOptions options = coffer::runtime::ServerOptionsFromFlags();
 //     ...
 //     coffer::runtime::WritePortsFile(*server, *metrics);
+//   }
+//   int main(int argc, char** argv) {
+//     return coffer::runtime::ServiceMain(argc, argv, {"store", 7702, 9702},
+//                                         "coffer-store: secrets and parameters", Run);
 //   }
 //
 // Flags: --listen_address, --health_listen_address, --metrics_address,
@@ -18,6 +19,7 @@
 // All accept --flagfile.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,6 +41,12 @@ struct ServiceDefaults {
 // Sets the defaults of the shared flags for this binary. Call before
 // absl::ParseCommandLine (command-line values still win).
 void SetServiceDefaults(const ServiceDefaults& defaults);
+
+// The whole of a service's main(): blocks the shutdown signals (before any
+// thread starts), sets the flag defaults and the usage text, parses the
+// command line and calls `run`; a failure is logged as fatal and exits 1.
+int ServiceMain(int argc, char** argv, const ServiceDefaults& defaults, absl::string_view usage,
+                const std::function<absl::Status()>& run);
 
 // Applies --log_level and disables core dumps.
 absl::Status InitProcess();

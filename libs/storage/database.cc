@@ -68,8 +68,7 @@ absl::StatusOr<std::optional<std::string>> Transaction::GetForUpdate(
     return cf.status();
   }
   std::string value;
-  rocksdb::Status s =
-      txn_->GetForUpdate(rocksdb::ReadOptions(), *cf, ToSlice(key), &value);
+  rocksdb::Status s = txn_->GetForUpdate(rocksdb::ReadOptions(), *cf, ToSlice(key), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) {
     absl::Status status = FromRocksDb(s, "transaction get");
@@ -79,25 +78,27 @@ absl::StatusOr<std::optional<std::string>> Transaction::GetForUpdate(
   return std::optional<std::string>(std::move(value));
 }
 
-void Transaction::Put(absl::string_view column_family, absl::string_view key,
-                      absl::string_view value) {
-  if (!deferred_error_.ok()) return;
+rocksdb::ColumnFamilyHandle* Transaction::FamilyForWrite(absl::string_view column_family) {
+  if (!deferred_error_.ok()) return nullptr;
   auto cf = db_->Family(column_family);
   if (!cf.ok()) {
     deferred_error_ = cf.status();
-    return;
+    return nullptr;
   }
-  deferred_error_ = FromRocksDb(txn_->Put(*cf, ToSlice(key), ToSlice(value)), "transaction put");
+  return *cf;
+}
+
+void Transaction::Put(absl::string_view column_family, absl::string_view key,
+                      absl::string_view value) {
+  rocksdb::ColumnFamilyHandle* cf = FamilyForWrite(column_family);
+  if (cf == nullptr) return;
+  deferred_error_ = FromRocksDb(txn_->Put(cf, ToSlice(key), ToSlice(value)), "transaction put");
 }
 
 void Transaction::Delete(absl::string_view column_family, absl::string_view key) {
-  if (!deferred_error_.ok()) return;
-  auto cf = db_->Family(column_family);
-  if (!cf.ok()) {
-    deferred_error_ = cf.status();
-    return;
-  }
-  deferred_error_ = FromRocksDb(txn_->Delete(*cf, ToSlice(key)), "transaction delete");
+  rocksdb::ColumnFamilyHandle* cf = FamilyForWrite(column_family);
+  if (cf == nullptr) return;
+  deferred_error_ = FromRocksDb(txn_->Delete(cf, ToSlice(key)), "transaction delete");
 }
 
 // ------------------------------------------------------------------ Database
@@ -192,8 +193,8 @@ absl::Status Database::Write(const WriteBatch& batch) {
   rocksdb::WriteBatch rocks_batch;
   for (const WriteBatch::Op& op : batch.ops_) {
     COFFER_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Family(op.column_family));
-    rocksdb::Status s = op.is_delete ? rocks_batch.Delete(cf, op.key)
-                                     : rocks_batch.Put(cf, op.key, op.value);
+    rocksdb::Status s =
+        op.is_delete ? rocks_batch.Delete(cf, op.key) : rocks_batch.Put(cf, op.key, op.value);
     COFFER_RETURN_IF_ERROR(FromRocksDb(s, "batch"));
   }
   rocksdb::WriteOptions write_options;

@@ -109,6 +109,10 @@ class Transaction {
  private:
   friend class Database;
   Transaction(Database* db, rocksdb::Transaction* txn) : db_(db), txn_(txn) {}
+  // Put and Delete: the family to write to, or nullptr when the transaction
+  // has failed already or the family is unknown (the error is kept for
+  // Commit).
+  rocksdb::ColumnFamilyHandle* FamilyForWrite(absl::string_view column_family);
   Database* db_;
   rocksdb::Transaction* txn_;
   absl::Status deferred_error_;
@@ -141,8 +145,7 @@ class Database {
   // One atomic, synced write of the whole batch.
   absl::Status Write(const WriteBatch& batch);
   // Convenience single-key write (synced).
-  absl::Status Put(absl::string_view column_family, absl::string_view key,
-                   absl::string_view value);
+  absl::Status Put(absl::string_view column_family, absl::string_view key, absl::string_view value);
   absl::Status Delete(absl::string_view column_family, absl::string_view key);
 
   // Sets key to `desired` (nullopt: delete) only if its current value is
@@ -160,8 +163,9 @@ class Database {
 
   // Calls `fn(key, value)` in key order for keys in range; stops when `fn`
   // returns false or `limit` entries were visited.
-  absl::Status Scan(absl::string_view column_family, const ScanOptions& options,
-                    absl::FunctionRef<bool(absl::string_view key, absl::string_view value)> fn) const;
+  absl::Status Scan(
+      absl::string_view column_family, const ScanOptions& options,
+      absl::FunctionRef<bool(absl::string_view key, absl::string_view value)> fn) const;
 
   // Approximate number of keys in a family (RocksDB estimate).
   uint64_t EstimateKeys(absl::string_view column_family) const;

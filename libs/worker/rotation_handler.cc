@@ -8,21 +8,6 @@ namespace coffer::worker {
 
 namespace rv1 = ::coffer::rotation::v1;
 
-absl::string_view StepName(rv1::RotationStep step) {
-  switch (step) {
-    case rv1::ROTATION_STEP_CREATE_SECRET:
-      return "createSecret";
-    case rv1::ROTATION_STEP_SET_SECRET:
-      return "setSecret";
-    case rv1::ROTATION_STEP_TEST_SECRET:
-      return "testSecret";
-    case rv1::ROTATION_STEP_FINISH_SECRET:
-      return "finishSecret";
-    default:
-      return "unspecified";
-  }
-}
-
 absl::Status RunStep(RotationHandler& handler, rv1::RotationStep step, const StepContext& ctx) {
   switch (step) {
     case rv1::ROTATION_STEP_CREATE_SECRET:

@@ -24,7 +24,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "coffer/rotation/v1/worker.pb.h"
 #include "libs/worker/secrets_client.h"
 
@@ -51,10 +50,6 @@ class RotationHandler {
   // Make the pending version AWSCURRENT (usually FinishStandard).
   virtual absl::Status FinishSecret(const StepContext& ctx) = 0;
 };
-
-// "createSecret", "setSecret", "testSecret", "finishSecret" (the protocol's
-// names); "unspecified" for anything else.
-absl::string_view StepName(rotation::v1::RotationStep step);
 
 // Calls the handler's method for `step`. INVALID_ARGUMENT for an unknown step.
 absl::Status RunStep(RotationHandler& handler, rotation::v1::RotationStep step,

@@ -5,8 +5,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "libs/common/log.h"
@@ -78,17 +76,9 @@ StoreConnection StoreConnectionFromFlags() {
 
 int RunWorker(int argc, char** argv, const runtime::ServiceDefaults& defaults,
               const HandlerFactory& make_handler) {
-  rpc::BlockShutdownSignals();
-  runtime::SetServiceDefaults(defaults);
-  absl::SetProgramUsageMessage(
-      absl::StrCat("coffer-", defaults.identity, ": rotation worker (see --help)"));
-  absl::ParseCommandLine(argc, argv);
-  absl::Status status = Serve(defaults.identity, make_handler);
-  if (!status.ok()) {
-    log::Error(defaults.identity, "fatal", {{"error", status.ToString()}});
-    return 1;
-  }
-  return 0;
+  return runtime::ServiceMain(argc, argv, defaults,
+                              absl::StrCat("coffer-", defaults.identity, ": rotation worker"),
+                              [&] { return Serve(defaults.identity, make_handler); });
 }
 
 }  // namespace coffer::worker

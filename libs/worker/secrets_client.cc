@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "coffer/secrets/v1/secrets.grpc.pb.h"
 #include "libs/common/errors.h"
-#include "libs/rpc/status.h"
+#include "libs/common/status_macros.h"
+#include "libs/rpc/client_call.h"
 #include "libs/rpc/unary.h"
 
 namespace coffer::worker {
@@ -36,25 +36,13 @@ namespace {
 
 namespace sm = ::coffer::secrets::v1;
 
-// The one place a store call's grpc::Status becomes an absl::Status. Errors
-// the store returned keep their reason; transport failures become "store
-// unavailable".
-absl::Status StoreStatus(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  absl::Status converted = rpc::FromGrpcStatus(status);
-  const bool from_store = !ErrorReason(converted).empty();
-  if (!from_store && (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)) {
-    return ErrorWithCode(absl::StatusCode::kUnavailable, reason::kUnavailable,
-                         absl::StrCat("coffer-store unavailable: ", status.error_message()));
-  }
-  return converted;
-}
-
 class GrpcSecretsClient final : public SecretsClient {
  public:
   GrpcSecretsClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
-      : stub_(sm::SecretsManager::NewStub(std::move(channel))), timeout_(timeout) {}
+      : stub_(sm::SecretsManager::NewStub(std::move(channel))) {
+    options_.timeout = timeout;
+    options_.peer = "coffer-store";
+  }
 
   absl::StatusOr<SecretValue> GetSecretValue(const std::string& secret_id,
                                              const std::string& version_id,
@@ -63,11 +51,9 @@ class GrpcSecretsClient final : public SecretsClient {
     request.set_secret_id(secret_id);
     request.set_version_id(version_id);
     request.set_version_stage(version_stage);
-    sm::GetSecretValueResponse response;
-    grpc::ClientContext ctx;
-    Prepare(ctx);
-    grpc::Status status = stub_->GetSecretValue(&ctx, request, &response);
-    if (!status.ok()) return StoreStatus(status);
+    COFFER_ASSIGN_OR_RETURN(
+        sm::GetSecretValueResponse response,
+        rpc::CallUnary(stub_.get(), &sm::SecretsManager::Stub::GetSecretValue, request, options_));
     SecretValue out;
     out.arn = response.arn();
     out.version_id = response.version_id();
@@ -91,12 +77,11 @@ class GrpcSecretsClient final : public SecretsClient {
     request.set_client_request_token(token);
     request.set_secret_string(value);
     for (const std::string& s : stages) request.add_version_stages(s);
-    sm::PutSecretValueResponse response;
-    grpc::ClientContext ctx;
-    Prepare(ctx);
-    grpc::Status status = stub_->PutSecretValue(&ctx, request, &response);
+    absl::Status status =
+        rpc::CallUnary(stub_.get(), &sm::SecretsManager::Stub::PutSecretValue, request, options_)
+            .status();
     rpc::WipeString(request.secret_string());
-    return StoreStatus(status);
+    return status;
   }
 
   absl::Status UpdateSecretVersionStage(const std::string& secret_id, const std::string& stage,
@@ -107,20 +92,17 @@ class GrpcSecretsClient final : public SecretsClient {
     request.set_version_stage(stage);
     request.set_remove_from_version_id(remove_from_version_id);
     request.set_move_to_version_id(move_to_version_id);
-    sm::UpdateSecretVersionStageResponse response;
-    grpc::ClientContext ctx;
-    Prepare(ctx);
-    return StoreStatus(stub_->UpdateSecretVersionStage(&ctx, request, &response));
+    return rpc::CallUnary(stub_.get(), &sm::SecretsManager::Stub::UpdateSecretVersionStage, request,
+                          options_)
+        .status();
   }
 
   absl::StatusOr<SecretVersions> DescribeSecret(const std::string& secret_id) override {
     sm::DescribeSecretRequest request;
     request.set_secret_id(secret_id);
-    sm::DescribeSecretResponse response;
-    grpc::ClientContext ctx;
-    Prepare(ctx);
-    grpc::Status status = stub_->DescribeSecret(&ctx, request, &response);
-    if (!status.ok()) return StoreStatus(status);
+    COFFER_ASSIGN_OR_RETURN(
+        sm::DescribeSecretResponse response,
+        rpc::CallUnary(stub_.get(), &sm::SecretsManager::Stub::DescribeSecret, request, options_));
     SecretVersions out;
     out.arn = response.arn();
     for (const auto& [version, stages] : response.version_ids_to_stages()) {
@@ -131,23 +113,18 @@ class GrpcSecretsClient final : public SecretsClient {
 
   absl::StatusOr<std::string> GetRandomPassword(
       const sm::GetRandomPasswordRequest& request) override {
-    sm::GetRandomPasswordResponse response;
-    grpc::ClientContext ctx;
-    Prepare(ctx);
-    grpc::Status status = stub_->GetRandomPassword(&ctx, request, &response);
-    if (!status.ok()) return StoreStatus(status);
+    COFFER_ASSIGN_OR_RETURN(
+        sm::GetRandomPasswordResponse response,
+        rpc::CallUnary(stub_.get(), &sm::SecretsManager::Stub::GetRandomPassword, request,
+                       options_));
     std::string password = response.random_password();
     rpc::WipeString(response.random_password());
     return password;
   }
 
  private:
-  void Prepare(grpc::ClientContext& ctx) const {
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-  }
-
   std::unique_ptr<sm::SecretsManager::Stub> stub_;
-  const absl::Duration timeout_;
+  rpc::CallOptions options_;
 };
 
 }  // namespace

@@ -20,8 +20,8 @@ WorkerProbe::WorkerProbe(prometheus::Registry& registry)
 void WorkerProbe::StepDone(absl::string_view step, bool ok, double seconds) {
   const std::string name(step);
   steps_.Add({{"step", name}, {"result", ok ? "success" : "failure"}}).Increment();
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.01, 0.05, 0.1, 0.25, 0.5, 1,
+                                                                   2.5,  5,    10,  30,   60,  120};
   step_seconds_.Add({{"step", name}}, kBuckets).Observe(seconds);
 }
 

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "libs/common/errors.h"
 #include "libs/common/log.h"
+#include "libs/common/rotation_steps.h"
 #include "libs/rpc/peer.h"
 #include "libs/rpc/unary.h"
 
@@ -16,8 +17,7 @@ namespace rv1 = ::coffer::rotation::v1;
 
 namespace {
 
-absl::Status ValidateId(absl::string_view field, absl::string_view value, size_t min,
-                        size_t max) {
+absl::Status ValidateId(absl::string_view field, absl::string_view value, size_t min, size_t max) {
   if (value.size() < min || value.size() > max) {
     return InvalidField(field, absl::StrCat("must be ", min, "-", max, " characters"));
   }
@@ -85,7 +85,7 @@ absl::Status WorkerService::ValidateRequest(const rv1::StepRequest& request) {
 
 absl::Status WorkerService::RunStep(const rv1::StepRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
-  const absl::string_view step = StepName(request.step());
+  const absl::string_view step = RotationStepName(request.step());
   const StepContext ctx{request.secret_id(), request.client_request_token(), *secrets_};
   log::Info(options_.component, "step started",
             {{"step", std::string(step)},
@@ -110,8 +110,8 @@ absl::Status WorkerService::RunStep(const rv1::StepRequest& request) {
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   if (probe_ != nullptr) probe_->StepDone(step, status.ok(), seconds);
   if (status.ok()) {
-    log::Info(options_.component, skipped ? "step skipped: version is already AWSCURRENT"
-                                          : "step succeeded",
+    log::Info(options_.component,
+              skipped ? "step skipped: version is already AWSCURRENT" : "step succeeded",
               {{"step", std::string(step)},
                {"secret_id", request.secret_id()},
                {"token", request.client_request_token()},

@@ -18,11 +18,11 @@ TEST(EncryptionContextTest, EmptyMapIsACountOfZero) {
 
 TEST(EncryptionContextTest, ExactByteLayout) {
   const Context ctx{{"b", "xyz"}, {"a", ""}};
-  const std::string expected = std::string("\0\0\0\x02", 4) +            // count
-                               std::string("\0\0\0\x01", 4) + "a" +      // key "a"
-                               std::string("\0\0\0\0", 4) +              // value ""
-                               std::string("\0\0\0\x01", 4) + "b" +      // key "b"
-                               std::string("\0\0\0\x03", 4) + "xyz";     // value "xyz"
+  const std::string expected = std::string("\0\0\0\x02", 4) +         // count
+                               std::string("\0\0\0\x01", 4) + "a" +   // key "a"
+                               std::string("\0\0\0\0", 4) +           // value ""
+                               std::string("\0\0\0\x01", 4) + "b" +   // key "b"
+                               std::string("\0\0\0\x03", 4) + "xyz";  // value "xyz"
   EXPECT_EQ(EncodeEncryptionContext(ctx), expected);
 }
 

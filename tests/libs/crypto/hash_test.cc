@@ -25,9 +25,9 @@ TEST(Blake2bTest, KnownAnswers) {
 }
 
 TEST(Blake2bTest, KeyedKnownAnswers) {
-  EXPECT_EQ(Hex(Blake2bKeyed(KeyOfCountingBytes(32),
-                             "The quick brown fox jumps over the lazy dog")),
-            "5d9461aff732d77d0cc98725ea29298c914fd5193b4c08ec9e3ad6b28c3e2faf");
+  EXPECT_EQ(
+      Hex(Blake2bKeyed(KeyOfCountingBytes(32), "The quick brown fox jumps over the lazy dog")),
+      "5d9461aff732d77d0cc98725ea29298c914fd5193b4c08ec9e3ad6b28c3e2faf");
   EXPECT_EQ(Hex(Blake2bKeyed(KeyOfCountingBytes(16), "")),
             "037c7d740ea795902b5aebe210fafffff1f627f74010f8dc79c0d5b8a9fb5847");
 }

@@ -1,22 +1,27 @@
 // Real mTLS servers on port 0 with certificates from deploy/certs/make-certs.sh.
-#include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <future>
-#include <thread>
-
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/client_unary_call.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/sync_stream.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "libs/common/errors.h"
 #include "libs/rpc/channel.h"
+#include "libs/rpc/client_call.h"
 #include "libs/rpc/health.h"
 #include "libs/rpc/peer.h"
 #include "libs/rpc/server.h"
@@ -37,7 +42,8 @@ using grpc::health::v1::HealthCheckResponse;
 using ::testing::HasSubstr;
 
 constexpr char kEchoMethod[] = "/coffer.test.v1.Echo/Call";
-constexpr char kReflectionMethod[] = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+constexpr char kReflectionMethod[] =
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
 
 grpc::ByteBuffer ToBuffer(const std::string& s) {
   grpc::Slice slice(s);
@@ -48,7 +54,8 @@ std::string FromBuffer(const grpc::ByteBuffer& buffer) {
   std::vector<grpc::Slice> slices;
   std::string out;
   if (!buffer.Dump(&slices).ok()) return out;
-  for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
   return out;
 }
 
@@ -58,8 +65,8 @@ std::string FromBuffer(const grpc::ByteBuffer& buffer) {
 class EchoService final : public grpc::Service {
  public:
   EchoService() {
-    AddMethod(new grpc::internal::RpcServiceMethod(
-        kEchoMethod, grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
+    AddMethod(new grpc::internal::RpcServiceMethod(kEchoMethod,
+                                                   grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
     MarkMethodRawCallback(
         0, new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
                [this](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
@@ -160,8 +167,7 @@ grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel, std::st
   std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
       grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
           channel.get(),
-          grpc::internal::RpcMethod(kReflectionMethod,
-                                    grpc::internal::RpcMethod::BIDI_STREAMING),
+          grpc::internal::RpcMethod(kReflectionMethod, grpc::internal::RpcMethod::BIDI_STREAMING),
           &context));
   // ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
   stream->Write(ToBuffer(std::string("\x3a\x00", 2)));
@@ -230,11 +236,10 @@ TEST_F(RpcServerTest, ClientWithoutCertificateIsRefused) {
   StartServer();
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = testing::ReadFile(SharedPki().ca_file());  // trusts the server, no cert
-  auto channel = grpc::CreateChannel(absl::StrCat("localhost:", server_->port()),
-                                     grpc::SslCredentials(ssl));
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("localhost:", server_->port()), grpc::SslCredentials(ssl));
   CallResult echo = Echo(channel, "hello");
-  EXPECT_EQ(echo.status.error_code(), grpc::StatusCode::UNAVAILABLE)
-      << echo.status.error_message();
+  EXPECT_EQ(echo.status.error_code(), grpc::StatusCode::UNAVAILABLE) << echo.status.error_message();
   EXPECT_EQ(echo_.started(), 0);
 }
 
@@ -251,8 +256,7 @@ TEST_F(RpcServerTest, ClientCertificateFromForeignCaIsRefused) {
   TlsFiles tls = ForeignPki().Identity("app-catagram");
   tls.ca_file = SharedPki().ca_file();  // the client trusts the server; not vice versa
   CallResult echo = Echo(Connect(server_->port(), tls), "hello");
-  EXPECT_EQ(echo.status.error_code(), grpc::StatusCode::UNAVAILABLE)
-      << echo.status.error_message();
+  EXPECT_EQ(echo.status.error_code(), grpc::StatusCode::UNAVAILABLE) << echo.status.error_message();
   EXPECT_EQ(echo_.started(), 0);
 }
 
@@ -261,8 +265,7 @@ TEST_F(RpcServerTest, ClientThatDoesNotTrustServerCaRefusesIt) {
   TlsFiles tls = SharedPki().Identity("app-catagram");
   tls.ca_file = ForeignPki().ca_file();
   CallResult echo = Echo(Connect(server_->port(), tls), "hello");
-  EXPECT_EQ(echo.status.error_code(), grpc::StatusCode::UNAVAILABLE)
-      << echo.status.error_message();
+  EXPECT_EQ(echo.status.error_code(), grpc::StatusCode::UNAVAILABLE) << echo.status.error_message();
   EXPECT_EQ(echo_.started(), 0);
 }
 
@@ -310,8 +313,8 @@ TEST_F(RpcServerTest, ErrorDetailCrossesTheWire) {
 TEST_F(RpcServerTest, MutualTlsListenerServesReflection) {
   StartServer();
   std::string reply;
-  grpc::Status status = ListServices(Connect(server_->port(), SharedPki().Identity("cofferctl")),
-                                     &reply);
+  grpc::Status status =
+      ListServices(Connect(server_->port(), SharedPki().Identity("cofferctl")), &reply);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_THAT(reply, HasSubstr("grpc.health.v1.Health"));
   EXPECT_THAT(reply, HasSubstr("coffer.test.v1.Echo"));
@@ -350,8 +353,7 @@ TEST_F(RpcServerTest, CheckUnknownServiceIsNotFound) {
   HealthCheckResponse response;
   ASSERT_TRUE(Check(channel, "coffer.kms.v1.KeyManagement", &response).ok());
   EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
-  EXPECT_EQ(Check(channel, "no.such.Service", &response).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Check(channel, "no.such.Service", &response).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(health_.Get("no.such.Service"), HealthCheckResponse::SERVICE_UNKNOWN);
 }
 
@@ -364,8 +366,7 @@ TEST_F(RpcServerTest, WatchStreamsChangesAndEndsOnShutdown) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   HealthCheckRequest request;
   request.set_service("svc");
-  std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> reader =
-      stub->Watch(&context, request);
+  std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> reader = stub->Watch(&context, request);
   HealthCheckResponse response;
   ASSERT_TRUE(reader->Read(&response));
   EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
@@ -399,8 +400,8 @@ TEST_F(RpcServerTest, WatchEndsWhenClientCancels) {
     auto reader = stub->Watch(&context, request);
     HealthCheckResponse response;
     ASSERT_TRUE(reader->Read(&response));
-    EXPECT_EQ(response.status(), i % 2 ? HealthCheckResponse::SERVING
-                                       : HealthCheckResponse::SERVICE_UNKNOWN);
+    EXPECT_EQ(response.status(),
+              i % 2 ? HealthCheckResponse::SERVING : HealthCheckResponse::SERVICE_UNKNOWN);
     context.TryCancel();
     EXPECT_FALSE(reader->Read(&response));
     EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
@@ -466,8 +467,8 @@ TEST_F(RpcServerTest, ReloadsRenewedServerCertificate) {
     EXPECT_TRUE(creds.ok());
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto channel = grpc::CreateCustomChannel(absl::StrCat("localhost:", server_->port()),
-                                             *creds, args);
+    auto channel =
+        grpc::CreateCustomChannel(absl::StrCat("localhost:", server_->port()), *creds, args);
     return Echo(channel, "hi", absl::Seconds(2)).server_identity;
   };
   EXPECT_EQ(server_identity(), "spiffe://coffer.local/kms");
@@ -476,6 +477,134 @@ TEST_F(RpcServerTest, ReloadsRenewedServerCertificate) {
   copy(other.cert_file, "server.crt");
   EXPECT_TRUE(WaitFor([&] { return server_identity() == "spiffe://coffer.local/app/other"; },
                       absl::Seconds(10)));
+}
+
+// ---- CallUnary: one unary client call over a real mTLS channel ----
+
+// Shaped like a generated stub, over the raw Echo method.
+class EchoStub {
+ public:
+  explicit EchoStub(std::shared_ptr<grpc::Channel> channel) : channel_(std::move(channel)) {}
+  grpc::Status Call(grpc::ClientContext* context, const grpc::ByteBuffer& request,
+                    grpc::ByteBuffer* response) {
+    return grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+        channel_.get(),
+        grpc::internal::RpcMethod(kEchoMethod, grpc::internal::RpcMethod::NORMAL_RPC), context,
+        request, response);
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+// A loopback port nothing listens on (bound to find a free one, then closed).
+int ClosedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+CallOptions Options(absl::Duration timeout, const std::string& peer) {
+  CallOptions options;
+  options.timeout = timeout;
+  options.peer = peer;
+  return options;
+}
+
+TEST_F(RpcServerTest, CallUnaryReturnsTheResponseAfterThePrepareHook) {
+  StartServer();
+  auto channel = Connect(server_->port(), SharedPki().Identity("store"));
+  EchoStub stub(channel);
+  CallOptions options = Options(absl::Seconds(5), "coffer-kms");
+  int prepared = 0;
+  options.prepare = [&](grpc::ClientContext& context) {
+    ++prepared;
+    context.AddMetadata("x-coffer-test", "1");
+  };
+  absl::StatusOr<grpc::ByteBuffer> reply =
+      CallUnary(&stub, &EchoStub::Call, ToBuffer("hello"), options);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(FromBuffer(*reply), "spiffe://coffer.local/store");
+  EXPECT_EQ(prepared, 1);
+
+  // A generated stub works the same way.
+  auto health = Health::NewStub(channel);
+  HealthCheckRequest request;
+  absl::StatusOr<HealthCheckResponse> checked =
+      CallUnary(health.get(), &Health::Stub::Check, request, options);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_EQ(checked->status(), HealthCheckResponse::SERVING);
+  request.set_service("no.such.Service");
+  checked = CallUnary(health.get(), &Health::Stub::Check, request, options);
+  EXPECT_EQ(checked.status().code(), absl::StatusCode::kNotFound);  // not a transport failure
+  EXPECT_EQ(ErrorReason(checked.status()), "");
+}
+
+TEST(CallUnaryTest, AClosedPortIsUnavailableNamingThePeer) {
+  ChannelOptions channel;
+  channel.target = absl::StrCat("localhost:", ClosedPort());
+  channel.tls = SharedPki().Identity("store");
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> made = MakeChannel(std::move(channel));
+  ASSERT_TRUE(made.ok()) << made.status();
+  EchoStub stub(*made);
+  absl::StatusOr<grpc::ByteBuffer> reply =
+      CallUnary(&stub, &EchoStub::Call, ToBuffer("hello"), Options(absl::Seconds(5), "coffer-kms"));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(reply.status()), reason::kUnavailable);
+  EXPECT_THAT(std::string(reply.status().message()),
+              ::testing::StartsWith("coffer-kms unavailable: "));
+}
+
+TEST_F(RpcServerTest, CallUnaryKeepsTheReasonAndCodeOfAServerError) {
+  StartServer();
+  EchoStub stub(Connect(server_->port(), SharedPki().Identity("store")));
+  absl::StatusOr<grpc::ByteBuffer> reply = CallUnary(&stub, &EchoStub::Call, ToBuffer("fail"),
+                                                     Options(absl::Seconds(5), "coffer-store"));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(reply.status().message(), "Secret 'x' not found");
+  auto detail = GetErrorDetail(reply.status());
+  ASSERT_TRUE(detail.has_value());
+  EXPECT_EQ(detail->reason, reason::kResourceNotFound);
+  EXPECT_EQ(detail->resource, "x");
+  EXPECT_EQ(detail->field, "secret_id");
+}
+
+TEST_F(RpcServerTest, CallUnaryAppliesTheDeadline) {
+  StartServer();
+  EchoStub stub(Connect(server_->port(), SharedPki().Identity("store")));
+  CallOptions options = Options(absl::Milliseconds(300), "coffer-store");
+  std::chrono::system_clock::time_point deadline;
+  options.prepare = [&](grpc::ClientContext& context) { deadline = context.deadline(); };
+  const auto before = std::chrono::system_clock::now();
+  const absl::Time start = absl::Now();
+  absl::StatusOr<grpc::ByteBuffer> reply =
+      CallUnary(&stub, &EchoStub::Call, ToBuffer("slow:20000"), options);
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(deadline, before + std::chrono::milliseconds(300));
+  EXPECT_LE(deadline, std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  EXPECT_GE(took, absl::Milliseconds(250));
+  EXPECT_LT(took, absl::Seconds(5));
+  ASSERT_FALSE(reply.ok());
+  // DEADLINE_EXCEEDED without a reason: the peer did not answer in time.
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(reply.status()), reason::kUnavailable);
+  EXPECT_THAT(std::string(reply.status().message()),
+              ::testing::StartsWith("coffer-store unavailable: "));
+
+  // An infinite timeout sets no deadline.
+  options.timeout = absl::InfiniteDuration();
+  reply = CallUnary(&stub, &EchoStub::Call, ToBuffer("hi"), options);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(deadline, std::chrono::system_clock::time_point::max());
 }
 
 TEST(RpcServerStartTest, MissingTlsFileIsInvalidArgumentNamingIt) {

@@ -5,6 +5,7 @@
 #include "coffer/v1/error.pb.h"
 #include "google/rpc/status.pb.h"
 #include "libs/common/errors.h"
+#include "libs/rpc/client_call.h"
 
 namespace coffer::rpc {
 namespace {
@@ -15,8 +16,7 @@ TEST(StatusTest, OkBothWays) {
 }
 
 TEST(StatusTest, RoundTripKeepsCodeMessageAndDetail) {
-  absl::Status original =
-      coffer::Error(reason::kDisabled, "Key 'k1' is disabled", "k1", "key_id");
+  absl::Status original = coffer::Error(reason::kDisabled, "Key 'k1' is disabled", "k1", "key_id");
   grpc::Status wire = ToGrpcStatus(original);
   EXPECT_EQ(wire.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(wire.error_message(), "Key 'k1' is disabled");
@@ -58,6 +58,38 @@ TEST(StatusTest, PlainStatusesHaveNoDetail) {
   EXPECT_EQ(foreign.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(foreign.message(), "nope");
   EXPECT_EQ(ErrorReason(foreign), "");
+}
+
+TEST(ClientStatusTest, TransportFailuresBecomeUnavailableNamingThePeer) {
+  EXPECT_TRUE(ClientStatus(grpc::Status::OK, "coffer-kms").ok());
+  for (grpc::StatusCode code :
+       {grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::DEADLINE_EXCEEDED}) {
+    absl::Status s = ClientStatus(grpc::Status(code, "failed to connect"), "coffer-kms");
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(s.message(), "coffer-kms unavailable: failed to connect");
+    EXPECT_EQ(ErrorReason(s), reason::kUnavailable);
+  }
+}
+
+TEST(ClientStatusTest, ErrorsOfThePeerKeepCodeAndReason) {
+  // UNAVAILABLE with a reason is the peer's own answer, not a transport failure.
+  absl::Status kms_down = ErrorWithCode(absl::StatusCode::kUnavailable, reason::kEncryptionFailure,
+                                        "the KMS is unreachable");
+  absl::Status s = ClientStatus(ToGrpcStatus(kms_down), "coffer-store");
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(s.message(), "the KMS is unreachable");
+  EXPECT_EQ(ErrorReason(s), reason::kEncryptionFailure);
+
+  s = ClientStatus(ToGrpcStatus(Error(reason::kDisabled, "Key 'k1' is disabled", "k1")),
+                   "coffer-kms");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(s), reason::kDisabled);
+
+  // Other codes without a reason pass through unchanged.
+  s = ClientStatus(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "no"), "coffer-kms");
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(s.message(), "no");
+  EXPECT_EQ(ErrorReason(s), "");
 }
 
 }  // namespace

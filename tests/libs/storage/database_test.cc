@@ -133,10 +133,12 @@ TEST_F(DatabaseTest, ColumnFamiliesAreIsolated) {
   EXPECT_THAT(MustGet("material", "same"), Optional(std::string("in-material")));
 
   int seen = 0;
-  ASSERT_TRUE(db_->Scan("material", {}, [&](absl::string_view, absl::string_view) {
-                   ++seen;
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(db_->Scan("material", {},
+                        [&](absl::string_view, absl::string_view) {
+                          ++seen;
+                          return true;
+                        })
+                  .ok());
   EXPECT_EQ(seen, 1);
 }
 
@@ -148,9 +150,9 @@ TEST_F(DatabaseTest, UnknownFamilyIsInvalidArgumentNamingIt) {
   EXPECT_EQ(db_->Delete("bogus", "k").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(db_->CompareAndSet("bogus", "k", std::nullopt, "v").code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(db_->Scan("bogus", {}, [](absl::string_view, absl::string_view) { return true; })
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      db_->Scan("bogus", {}, [](absl::string_view, absl::string_view) { return true; }).code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(db_->EstimateKeys("bogus"), 0u);
 }
 
@@ -306,7 +308,8 @@ TEST_F(DatabaseTest, TransactionCommitsReadModifyWrite) {
                    txn.Delete("keys", "a");
                    txn.Put("material", "log", "moved a to b");
                    return absl::OkStatus();
-                 }).ok());
+                 })
+                  .ok());
   EXPECT_EQ(MustGet("keys", "a"), std::nullopt);
   EXPECT_THAT(MustGet("keys", "b"), Optional(std::string("1")));
   EXPECT_THAT(MustGet("material", "log"), Optional(std::string("moved a to b")));

@@ -181,10 +181,12 @@ TEST_F(ScanTest, LimitAndEarlyStop) {
   EXPECT_THAT(Keys(o), ElementsAre("a", "b", "c", "d"));
 
   std::vector<std::string> seen;
-  ASSERT_TRUE(db_->Scan("names", {}, [&](absl::string_view k, absl::string_view) {
-                   seen.emplace_back(k);
-                   return seen.size() < 2;  // Stop after the second.
-                 }).ok());
+  ASSERT_TRUE(db_->Scan("names", {},
+                        [&](absl::string_view k, absl::string_view) {
+                          seen.emplace_back(k);
+                          return seen.size() < 2;  // Stop after the second.
+                        })
+                  .ok());
   EXPECT_THAT(seen, ElementsAre("a", "b"));
 }
 
@@ -196,10 +198,11 @@ TEST_F(ScanTest, DeletedKeysAreSkipped) {
 
 TEST_F(ScanTest, PaginationVisitsEveryKeyOnceInOrder) {
   std::vector<std::string> all;
-  for (int i = 0; i < 1000; ++i) all.push_back(absl::StrCat("item/", absl::Dec(i, absl::kZeroPad4)));
+  for (int i = 0; i < 1000; ++i)
+    all.push_back(absl::StrCat("item/", absl::Dec(i, absl::kZeroPad4)));
   PutAll(all);
   PutAll({"item", "itemz", "other/1"});  // Outside the "item/" prefix.
-  ASSERT_TRUE(db_->Flush().ok());      // Half on disk, half in the memtable.
+  ASSERT_TRUE(db_->Flush().ok());        // Half on disk, half in the memtable.
   for (int i = 0; i < 1000; i += 2) {
     ASSERT_TRUE(db_->Put("names", all[i], "v:" + all[i]).ok());
   }

@@ -43,7 +43,7 @@ class FakeSecretsClient final : public SecretsClient {
     Secret& s = secrets_[name];
     s.arn = absl::StrCat("arn:coffer:secretsmanager:local:000000000000:secret:", name, "-AbCdEf");
     s.versions[absl::StrCat("initial-version-", name, "-0000000000000000000000")] = {value,
-                                                                                    {kAwsCurrent}};
+                                                                                     {kAwsCurrent}};
     return s.arn;
   }
 

@@ -127,13 +127,5 @@ TEST_F(RotationHandlerTest, CheckRotationVersion) {
   EXPECT_EQ(CheckRotationVersion(stale).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
-TEST(StepNameTest, ProtocolNames) {
-  EXPECT_EQ(StepName(rotation::v1::ROTATION_STEP_CREATE_SECRET), "createSecret");
-  EXPECT_EQ(StepName(rotation::v1::ROTATION_STEP_SET_SECRET), "setSecret");
-  EXPECT_EQ(StepName(rotation::v1::ROTATION_STEP_TEST_SECRET), "testSecret");
-  EXPECT_EQ(StepName(rotation::v1::ROTATION_STEP_FINISH_SECRET), "finishSecret");
-  EXPECT_EQ(StepName(rotation::v1::ROTATION_STEP_UNSPECIFIED), "unspecified");
-}
-
 }  // namespace
 }  // namespace coffer::worker

@@ -81,7 +81,8 @@ TEST(WorkerServiceValidationTest, NamesTheField) {
             "client_request_token");
   EXPECT_EQ(field_of(Request("app/db", rv1::ROTATION_STEP_UNSPECIFIED)), "step");
   EXPECT_EQ(field_of(Request("app/db", static_cast<rv1::RotationStep>(42))), "step");
-  EXPECT_TRUE(WorkerService::ValidateRequest(Request("app/db", rv1::ROTATION_STEP_SET_SECRET)).ok());
+  EXPECT_TRUE(
+      WorkerService::ValidateRequest(Request("app/db", rv1::ROTATION_STEP_SET_SECRET)).ok());
 }
 
 class WorkerServiceTest : public ::testing::Test {
@@ -106,12 +107,12 @@ TEST_F(WorkerServiceTest, DispatchesEachStepToItsMethod) {
     ASSERT_TRUE(s.ok()) << s;
   }
   const std::string t = kToken;
-  EXPECT_THAT(handler_.steps(),
-              ElementsAre("create " + t, "set " + t, "test " + t, "finish " + t));
+  EXPECT_THAT(handler_.steps(), ElementsAre("create " + t, "set " + t, "test " + t, "finish " + t));
   EXPECT_EQ(fake_.VersionAt(arn_, kAwsCurrent), kToken);
 
   const std::string scrape = metrics_->Scrape();
-  EXPECT_THAT(scrape, HasSubstr("coffer_worker_steps_total{result=\"success\",step=\"setSecret\"} 1"));
+  EXPECT_THAT(scrape,
+              HasSubstr("coffer_worker_steps_total{result=\"success\",step=\"setSecret\"} 1"));
   EXPECT_THAT(scrape, HasSubstr("coffer_worker_step_seconds_count{step=\"finishSecret\"} 1"));
 }
 
