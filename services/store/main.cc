@@ -6,17 +6,13 @@
 //                --tls_ca=var/certs/ca.crt --tls_cert=var/certs/store.crt
 //                --tls_key=var/certs/store.key
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "coffer/secrets/v1/secrets.grpc.pb.h"
 #include "libs/common/log.h"
+#include "libs/common/periodic.h"
 #include "libs/common/process.h"
 #include "libs/common/status_macros.h"
 #include "libs/crypto/secure_buffer.h"
@@ -24,17 +20,20 @@
 #include "libs/rpc/server.h"
 #include "libs/runtime/service_flags.h"
 #include "libs/storage/database.h"
-#include "services/store/data_key_cache.h"
-#include "services/store/envelope.h"
-#include "services/store/key_service.h"
-#include "services/store/kms_monitor.h"
-#include "services/store/secret_store.h"
-#include "services/store/change_log.h"
-#include "services/store/param_store.h"
-#include "services/store/params_service.h"
+#include "services/store/changes/change_log.h"
+#include "services/store/changes/watch_stream.h"
+#include "services/store/envelope/data_key_cache.h"
+#include "services/store/envelope/envelope.h"
+#include "services/store/envelope/key_service.h"
+#include "services/store/envelope/kms_monitor.h"
+#include "services/store/params/param_store.h"
+#include "services/store/params/params_service.h"
 #include "services/store/rotation_control_service.h"
-#include "services/store/secrets_service.h"
-#include "services/store/watch_stream.h"
+#include "services/store/schema.h"
+#include "services/store/secrets/secret_records.h"
+#include "services/store/secrets/secret_rotation.h"
+#include "services/store/secrets/secret_store.h"
+#include "services/store/secrets/secrets_service.h"
 #include "services/store/store_probe.h"
 
 ABSL_FLAG(std::string, data_dir, "var/data/store", "directory of the store's RocksDB");
@@ -72,14 +71,11 @@ absl::Status Run() {
   COFFER_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
   storage::DatabaseOptions db_options;
   db_options.path = data_dir + "/db";
-  db_options.column_families = SecretStore::ColumnFamilies();
-  for (const auto& family : ParamStore::ColumnFamilies()) db_options.column_families.push_back(family);
-  db_options.column_families.push_back(kChangesFamily);
+  db_options.column_families = schema::ColumnFamilies();
   COFFER_ASSIGN_OR_RETURN(auto db, storage::Database::Open(db_options));
   COFFER_ASSIGN_OR_RETURN(
-      auto changes,
-      ChangeLog::Open(db.get(), static_cast<uint64_t>(std::max<int64_t>(
-                                    1, absl::GetFlag(FLAGS_change_log_capacity)))));
+      auto changes, ChangeLog::Open(db.get(), static_cast<uint64_t>(std::max<int64_t>(
+                                                  1, absl::GetFlag(FLAGS_change_log_capacity)))));
 
   COFFER_ASSIGN_OR_RETURN(auto metrics, runtime::StartMetrics("store"));
   StoreProbe probe(*metrics->registry());
@@ -94,7 +90,8 @@ absl::Status Run() {
 
   DataKeyCacheOptions cache_options;
   cache_options.ttl = absl::GetFlag(FLAGS_dek_cache_ttl);
-  cache_options.max_entries = static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_dek_cache_max_entries)));
+  cache_options.max_entries =
+      static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_dek_cache_max_entries)));
   DataKeyCache cache(cache_options);
   Envelope envelope(kms.get(), &cache);
 
@@ -103,28 +100,29 @@ absl::Status Run() {
   store_options.arns = {arn.partition, arn.region, arn.account};
   store_options.default_kms_key_id = absl::GetFlag(FLAGS_default_kms_key_id);
   store_options.changes = changes.get();
-  SecretStore store(db.get(), &envelope, store_options);
+  SecretRecords records(db.get(), &envelope, store_options);
+  SecretStore store(&records);
+  SecretRotation rotation(&records);
   ParamStoreOptions param_options;
   param_options.arns = store_options.arns;
   param_options.default_kms_key_id = absl::GetFlag(FLAGS_default_ssm_kms_key_id);
   param_options.changes = changes.get();
   ParamStore params(db.get(), &envelope, param_options);
-  COFFER_RETURN_IF_ERROR(store.Load());
+  COFFER_RETURN_IF_ERROR(records.Load());
   log::Info("store", "database open",
-            {{"data_dir", data_dir}, {"secrets", absl::StrCat(store.secret_count())}});
+            {{"data_dir", data_dir}, {"secrets", absl::StrCat(records.secret_count())}});
 
   WatchRegistry watches;
-  SecretsService secrets_service(&store, changes.get(), &watches);
+  SecretsService secrets_service(&store, &rotation, changes.get(), &watches);
   ParamsService params_service(&params, changes.get(), &watches);
-  RotationControlService rotation_control(&store, absl::GetFlag(FLAGS_rotation_control_callers));
+  RotationControlService rotation_control(&rotation, absl::GetFlag(FLAGS_rotation_control_callers));
   rpc::HealthStatus health;
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
   server_options.interceptors.push_back(metrics->ServerInterceptorFactory());
-  COFFER_ASSIGN_OR_RETURN(auto server,
-                          rpc::Server::Start(std::move(server_options),
-                                             {&secrets_service, &params_service,
-                                              &rotation_control},
-                                             &health));
+  COFFER_ASSIGN_OR_RETURN(
+      auto server,
+      rpc::Server::Start(std::move(server_options),
+                         {&secrets_service, &params_service, &rotation_control}, &health));
 
   // SERVING exactly while the KMS answers: without it no new value can be
   // written (reads of cached data keys keep working regardless).
@@ -147,72 +145,44 @@ absl::Status Run() {
              {"health_port", absl::StrCat(server->health_port())},
              {"metrics_port", absl::StrCat(metrics->port())}});
 
-  // Housekeeping: metrics every second; the deletion sweeper, the parameter
-  // policy scanner and the change-log trim at their intervals.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
-  std::thread housekeeping([&] {
-    const absl::Duration sweep = absl::GetFlag(FLAGS_sweep_interval);
-    const absl::Duration policy = absl::GetFlag(FLAGS_policy_interval);
-    absl::Time next_metrics = absl::Now();
-    absl::Time next_sweep = absl::Now() + sweep;
-    absl::Time next_policy = absl::Now() + policy;
-    std::unique_lock<std::mutex> lock(mu);
-    for (;;) {
-      // Sleep until the earliest job is due (or shutdown).
-      absl::Time wake = std::min({next_metrics, next_sweep, next_policy});
-      if (cv.wait_for(lock, absl::ToChronoNanoseconds(std::max(wake - absl::Now(), absl::ZeroDuration())),
-                      [&] { return stopping; })) {
-        break;
-      }
-      lock.unlock();
-      absl::Time now = absl::Now();
-      if (now >= next_metrics) {
-        next_metrics = now + absl::Seconds(1);
-        probe.SyncCache(cache);
-        probe.SetSecrets(store.secret_count());
-        // Bounded: deletes only what exceeds --change_log_capacity.
-        auto trimmed = changes->Trim();
-        if (!trimmed.ok()) {
-          log::Error("store", "change log trim failed", {{"error", trimmed.status().ToString()}});
-        }
-      }
-      if (now >= next_sweep) {
-        next_sweep = now + sweep;
-        auto purged = store.PurgeExpired();
-        if (!purged.ok()) {
-          log::Error("store", "sweeper failed", {{"error", purged.status().ToString()}});
-        } else if (*purged > 0) {
-          probe.Purged(*purged);
-          log::Info("store", "purged secrets past their recovery window",
-                    {{"count", absl::StrCat(*purged)}});
-        }
-      }
-      if (now >= next_policy) {
-        next_policy = now + policy;
-        auto run = params.RunPolicies();
-        if (!run.ok()) {
-          log::Error("store", "parameter policy scan failed", {{"error", run.status().ToString()}});
-        } else {
-          probe.PolicyRun(run->expired, run->notifications);
-        }
-      }
-      lock.lock();
+  // Housekeeping: metrics every second (and the change-log trim, bounded:
+  // it deletes only what exceeds --change_log_capacity); the deletion
+  // sweeper and the parameter policy scanner at their intervals.
+  PeriodicTask metrics_task("store-metrics", absl::Seconds(1), [&] {
+    probe.SyncCache(cache);
+    probe.SetSecrets(records.secret_count());
+    auto trimmed = changes->Trim();
+    if (!trimmed.ok()) {
+      log::Error("store", "change log trim failed", {{"error", trimmed.status().ToString()}});
     }
   });
+  PeriodicTask sweeper("store-sweeper", absl::GetFlag(FLAGS_sweep_interval), [&] {
+    auto purged = records.PurgeExpired();
+    if (!purged.ok()) {
+      log::Error("store", "sweeper failed", {{"error", purged.status().ToString()}});
+    } else if (*purged > 0) {
+      probe.Purged(*purged);
+      log::Info("store", "purged secrets past their recovery window",
+                {{"count", absl::StrCat(*purged)}});
+    }
+  });
+  PeriodicTask policy_scanner("store-policies", absl::GetFlag(FLAGS_policy_interval), [&] {
+    auto run = params.RunPolicies();
+    if (!run.ok()) {
+      log::Error("store", "parameter policy scan failed", {{"error", run.status().ToString()}});
+    } else {
+      probe.PolicyRun(run->expired, run->notifications);
+    }
+  });
+  metrics_task.RunNow();
+  for (PeriodicTask* task : {&metrics_task, &sweeper, &policy_scanner}) task->Start();
 
   int sig = rpc::WaitForShutdownSignal();
   log::Info("store", "shutting down", {{"signal", absl::StrCat(sig)}});
   watches.StopAll();  // endless streams would otherwise hold Shutdown for its whole grace
   server->Shutdown(runtime::ShutdownGrace());
   monitor.Stop();
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    stopping = true;
-  }
-  cv.notify_all();
-  housekeeping.join();
+  for (PeriodicTask* task : {&metrics_task, &sweeper, &policy_scanner}) task->Stop();
   cache.Clear();
   COFFER_RETURN_IF_ERROR(db->Flush());
   log::Info("store", "stopped");
@@ -223,14 +193,7 @@ absl::Status Run() {
 }  // namespace coffer::store
 
 int main(int argc, char** argv) {
-  coffer::rpc::BlockShutdownSignals();
-  coffer::runtime::SetServiceDefaults({"store", 7702, 9702});
-  absl::SetProgramUsageMessage("coffer-store: secrets and parameters service (see --help)");
-  absl::ParseCommandLine(argc, argv);
-  absl::Status status = coffer::store::Run();
-  if (!status.ok()) {
-    coffer::log::Error("store", "fatal", {{"error", status.ToString()}});
-    return 1;
-  }
-  return 0;
+  return coffer::runtime::ServiceMain(argc, argv, {"store", 7702, 9702},
+                                      "coffer-store: secrets and parameters service",
+                                      coffer::store::Run);
 }

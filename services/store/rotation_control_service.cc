@@ -22,16 +22,15 @@ absl::Status RotationControlService::Authorize(const grpc::CallbackServerContext
                absl::StrCat("rotation:", action, " is allowed only for rotators"));
 }
 
-#define COFFER_CONTROL_HANDLER(Method)                                                       \
-  grpc::ServerUnaryReactor* RotationControlService::Method(                                  \
-      grpc::CallbackServerContext* context, const rot::Method##Request* request,             \
-      rot::Method##Response* response) {                                                     \
-    absl::Status allowed = Authorize(*context, #Method);                                     \
-    if (!allowed.ok()) {                                                                     \
-      return rpc::FinishUnary(#Method, absl::StatusOr<rot::Method##Response>(allowed),       \
-                              response);                                                     \
-    }                                                                                        \
-    return rpc::FinishUnary(#Method, store_->Method(*request), response);                    \
+#define COFFER_CONTROL_HANDLER(Method)                                                            \
+  grpc::ServerUnaryReactor* RotationControlService::Method(grpc::CallbackServerContext* context,  \
+                                                           const rot::Method##Request* request,   \
+                                                           rot::Method##Response* response) {     \
+    absl::Status allowed = Authorize(*context, #Method);                                          \
+    if (!allowed.ok()) {                                                                          \
+      return rpc::FinishUnary(#Method, absl::StatusOr<rot::Method##Response>(allowed), response); \
+    }                                                                                             \
+    return rpc::FinishUnary(#Method, rotation_->Method(*request), response);                      \
   }
 
 COFFER_CONTROL_HANDLER(ListRotationSchedules)

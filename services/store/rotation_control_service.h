@@ -1,11 +1,11 @@
 // rotation_control_service.h: the gRPC face of the store's rotation-control
 // API (coffer.rotation.v1.RotationControl), used by coffer-rotator. Thin:
-// each handler checks the caller and calls the SecretStore method of the
+// each handler checks the caller and calls the SecretRotation method of the
 // same name. Only the SPIFFE identities in `allowed_callers` may call it
 // (empty: any authenticated caller); others get PERMISSION_DENIED
 // (AccessDeniedException naming the action).
 //
-//   RotationControlService control(&store, {"spiffe://coffer.local/rotator"});
+//   RotationControlService control(&rotation, {"spiffe://coffer.local/rotator"});
 //   rpc::Server::Start(std::move(options), {&secrets, &params, &control}, &health);
 #pragma once
 
@@ -13,18 +13,19 @@
 #include <vector>
 
 #include "coffer/rotation/v1/control.grpc.pb.h"
-#include "services/store/secret_store.h"
+#include "services/store/secrets/secret_rotation.h"
 
 namespace coffer::store {
 
 class RotationControlService final : public rotation::v1::RotationControl::CallbackService {
  public:
-  explicit RotationControlService(SecretStore* store, std::vector<std::string> allowed_callers = {})
-      : store_(store), allowed_callers_(std::move(allowed_callers)) {}
+  explicit RotationControlService(SecretRotation* rotation,
+                                  std::vector<std::string> allowed_callers = {})
+      : rotation_(rotation), allowed_callers_(std::move(allowed_callers)) {}
 
-#define COFFER_CONTROL_RPC(Method)                                                \
-  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,          \
-                                   const rotation::v1::Method##Request* request,  \
+#define COFFER_CONTROL_RPC(Method)                                               \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,         \
+                                   const rotation::v1::Method##Request* request, \
                                    rotation::v1::Method##Response* response) override;
   COFFER_CONTROL_RPC(ListRotationSchedules)
   COFFER_CONTROL_RPC(AcquireRotationLease)
@@ -36,9 +37,10 @@ class RotationControlService final : public rotation::v1::RotationControl::Callb
 
  private:
   // OK, or AccessDeniedException for `action` when the caller is not allowed.
-  absl::Status Authorize(const grpc::CallbackServerContext& context, absl::string_view action) const;
+  absl::Status Authorize(const grpc::CallbackServerContext& context,
+                         absl::string_view action) const;
 
-  SecretStore* store_;
+  SecretRotation* rotation_;
   std::vector<std::string> allowed_callers_;
 };
 

@@ -5,7 +5,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
-#include "services/store/data_key_cache.h"
+#include "services/store/envelope/data_key_cache.h"
 
 namespace coffer::store {
 namespace {
@@ -18,12 +18,15 @@ prometheus::Counter& NewCounter(prometheus::Registry& r, const char* name, const
 }  // namespace
 
 StoreProbe::StoreProbe(prometheus::Registry& r)
-    : secrets_(NewGauge(r, "coffer_store_secrets", "Secrets stored, including those scheduled for deletion")),
-      cache_hits_(NewCounter(r, "coffer_store_dek_cache_hits_total", "Data keys served from the cache")),
+    : secrets_(NewGauge(r, "coffer_store_secrets",
+                        "Secrets stored, including those scheduled for deletion")),
+      cache_hits_(
+          NewCounter(r, "coffer_store_dek_cache_hits_total", "Data keys served from the cache")),
       cache_misses_(NewCounter(r, "coffer_store_dek_cache_misses_total",
                                "Data keys that had to be unwrapped by the KMS")),
       cache_entries_(NewGauge(r, "coffer_store_dek_cache_entries", "Data keys held in the cache")),
-      kms_reachable_(NewGauge(r, "coffer_store_kms_reachable", "1 when the KMS answers health checks")),
+      kms_reachable_(
+          NewGauge(r, "coffer_store_kms_reachable", "1 when the KMS answers health checks")),
       purged_(NewCounter(r, "coffer_store_secrets_purged_total",
                          "Secrets purged by the sweeper after their recovery window")),
       params_expired_(NewCounter(r, "coffer_params_expired_total",

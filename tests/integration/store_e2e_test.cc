@@ -1,13 +1,13 @@
 // End-to-end tests of the real coffer-store binary, backed by the real
 // coffer-kms, over mutual TLS.
+#include <grpcpp/grpcpp.h>
+
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -23,7 +23,7 @@
 #include "libs/crypto/random.h"
 #include "libs/rpc/status.h"
 #include "libs/storage/database.h"
-#include "services/store/secret_store.h"
+#include "services/store/schema.h"
 #include "tests/integration/http_get.h"
 #include "tests/integration/service_process.h"
 #include "tests/testing/test_env.h"
@@ -33,8 +33,8 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-using ::testing::UnorderedElementsAre;
 using testing::ServiceProcess;
+using ::testing::UnorderedElementsAre;
 namespace sm = ::coffer::secrets::v1;
 namespace storev1 = ::coffer::internal::store::v1;
 using HealthResponse = ::grpc::health::v1::HealthCheckResponse;
@@ -43,9 +43,7 @@ constexpr char kCurrent[] = "AWSCURRENT";
 constexpr char kPrevious[] = "AWSPREVIOUS";
 constexpr char kSecretsService[] = "coffer.secrets.v1.SecretsManager";
 
-std::string Reason(const grpc::Status& status) {
-  return ErrorReason(rpc::FromGrpcStatus(status));
-}
+std::string Reason(const grpc::Status& status) { return ErrorReason(rpc::FromGrpcStatus(status)); }
 
 std::string Hex(size_t bytes) { return absl::BytesToHexString(crypto::RandomString(bytes)); }
 
@@ -65,8 +63,7 @@ double MetricValue(const std::string& page, const std::string& name) {
     if (end == std::string::npos) end = page.size();
     absl::string_view line(page.data() + pos, end - pos);
     double value;
-    if (absl::StartsWith(line, prefix) &&
-        absl::SimpleAtod(line.substr(prefix.size()), &value)) {
+    if (absl::StartsWith(line, prefix) && absl::SimpleAtod(line.substr(prefix.size()), &value)) {
       return value;
     }
     pos = end + 1;
@@ -148,7 +145,7 @@ class StoreE2ETest : public ::testing::Test {
     storage::DatabaseOptions options;
     options.path = dir_.Join("store") + "/db";
     options.create_if_missing = false;
-    options.column_families = store::SecretStore::ColumnFamilies();
+    options.column_families = store::schema::ColumnFamilies();
     auto db = storage::Database::Open(options);
     EXPECT_TRUE(db.ok()) << db.status();
     return db.ok() ? *std::move(db) : nullptr;
@@ -236,9 +233,10 @@ class StoreE2ETest : public ::testing::Test {
 TEST_F(StoreE2ETest, CreateGetPutAndStagingLabels) {
   sm::CreateSecretResponse created = Create("prod/app/db", "first", "the app's database");
   EXPECT_EQ(created.name(), "prod/app/db");
-  EXPECT_THAT(created.arn(),
-              ::testing::MatchesRegex(
-                  "arn:coffer:secretsmanager:local:000000000000:secret:prod/app/db-[A-Za-z0-9]{6}"));
+  EXPECT_THAT(
+      created.arn(),
+      ::testing::MatchesRegex(
+          "arn:coffer:secretsmanager:local:000000000000:secret:prod/app/db-[A-Za-z0-9]{6}"));
   ASSERT_FALSE(created.version_id().empty());
 
   sm::GetSecretValueResponse got;
@@ -435,8 +433,9 @@ TEST_F(StoreE2ETest, DeleteWithRecoveryWindowRestoreAndForceDelete) {
   sm::DescribeSecretRequest describe;
   describe.set_secret_id(created.arn());
   sm::DescribeSecretResponse described_gone;
-  EXPECT_EQ(Invoke(&sm::SecretsManager::Stub::DescribeSecret, describe, &described_gone).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(
+      Invoke(&sm::SecretsManager::Stub::DescribeSecret, describe, &described_gone).error_code(),
+      grpc::StatusCode::NOT_FOUND);
   EXPECT_FALSE(listed(true));
 
   // The name is free again, under a new ARN; the old ARN does not find it.
@@ -607,8 +606,11 @@ TEST_F(StoreE2ETest, SecretValuesNeverReachDiskOrLogsInPlaintext) {
   ASSERT_EQ(store_->Stop(), 0) << store_->Output();  // flushes memtables to SST files
   ASSERT_EQ(kms_->Stop(), 0) << kms_->Output();
 
-  std::vector<std::string> needles = {marker, marker2, absl::Base64Escape(marker),
-                                      absl::Base64Escape(marker2), absl::WebSafeBase64Escape(marker),
+  std::vector<std::string> needles = {marker,
+                                      marker2,
+                                      absl::Base64Escape(marker),
+                                      absl::Base64Escape(marker2),
+                                      absl::WebSafeBase64Escape(marker),
                                       absl::WebSafeBase64Escape(marker2),
                                       absl::BytesToHexString(marker)};
   int files = 0;
@@ -672,7 +674,8 @@ TEST_F(StoreE2ETest, WithoutTheKmsCachedReadsWorkWritesFailFastAndHealthFollows)
   // The KMS comes back on the same port; the store notices by itself.
   ASSERT_TRUE(kms_->Restart().ok()) << kms_->Output();
   EXPECT_TRUE(WaitForHealth(HealthResponse::SERVING, absl::Seconds(30)))
-      << "health: " << Health() << "\n" << store_->Output();
+      << "health: " << Health() << "\n"
+      << store_->Output();
   Put("outage/app", "written after recovery");
   EXPECT_EQ(Value("outage/app"), "written after recovery");
   EXPECT_EQ(Value("outage/app", "", kPrevious), "readable offline");
@@ -702,14 +705,17 @@ TEST_F(StoreE2ETest, CofferctlSecretsSession) {
                               "--description=made by cofferctl", "--tags", "env=dev"});
   ASSERT_EQ(code, 0) << created;
   EXPECT_THAT(created, HasSubstr("\"name\": \"cli/demo\""));
-  EXPECT_THAT(created, HasSubstr("\"arn\": \"arn:coffer:secretsmanager:local:000000000000:secret:cli/demo-"));
+  EXPECT_THAT(
+      created,
+      HasSubstr("\"arn\": \"arn:coffer:secretsmanager:local:000000000000:secret:cli/demo-"));
 
   auto [get_code, got] = run({"get-secret-value", "--secret-id=cli/demo"});
   ASSERT_EQ(get_code, 0) << got;
   EXPECT_THAT(got, HasSubstr("\"secret_string\": \"hello there\""));
   EXPECT_THAT(got, HasSubstr("\"AWSCURRENT\""));
 
-  auto [put_code, put] = run({"put-secret-value", "--secret-id=cli/demo", "--secret-string=second"});
+  auto [put_code, put] =
+      run({"put-secret-value", "--secret-id=cli/demo", "--secret-string=second"});
   ASSERT_EQ(put_code, 0) << put;
   EXPECT_THAT(put, HasSubstr("\"version_id\": \""));
 
@@ -734,9 +740,9 @@ TEST_F(StoreE2ETest, CofferctlSecretsSession) {
   EXPECT_THAT(described, Not(HasSubstr("hello there")));
 
   // COFFER_SECRETS_ADDRESS wins over COFFER_ADDRESS (here the KMS's).
-  auto [group_code, by_group] = run({"describe-secret", "--secret-id=cli/demo"},
-                                    {{"COFFER_ADDRESS", kms_->address()},
-                                     {"COFFER_SECRETS_ADDRESS", store_->address()}});
+  auto [group_code, by_group] =
+      run({"describe-secret", "--secret-id=cli/demo"},
+          {{"COFFER_ADDRESS", kms_->address()}, {"COFFER_SECRETS_ADDRESS", store_->address()}});
   EXPECT_EQ(group_code, 0) << by_group;
 
   auto [del_code, deleted] =

@@ -22,14 +22,16 @@
 #include "services/kms/key_store.h"
 #include "services/rotator/rotation_clients.h"
 #include "services/rotator/rotator.h"
-#include "services/store/change_log.h"
-#include "services/store/data_key_cache.h"
-#include "services/store/envelope.h"
-#include "services/store/param_store.h"
+#include "services/store/changes/change_log.h"
+#include "services/store/changes/watch_stream.h"
+#include "services/store/envelope/data_key_cache.h"
+#include "services/store/envelope/envelope.h"
 #include "services/store/rotation_control_service.h"
-#include "services/store/secret_store.h"
-#include "services/store/secrets_service.h"
-#include "services/store/watch_stream.h"
+#include "services/store/schema.h"
+#include "services/store/secrets/secret_records.h"
+#include "services/store/secrets/secret_rotation.h"
+#include "services/store/secrets/secret_store.h"
+#include "services/store/secrets/secrets_service.h"
 #include "tests/services/store/in_process_kms.h"
 #include "tests/testing/test_env.h"
 
@@ -150,9 +152,7 @@ class RotatorIntegrationTest : public ::testing::Test {
     kms_ = std::make_unique<store::InProcessKeyService>(keys_.get());
     storage::DatabaseOptions db_options;
     db_options.path = dir_.Join("store");
-    db_options.column_families = store::SecretStore::ColumnFamilies();
-    for (const auto& f : store::ParamStore::ColumnFamilies()) db_options.column_families.push_back(f);
-    db_options.column_families.push_back(store::kChangesFamily);
+    db_options.column_families = store::schema::ColumnFamilies();
     db_options.sync_writes = false;
     db_ = std::move(storage::Database::Open(db_options)).value();
     changes_ = std::move(store::ChangeLog::Open(db_.get())).value();
@@ -160,15 +160,18 @@ class RotatorIntegrationTest : public ::testing::Test {
     envelope_ = std::make_unique<store::Envelope>(kms_.get(), cache_.get());
     store::SecretStoreOptions store_options;
     store_options.changes = changes_.get();
-    store_ = std::make_unique<store::SecretStore>(db_.get(), envelope_.get(), store_options);
-    ASSERT_TRUE(store_->Load().ok());
+    records_ = std::make_unique<store::SecretRecords>(db_.get(), envelope_.get(), store_options);
+    ASSERT_TRUE(records_->Load().ok());
+    store_ = std::make_unique<store::SecretStore>(records_.get());
+    rotation_ = std::make_unique<store::SecretRotation>(records_.get());
 
-    secrets_service_ = std::make_unique<store::SecretsService>(store_.get(), changes_.get(), &watches_);
-    control_service_ = std::make_unique<store::RotationControlService>(store_.get());
+    secrets_service_ = std::make_unique<store::SecretsService>(store_.get(), rotation_.get(),
+                                                               changes_.get(), &watches_);
+    control_service_ = std::make_unique<store::RotationControlService>(rotation_.get());
     rpc::ServerOptions store_server;
     store_server.tls = pki.Identity("store");
-    auto server = rpc::Server::Start(std::move(store_server),
-                                     {secrets_service_.get(), control_service_.get()}, &store_health_);
+    auto server = rpc::Server::Start(
+        std::move(store_server), {secrets_service_.get(), control_service_.get()}, &store_health_);
     ASSERT_TRUE(server.ok()) << server.status();
     store_server_ = *std::move(server);
 
@@ -237,7 +240,7 @@ class RotatorIntegrationTest : public ::testing::Test {
     rotate.set_rotation_worker("pg");
     rotate.mutable_rotation_rules()->set_automatically_after_days(30);
     rotate.set_rotate_immediately(true);
-    auto rotated = store_->RotateSecret(rotate);
+    auto rotated = rotation_->RotateSecret(rotate);
     EXPECT_TRUE(rotated.ok()) << rotated.status();
     return rotated.ok() ? rotated->version_id() : "";
   }
@@ -267,7 +270,9 @@ class RotatorIntegrationTest : public ::testing::Test {
   std::unique_ptr<store::ChangeLog> changes_;
   std::unique_ptr<store::DataKeyCache> cache_;
   std::unique_ptr<store::Envelope> envelope_;
+  std::unique_ptr<store::SecretRecords> records_;
   std::unique_ptr<store::SecretStore> store_;
+  std::unique_ptr<store::SecretRotation> rotation_;
   store::WatchRegistry watches_;
   std::unique_ptr<store::SecretsService> secrets_service_;
   std::unique_ptr<store::RotationControlService> control_service_;
@@ -292,15 +297,16 @@ TEST_F(RotatorIntegrationTest, RotatesASecretEndToEnd) {
       << Describe("db").DebugString();
   auto d = Describe("db");
   EXPECT_TRUE(d.has_last_rotated_date());
-  EXPECT_GT(d.next_rotation_date().seconds(), absl::ToUnixSeconds(absl::Now() + absl::Hours(24 * 28)));
+  EXPECT_GT(d.next_rotation_date().seconds(),
+            absl::ToUnixSeconds(absl::Now() + absl::Hours(24 * 28)));
   EXPECT_EQ(Value("db", kAwsCurrent), worker_service_->ValueFor(token));
   EXPECT_EQ(Value("db", kAwsCurrent), absl::StrCat("rotated-", token.substr(0, 8)));
   EXPECT_EQ(Value("db", kAwsPrevious), "old-password");
   EXPECT_EQ(worker_service_->Calls(token, rot::ROTATION_STEP_CREATE_SECRET), 1);
   EXPECT_EQ(worker_service_->Calls(token, rot::ROTATION_STEP_FINISH_SECRET), 1);
   // Scheduled again for the next window, nothing in flight.
-  ASSERT_TRUE(testing::WaitFor([&] { return rotator->in_flight() == 0 && rotator->scheduled() == 1; },
-                               absl::Seconds(5)));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return rotator->in_flight() == 0 && rotator->scheduled() == 1; }, absl::Seconds(5)));
 }
 
 TEST_F(RotatorIntegrationTest, TwoRotatorsRotateEachSecretExactlyOnce) {

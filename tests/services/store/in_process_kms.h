@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "services/kms/key_store.h"
-#include "services/store/key_service.h"
+#include "services/store/envelope/key_service.h"
 
 namespace coffer::store {
 

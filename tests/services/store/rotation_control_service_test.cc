@@ -8,7 +8,7 @@
 #include "libs/rpc/channel.h"
 #include "libs/rpc/server.h"
 #include "libs/rpc/status.h"
-#include "tests/services/store/in_process_kms.h"
+#include "tests/services/store/store_fixture.h"
 #include "tests/testing/test_env.h"
 
 namespace coffer::store {
@@ -16,24 +16,12 @@ namespace {
 
 namespace rot = ::coffer::rotation::v1;
 
-class RotationControlServiceTest : public ::testing::Test {
+class RotationControlServiceTest : public StoreFixture {
  protected:
   void SetUp() override {
-    kms::KeyStoreOptions kms_options;
-    kms_options.db_path = dir_.Join("kms");
-    kms_options.sync_writes = false;
-    keys_ = std::move(kms::KeyStore::Open(kms_options, crypto::SecureBuffer::Random(32))).value();
-    kms_ = std::make_unique<InProcessKeyService>(keys_.get());
-    storage::DatabaseOptions db_options;
-    db_options.path = dir_.Join("store");
-    db_options.column_families = SecretStore::ColumnFamilies();
-    db_options.sync_writes = false;
-    db_ = std::move(storage::Database::Open(db_options)).value();
-    cache_ = std::make_unique<DataKeyCache>(DataKeyCacheOptions{});
-    envelope_ = std::make_unique<Envelope>(kms_.get(), cache_.get());
-    store_ = std::make_unique<SecretStore>(db_.get(), envelope_.get(), SecretStoreOptions{});
+    StoreFixture::SetUp();
     service_ = std::make_unique<RotationControlService>(
-        store_.get(), std::vector<std::string>{"spiffe://coffer.local/rotator"});
+        rotation_.get(), std::vector<std::string>{"spiffe://coffer.local/rotator"});
     rpc::ServerOptions options;
     options.tls = testing::SharedPki().Identity("store");
     server_ = std::move(rpc::Server::Start(std::move(options), {service_.get()}, &health_)).value();
@@ -53,13 +41,6 @@ class RotationControlServiceTest : public ::testing::Test {
     return stub->ListRotationSchedules(&context, request, &response);
   }
 
-  testing::TempDir dir_;
-  std::unique_ptr<kms::KeyStore> keys_;
-  std::unique_ptr<InProcessKeyService> kms_;
-  std::unique_ptr<storage::Database> db_;
-  std::unique_ptr<DataKeyCache> cache_;
-  std::unique_ptr<Envelope> envelope_;
-  std::unique_ptr<SecretStore> store_;
   std::unique_ptr<RotationControlService> service_;
   rpc::HealthStatus health_;
   std::unique_ptr<rpc::Server> server_;

@@ -1,0 +1,233 @@
+#include "services/store/changes/watch_stream.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "libs/common/status_macros.h"
+#include "libs/rpc/status.h"
+
+namespace coffer::store {
+
+namespace {
+
+// Events read from the log at a time.
+constexpr size_t kReadBatch = 100;
+
+// Rejects a watch before it streams anything.
+class FailedWatch final : public grpc::ServerWriteReactor<coffer::v1::ChangeEvent> {
+ public:
+  explicit FailedWatch(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+// --- WatchRegistry -------------------------------------------------------
+
+WatchRegistry::~WatchRegistry() {
+  StopAll();
+  absl::MutexLock lock(&mu_);
+  auto none_left = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return reactors_.empty(); };
+  mu_.AwaitWithTimeout(absl::Condition(&none_left), absl::Seconds(5));
+}
+
+void WatchRegistry::StopAll() {
+  std::vector<WatchReactor*> to_stop;
+  {
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+    for (WatchReactor* reactor : reactors_) {
+      reactor->Ref();  // Keeps it alive even if its OnDone runs meanwhile.
+      to_stop.push_back(reactor);
+    }
+  }
+  // Without mu_: Stop may run OnDone inline, which calls Remove.
+  for (WatchReactor* reactor : to_stop) {
+    reactor->Stop();
+    reactor->Unref();
+  }
+}
+
+size_t WatchRegistry::size() const {
+  absl::MutexLock lock(&mu_);
+  return reactors_.size();
+}
+
+bool WatchRegistry::Add(WatchReactor* reactor) {
+  absl::MutexLock lock(&mu_);
+  reactors_.insert(reactor);
+  return !stopped_;
+}
+
+void WatchRegistry::Remove(WatchReactor* reactor) {
+  absl::MutexLock lock(&mu_);
+  reactors_.erase(reactor);
+}
+
+// --- WatchReactor --------------------------------------------------------
+
+WatchReactor::WatchReactor(ChangeLog* log, uint64_t start_after, Filter filter,
+                           WatchRegistry* registry)
+    : log_(log), filter_(std::move(filter)), registry_(registry) {
+  {
+    absl::MutexLock lock(&mu_);
+    read_position_ = start_after;
+  }
+  if (registry_ != nullptr && !registry_->Add(this)) Stop();
+  // Before the handler returns the reactor, gRPC only records StartWrite and
+  // Finish, so the callback may pump from here on.
+  subscription_ = log_->Subscribe([this] { Pump(); });
+  Pump();
+}
+
+WatchReactor::~WatchReactor() = default;
+
+absl::StatusOr<uint64_t> WatchReactor::StartPosition(ChangeLog& log,
+                                                     const std::string& start_after) {
+  if (start_after.empty()) return log.Watermark();
+  COFFER_ASSIGN_OR_RETURN(uint64_t position, ChangeLog::DecodePosition("start_after", start_after));
+  const uint64_t oldest = log.Oldest();
+  const uint64_t watermark = log.Watermark();
+  // Every position ever sent is <= the watermark (restarts included), so a
+  // bigger one is not from this log (or from a restored older copy of it).
+  if (position > watermark) {
+    return absl::OutOfRangeError(absl::StrCat("start_after: position ", position,
+                                              " is ahead of the change log (newest ", watermark,
+                                              ")"));
+  }
+  if (position + 1 < oldest) {
+    return absl::OutOfRangeError(absl::StrCat("start_after: position ", position,
+                                              " is older than the retained change log (oldest ",
+                                              oldest, ")"));
+  }
+  return position;
+}
+
+grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* WatchReactor::Failed(
+    const absl::Status& status) {
+  return new FailedWatch(rpc::ToGrpcStatus(status));
+}
+
+void WatchReactor::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_requested_ = true;
+  }
+  Pump();
+}
+
+void WatchReactor::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) cancelled_ = true;  // The stream is broken: only Finish is left.
+  }
+  Pump();
+}
+
+void WatchReactor::OnCancel() {
+  {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+  }
+  Pump();
+}
+
+void WatchReactor::OnDone() {
+  if (registry_ != nullptr) registry_->Remove(this);
+  // Waits for a callback running on another thread; after this none runs.
+  subscription_.reset();
+  bool destroy;
+  {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+    destroy = refs_ == 0;
+  }
+  if (destroy) delete this;
+}
+
+void WatchReactor::Ref() {
+  absl::MutexLock lock(&mu_);
+  ++refs_;
+}
+
+void WatchReactor::Unref() {
+  bool destroy;
+  {
+    absl::MutexLock lock(&mu_);
+    --refs_;
+    destroy = done_ && refs_ == 0;
+  }
+  if (destroy) delete this;
+}
+
+void WatchReactor::Pump() {
+  mu_.Lock();
+  if (pumping_) {
+    // The pumping thread looks again before it stops.
+    pump_again_ = true;
+    mu_.Unlock();
+    return;
+  }
+  pumping_ = true;
+  for (;;) {
+    pump_again_ = false;
+    if (finished_ || writing_) break;  // OnWriteDone pumps again.
+    if (cancelled_ || stop_requested_ || !error_.ok()) {
+      grpc::Status status = grpc::Status::OK;
+      if (cancelled_) {
+        status = grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
+      } else if (!error_.ok()) {
+        status = rpc::ToGrpcStatus(error_);
+      }
+      finished_ = true;
+      pumping_ = false;
+      mu_.Unlock();
+      Finish(status);  // May delete this.
+      return;
+    }
+    if (!buffered_.empty()) {
+      response_ = std::move(buffered_.front());
+      buffered_.pop_front();
+      writing_ = true;
+      pumping_ = false;
+      mu_.Unlock();
+      StartWrite(&response_);  // May delete this (via an inline OnDone).
+      return;
+    }
+
+    // Caught up with what was read: read on, without mu_ (the log's
+    // callbacks only need pump_again_).
+    const uint64_t after = read_position_;
+    mu_.Unlock();
+    absl::StatusOr<std::vector<coffer::v1::ChangeEvent>> events = log_->Read(after, kReadBatch);
+    uint64_t last = after;
+    std::vector<coffer::v1::ChangeEvent> passed;
+    absl::Status status = events.status();
+    if (status.ok()) {
+      for (coffer::v1::ChangeEvent& event : *events) {
+        if (!absl::SimpleAtoi(event.position(), &last)) {
+          status = absl::InternalError(
+              absl::StrCat("change log returned position '", event.position(), "'"));
+          break;
+        }
+        if (!filter_ || filter_(event)) passed.push_back(std::move(event));
+      }
+    }
+    mu_.Lock();
+    if (!status.ok()) {
+      error_ = status;
+      continue;
+    }
+    read_position_ = last;
+    for (coffer::v1::ChangeEvent& event : passed) buffered_.push_back(std::move(event));
+    // Nothing new and no wake-up meanwhile: wait for the next advance.
+    if (events->empty() && !pump_again_) break;
+  }
+  pumping_ = false;
+  mu_.Unlock();
+}
+
+}  // namespace coffer::store

@@ -1,0 +1,132 @@
+// watch_stream.h: the server side of WatchSecrets / WatchParameters — one
+// gRPC server-streaming reactor that follows a ChangeLog.
+//
+//   grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* ParamsService::WatchParameters(
+//       grpc::CallbackServerContext*, const WatchParametersRequest* request) {
+//     auto start = WatchReactor::StartPosition(*log_, request->start_after());
+//     if (!start.ok()) return WatchReactor::Failed(start.status());
+//     return new WatchReactor(log_, *start, [path = request->path()](const ChangeEvent& e) {
+//       return IsUnder(e.name(), path);
+//     }, &watch_registry_);
+//   }
+//
+//   // At shutdown, before grpc::Server::Shutdown (which would otherwise wait
+//   // out its grace period for these endless calls):
+//   watch_registry_.StopAll();
+//
+// The stream sends every event after the start position that passes the
+// filter, in position order, one write at a time, and waits for the log's
+// watermark to advance when caught up. It ends with OK on StopAll, with
+// OUT_OF_RANGE when the log was trimmed past its position (the client is too
+// slow or resumed too late), and CANCELLED when the client goes away.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "coffer/v1/change_event.pb.h"
+#include "services/store/changes/change_log.h"
+
+namespace coffer::store {
+
+class WatchReactor;
+
+// The open watch streams of a server, so shutdown can end them. Reactors
+// add and remove themselves.
+class WatchRegistry {
+ public:
+  WatchRegistry() = default;
+  // Waits (briefly) for streams still ending; call StopAll and shut the
+  // gRPC server down before destroying.
+  ~WatchRegistry();
+  WatchRegistry(const WatchRegistry&) = delete;
+  WatchRegistry& operator=(const WatchRegistry&) = delete;
+
+  // Ends every open stream with OK (after its current write) and every
+  // stream started from now on at once.
+  void StopAll();
+  // Streams not yet done.
+  size_t size() const;
+
+ private:
+  friend class WatchReactor;
+  // False once StopAll ran: the reactor must end at once.
+  bool Add(WatchReactor* reactor);
+  void Remove(WatchReactor* reactor);
+
+  mutable absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<WatchReactor*> reactors_ ABSL_GUARDED_BY(mu_);
+};
+
+class WatchReactor final : public grpc::ServerWriteReactor<coffer::v1::ChangeEvent> {
+ public:
+  using Filter = std::function<bool(const coffer::v1::ChangeEvent&)>;
+
+  // Streams events after `start_after` that pass `filter` (null: all).
+  // `log` and `registry` (optional) must outlive the call. The reactor
+  // deletes itself after OnDone.
+  WatchReactor(ChangeLog* log, uint64_t start_after, Filter filter,
+               WatchRegistry* registry = nullptr);
+
+  // The position to stream after for a request's start_after: "" = now
+  // (the watermark); otherwise a decoded position — INVALID_ARGUMENT naming
+  // start_after when malformed, OUT_OF_RANGE when older than the retained log
+  // or newer than the watermark (not a position this log handed out).
+  static absl::StatusOr<uint64_t> StartPosition(ChangeLog& log, const std::string& start_after);
+
+  // A reactor that only finishes with `status` (a request rejected before
+  // streaming); deletes itself after OnDone.
+  static grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* Failed(const absl::Status& status);
+
+  // Ends the stream with OK after the write in flight, if any.
+  void Stop();
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  friend class WatchRegistry;
+  ~WatchReactor() override;
+  // Refs keep the reactor alive past OnDone while the registry uses it.
+  void Ref();
+  void Unref();
+  // Does the next step (read, write or finish); never holds mu_ while
+  // calling into gRPC or the log, and never touches `this` after a
+  // StartWrite or Finish (their reactions may run inline and delete it).
+  void Pump();
+
+  ChangeLog* const log_;
+  const Filter filter_;
+  WatchRegistry* const registry_;
+  std::unique_ptr<ChangeLog::Subscription> subscription_;
+
+  absl::Mutex mu_;
+  // Events up to here were read (sent, buffered or filtered out).
+  uint64_t read_position_ ABSL_GUARDED_BY(mu_);
+  std::deque<coffer::v1::ChangeEvent> buffered_ ABSL_GUARDED_BY(mu_);
+  bool pumping_ ABSL_GUARDED_BY(mu_) = false;
+  bool pump_again_ ABSL_GUARDED_BY(mu_) = false;  // something changed while pumping
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  int refs_ ABSL_GUARDED_BY(mu_) = 0;
+  // Untouched while a write is in flight (writing_).
+  coffer::v1::ChangeEvent response_;
+};
+
+}  // namespace coffer::store

@@ -1,0 +1,373 @@
+#include "services/store/secrets/secret_records.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "coffer/rotation/v1/control.pb.h"
+#include "libs/common/errors.h"
+#include "libs/common/ids.h"
+#include "libs/common/log.h"
+#include "libs/common/proto_time.h"
+#include "libs/common/status_macros.h"
+#include "services/store/schema.h"
+#include "services/store/secrets/staging_labels.h"
+
+namespace coffer::store {
+
+using ::coffer::internal::store::v1::ListIndexEntry;
+using ::coffer::internal::store::v1::ValueType;
+
+namespace {
+
+EncryptionContext ContextOf(const std::string& arn, const std::string& version_id) {
+  return {{"SecretARN", arn}, {"SecretVersionId", version_id}};
+}
+
+ListIndexEntry IndexEntryOf(const SecretRecord& r) {
+  ListIndexEntry e;
+  e.set_name(r.name());
+  e.set_description(r.description());
+  *e.mutable_tags() = r.tags();
+  e.set_planned_deletion(IsDeleted(r));
+  return e;
+}
+
+absl::Status NameTaken(absl::string_view name) {
+  return Error(reason::kResourceExists,
+               absl::StrCat("The operation failed because the secret ", name, " already exists."),
+               name);
+}
+
+}  // namespace
+
+absl::Status SecretNotFound(absl::string_view secret_id) {
+  return Error(reason::kResourceNotFound, "Secrets Manager can't find the specified secret.",
+               secret_id);
+}
+
+absl::Status MarkedForDeletion(absl::string_view name) {
+  return Error(reason::kInvalidRequest,
+               "You can't perform this operation on the secret because it was marked for "
+               "deletion.",
+               name);
+}
+
+absl::Status VersionExists(absl::string_view name) {
+  return Error(reason::kResourceExists,
+               "You can't modify an existing version, you can only create new versions.", name);
+}
+
+absl::StatusOr<std::string> RequestToken(absl::string_view field, const std::string& token) {
+  if (token.empty()) return NewUuid();
+  COFFER_RETURN_IF_ERROR(ValidateVersionId(field, token));
+  return token;
+}
+
+std::string RotationIndexEntry(const SecretRecord& r) {
+  if (!r.rotation().enabled() || IsDeleted(r)) return "";
+  rotation::v1::RotationScheduleEntry e;
+  e.set_secret_arn(r.arn());
+  e.set_name(r.name());
+  e.set_rotation_worker(r.rotation().worker());
+  *e.mutable_next_rotation_date() = r.rotation().next_rotation_date();
+  e.set_in_progress(r.rotation_run().next_step() != 0);
+  if (r.rotation_run().has_lease_expires()) {
+    *e.mutable_lease_expires() = r.rotation_run().lease_expires();
+  }
+  return e.SerializeAsString();
+}
+
+SecretRecords::SecretRecords(storage::Database* db, Envelope* envelope, SecretStoreOptions options)
+    : db_(db),
+      envelope_(envelope),
+      options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : RealClock()) {}
+
+absl::Status SecretRecords::Load() {
+  int64_t n = 0;
+  COFFER_RETURN_IF_ERROR(db_->Scan(schema::kSecrets, {}, [&](absl::string_view, absl::string_view) {
+    ++n;
+    return true;
+  }));
+  count_.store(n);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<SecretRecord>> SecretRecords::Read(const std::string& name) const {
+  COFFER_ASSIGN_OR_RETURN(auto bytes, db_->Get(schema::kSecrets, name));
+  if (!bytes) return std::optional<SecretRecord>();
+  SecretRecord record;
+  if (!record.ParseFromString(*bytes)) {
+    return Error(reason::kInternal, "stored secret record is unreadable", name);
+  }
+  return std::optional<SecretRecord>(std::move(record));
+}
+
+absl::StatusOr<SecretRecord> SecretRecords::Resolve(absl::string_view field,
+                                                    const std::string& secret_id) const {
+  COFFER_ASSIGN_OR_RETURN(SecretRef ref, ParseSecretId(options_.arns, field, secret_id));
+  for (const auto& candidate : ref.candidates) {
+    COFFER_ASSIGN_OR_RETURN(auto record, Read(candidate.name));
+    if (record && (candidate.required_arn.empty() || record->arn() == candidate.required_arn)) {
+      return *std::move(record);
+    }
+  }
+  return SecretNotFound(secret_id);
+}
+
+std::string SecretRecords::KmsKeyOf(const SecretRecord& record) const {
+  return record.kms_key_id().empty() ? options_.default_kms_key_id : record.kms_key_id();
+}
+
+absl::StatusOr<SealedVersion> SecretRecords::Seal(const SecretRecord& record,
+                                                  const std::string& kms_key,
+                                                  const std::string& version_id, bool is_binary,
+                                                  absl::string_view value) const {
+  COFFER_ASSIGN_OR_RETURN(Envelope::Sealed sealed,
+                          envelope_->Seal(kms_key, ContextOf(record.arn(), version_id), value));
+  SealedVersion out;
+  out.record.set_version_id(version_id);
+  out.record.set_value_type(is_binary ? internal::store::v1::VALUE_TYPE_BINARY
+                                      : internal::store::v1::VALUE_TYPE_STRING);
+  out.record.set_ciphertext(std::move(sealed.ciphertext));
+  out.record.set_wrapped_data_key(std::move(sealed.wrapped_data_key));
+  out.record.set_kms_key_arn(sealed.kms_key_arn);
+  out.summary.set_version_id(version_id);
+  *out.summary.mutable_created_date() = ToProto(clock_->Now());
+  out.summary.set_kms_key_arn(sealed.kms_key_arn);
+  out.summary.set_has_value(true);
+  return out;
+}
+
+absl::StatusOr<std::optional<std::pair<std::string, VersionRecord>>> SecretRecords::ReadVersion(
+    const SecretRecord& record, const std::string& version_id) const {
+  using Result = std::optional<std::pair<std::string, VersionRecord>>;
+  COFFER_ASSIGN_OR_RETURN(
+      auto bytes, db_->Get(schema::kVersions, schema::VersionKey(record.name(), version_id)));
+  VersionRecord version;
+  if (!bytes || !version.ParseFromString(*bytes)) return Result();
+  return Result(std::make_pair(*std::move(bytes), std::move(version)));
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> SecretRecords::Rewrap(
+    const SecretRecord& record, const std::string& version_id, const std::string& wrapped_data_key,
+    const std::string& new_key) const {
+  return envelope_->Rewrap(ContextOf(record.arn(), version_id), wrapped_data_key, new_key);
+}
+
+absl::Status SecretRecords::ReplaceVersion(SecretRecord& r, storage::Transaction& txn,
+                                           const std::string& expected_bytes,
+                                           const VersionRecord& replacement) const {
+  const std::string key = schema::VersionKey(r.name(), replacement.version_id());
+  COFFER_ASSIGN_OR_RETURN(auto current, txn.GetForUpdate(schema::kVersions, key));
+  if (!current || *current != expected_bytes) {
+    return absl::AbortedError("a version changed while its key was being changed; retry");
+  }
+  txn.Put(schema::kVersions, key, replacement.SerializeAsString());
+  for (auto& v : *r.mutable_versions()) {
+    if (v.version_id() == replacement.version_id()) v.set_kms_key_arn(replacement.kms_key_arn());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<crypto::SecureBuffer> SecretRecords::Open(const SecretRecord& record,
+                                                         const std::string& version_id,
+                                                         ValueType* type) const {
+  COFFER_ASSIGN_OR_RETURN(auto version, ReadVersion(record, version_id));
+  if (!version) {
+    return ErrorWithCode(absl::StatusCode::kDataLoss, reason::kDecryptionFailure,
+                         "the stored version of the secret is missing or unreadable",
+                         record.name());
+  }
+  if (type != nullptr) *type = version->second.value_type();
+  return envelope_->Open(ContextOf(record.arn(), version_id), version->second.wrapped_data_key(),
+                         version->second.ciphertext());
+}
+
+absl::StatusOr<bool> SecretRecords::SameValue(const SecretRecord& record,
+                                              const std::string& version_id, bool is_binary,
+                                              absl::string_view value) const {
+  ValueType type;
+  COFFER_ASSIGN_OR_RETURN(crypto::SecureBuffer stored, Open(record, version_id, &type));
+  bool same_type = (type == internal::store::v1::VALUE_TYPE_BINARY) == is_binary;
+  return same_type && crypto::ConstantTimeEquals(stored.view(), value);
+}
+
+absl::Status SecretRecords::Commit(const EventfulChange& fn) {
+  return CommitWithEvent(db_, options_.changes, clock_, coffer::v1::RESOURCE_KIND_SECRET, fn);
+}
+
+absl::Status SecretRecords::Mutate(const SecretRecord& resolved, coffer::v1::ChangeKind kind,
+                                   const RecordMutation& mutate, const std::string& version) {
+  return Commit([&](storage::Transaction& txn, coffer::v1::ChangeEvent* event) -> absl::Status {
+    COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(schema::kSecrets, resolved.name()));
+    SecretRecord record;
+    if (!bytes || !record.ParseFromString(*bytes) || record.arn() != resolved.arn()) {
+      return SecretNotFound(resolved.name());  // purged (and maybe re-created) meanwhile
+    }
+    const ListIndexEntry before = IndexEntryOf(record);
+    const std::string rotation_before = RotationIndexEntry(record);
+    COFFER_RETURN_IF_ERROR(mutate(record, txn));
+    txn.Put(schema::kSecrets, record.name(), record.SerializeAsString());
+    const std::string rotation_after = RotationIndexEntry(record);
+    if (rotation_after != rotation_before) {
+      if (rotation_after.empty()) {
+        txn.Delete(schema::kRotations, record.name());
+      } else {
+        txn.Put(schema::kRotations, record.name(), rotation_after);
+      }
+    }
+    ListIndexEntry after = IndexEntryOf(record);
+    if (after.SerializeAsString() != before.SerializeAsString()) {
+      txn.Put(schema::kByCreated, schema::CreatedKey(record.created_micros(), record.name()),
+              after.SerializeAsString());
+    }
+    event->set_kind(kind);
+    event->set_name(record.name());
+    if (!version.empty()) event->set_version(version);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SecretRecords::Insert(const SecretRecord& record, const VersionRecord* version) {
+  COFFER_RETURN_IF_ERROR(
+      Commit([&](storage::Transaction& txn, coffer::v1::ChangeEvent* event) -> absl::Status {
+        COFFER_ASSIGN_OR_RETURN(auto current, txn.GetForUpdate(schema::kSecrets, record.name()));
+        if (current) return NameTaken(record.name());
+        txn.Put(schema::kSecrets, record.name(), record.SerializeAsString());
+        if (version != nullptr) {
+          txn.Put(schema::kVersions, schema::VersionKey(record.name(), version->version_id()),
+                  version->SerializeAsString());
+          event->set_version(version->version_id());
+        }
+        txn.Put(schema::kByCreated, schema::CreatedKey(record.created_micros(), record.name()),
+                IndexEntryOf(record).SerializeAsString());
+        event->set_kind(coffer::v1::CHANGE_KIND_CREATED);
+        event->set_name(record.name());
+        return absl::OkStatus();
+      }));
+  count_.fetch_add(1);
+  return absl::OkStatus();
+}
+
+absl::Status SecretRecords::AddVersion(SecretRecord& r, storage::Transaction& txn,
+                                       const VersionRecord& value, const VersionSummary& summary,
+                                       const std::vector<std::string>& stages,
+                                       absl::Time now) const {
+  COFFER_RETURN_IF_ERROR(StagingLabels::AddVersion(r, summary, stages));
+  for (const std::string& removed : StagingLabels::RemoveDeprecated(r, now)) {
+    txn.Delete(schema::kVersions, schema::VersionKey(r.name(), removed));
+  }
+  txn.Put(schema::kVersions, schema::VersionKey(r.name(), summary.version_id()),
+          value.SerializeAsString());
+  return absl::OkStatus();
+}
+
+void SecretRecords::TouchAccessed(const SecretRecord& record, const std::string& version_id) {
+  absl::Time now = clock_->Now();
+  absl::Time today = absl::FromUnixSeconds(absl::ToUnixSeconds(now) / 86400 * 86400);
+  if (record.has_last_accessed_date() && FromProto(record.last_accessed_date()) >= today) return;
+  absl::Status s = Mutate(record, coffer::v1::CHANGE_KIND_UNSPECIFIED,
+                          [&](SecretRecord& r, storage::Transaction&) {
+                            *r.mutable_last_accessed_date() = ToProto(today);
+                            for (auto& v : *r.mutable_versions()) {
+                              if (v.version_id() == version_id) {
+                                *v.mutable_last_accessed_date() = ToProto(today);
+                              }
+                            }
+                            return absl::OkStatus();
+                          });
+  if (!s.ok()) log::Debug("store", "last accessed date not updated", {{"error", s.ToString()}});
+}
+
+void SecretRecords::ScheduleDeletion(SecretRecord& r, storage::Transaction& txn, absl::Time now,
+                                     absl::Time deletion) const {
+  *r.mutable_deleted_date() = ToProto(now);
+  *r.mutable_deletion_date() = ToProto(deletion);
+  txn.Put(schema::kByDeletion, schema::DeletionKey(deletion, r.name()), "");
+}
+
+void SecretRecords::CancelDeletion(SecretRecord& r, storage::Transaction& txn) const {
+  if (r.has_deletion_date()) {
+    txn.Delete(schema::kByDeletion, schema::DeletionKey(FromProto(r.deletion_date()), r.name()));
+  }
+  r.clear_deleted_date();
+  r.clear_deletion_date();
+}
+
+absl::Status SecretRecords::Purge(const SecretRecord& resolved, bool only_if_due) {
+  std::vector<std::string> version_keys;
+  storage::ScanOptions scan;
+  scan.prefix = schema::VersionPrefix(resolved.name());
+  COFFER_RETURN_IF_ERROR(
+      db_->Scan(schema::kVersions, scan, [&](absl::string_view k, absl::string_view) {
+        version_keys.emplace_back(k);
+        return true;
+      }));
+  bool purged = false;
+  COFFER_RETURN_IF_ERROR(
+      Commit([&](storage::Transaction& txn, coffer::v1::ChangeEvent* event) -> absl::Status {
+        purged = false;
+        COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(schema::kSecrets, resolved.name()));
+        SecretRecord record;
+        if (!bytes || !record.ParseFromString(*bytes) || record.arn() != resolved.arn()) {
+          return absl::OkStatus();  // already gone
+        }
+        // The sweeper decided from a read outside this transaction: a secret
+        // restored (or re-scheduled) since then must not be purged.
+        if (only_if_due &&
+            (!record.has_deletion_date() || FromProto(record.deletion_date()) > clock_->Now())) {
+          return absl::OkStatus();
+        }
+        txn.Delete(schema::kSecrets, record.name());
+        for (const auto& k : version_keys) txn.Delete(schema::kVersions, k);
+        // Versions committed between the scan above and this transaction's read
+        // are in the record read here.
+        for (const auto& v : record.versions()) {
+          txn.Delete(schema::kVersions, schema::VersionKey(record.name(), v.version_id()));
+        }
+        txn.Delete(schema::kByCreated, schema::CreatedKey(record.created_micros(), record.name()));
+        txn.Delete(schema::kRotations, record.name());
+        if (record.has_deletion_date()) {
+          txn.Delete(schema::kByDeletion,
+                     schema::DeletionKey(FromProto(record.deletion_date()), record.name()));
+        }
+        event->set_kind(coffer::v1::CHANGE_KIND_DELETED);
+        event->set_name(record.name());
+        purged = true;
+        return absl::OkStatus();
+      }));
+  if (purged) count_.fetch_sub(1);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> SecretRecords::PurgeExpired() {
+  absl::Time now = clock_->Now();
+  std::vector<std::string> keys;
+  storage::ScanOptions scan;
+  scan.end_before = schema::DeletionKey(now + absl::Microseconds(1), "");
+  scan.limit = 1000;
+  COFFER_RETURN_IF_ERROR(
+      db_->Scan(schema::kByDeletion, scan, [&](absl::string_view k, absl::string_view) {
+        keys.emplace_back(k);
+        return true;
+      }));
+  int purged = 0;
+  for (const std::string& key : keys) {
+    std::string name = key.substr(schema::kTimeBytes);
+    COFFER_ASSIGN_OR_RETURN(auto record, Read(name));
+    if (!record || !record->has_deletion_date() ||
+        schema::DeletionKey(FromProto(record->deletion_date()), name) != key) {
+      // A leftover entry (restored or re-scheduled secret): drop it so it
+      // never crowds out due ones.
+      COFFER_RETURN_IF_ERROR(db_->Delete(schema::kByDeletion, key));
+      continue;
+    }
+    COFFER_RETURN_IF_ERROR(Purge(*record, /*only_if_due=*/true));
+    ++purged;
+  }
+  return purged;
+}
+
+}  // namespace coffer::store
