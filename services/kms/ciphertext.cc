@@ -13,7 +13,6 @@ constexpr size_t kMaxKeyIdBytes = 64;
 
 absl::Status Invalid() { return InvalidCiphertextError(); }
 
-
 std::string Header(absl::string_view key_id, uint32_t version, absl::string_view nonce) {
   std::string h;
   h.reserve(2 + key_id.size() + 4 + nonce.size());
@@ -61,8 +60,8 @@ absl::StatusOr<ParsedCiphertext> ParseCiphertext(absl::string_view blob) {
 }
 
 absl::StatusOr<crypto::SecureBuffer> OpenCiphertext(const ParsedCiphertext& parsed,
-                                                   const crypto::SecureBuffer& material,
-                                                   const EncryptionContext& context) {
+                                                    const crypto::SecureBuffer& material,
+                                                    const EncryptionContext& context) {
   std::string ad = absl::StrCat(parsed.header, crypto::EncodeEncryptionContext(context));
   auto plaintext = crypto::AeadDecrypt(material, parsed.nonce, parsed.body, ad);
   if (!plaintext.ok()) return Invalid();

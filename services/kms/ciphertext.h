@@ -57,7 +57,7 @@ absl::Status InvalidCiphertextError();
 // InvalidCiphertextException when the tag does not verify (wrong context,
 // tampered bytes) — never says which.
 absl::StatusOr<crypto::SecureBuffer> OpenCiphertext(const ParsedCiphertext& parsed,
-                                                   const crypto::SecureBuffer& material,
-                                                   const EncryptionContext& context);
+                                                    const crypto::SecureBuffer& material,
+                                                    const EncryptionContext& context);
 
 }  // namespace coffer::kms

@@ -23,8 +23,12 @@
 // Thread-safe. Crypto operations take a shared lock only long enough to pick
 // up the material; metadata changes are serialized and each is one synced,
 // atomic RocksDB write applied to memory only after it succeeded.
+//
+// The implementation is spread over key_store.cc, key_store_aliases.cc and
+// key_store_crypto.cc (key_store_internal.h says what goes where).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -64,7 +68,7 @@ class KeyStore {
   // Opens the database and unseals every key's material with `root_key`.
   // FAILED_PRECONDITION when material does not unseal (wrong root key).
   static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const KeyStoreOptions& options,
-                                                       crypto::SecureBuffer root_key);
+                                                        crypto::SecureBuffer root_key);
   ~KeyStore();
 
   absl::StatusOr<v1::CreateKeyResponse> CreateKey(const v1::CreateKeyRequest& request);
@@ -102,8 +106,7 @@ class KeyStore {
   absl::StatusOr<v1::GenerateRandomResponse> GenerateRandom(
       const v1::GenerateRandomRequest& request);
   absl::StatusOr<v1::TagResourceResponse> TagResource(const v1::TagResourceRequest& request);
-  absl::StatusOr<v1::UntagResourceResponse> UntagResource(
-      const v1::UntagResourceRequest& request);
+  absl::StatusOr<v1::UntagResourceResponse> UntagResource(const v1::UntagResourceRequest& request);
   absl::StatusOr<v1::ListResourceTagsResponse> ListResourceTags(
       const v1::ListResourceTagsRequest& request);
 
@@ -126,6 +129,8 @@ class KeyStore {
   KeyStore(const KeyStoreOptions& options, crypto::SecureBuffer root_key);
   absl::Status Load();
 
+  // "arn:<partition>:kms:<region>:<account>:", the start of every ARN here.
+  std::string ArnPrefix() const;
   std::string KeyArn(const std::string& key_id) const;
   std::string AliasArn(const std::string& alias_name) const;
   // key id, key ARN, alias/<name> or alias ARN -> key id. NotFoundException.
@@ -142,27 +147,34 @@ class KeyStore {
                                             absl::string_view field, absl::string_view ref);
   absl::StatusOr<crypto::SecureBuffer> DecryptBlob(absl::string_view blob, const Context& context,
                                                    absl::string_view key_field,
-                                                   absl::string_view key_ref,
-                                                   ResolvedKey* used);
-  absl::StatusOr<std::string> GenerateDataKeyBlob(const std::string& key_ref,
-                                                  const Context& context, int number_of_bytes,
-                                                  v1::DataKeySpec spec, std::string* key_arn,
-                                                  crypto::SecureBuffer* plaintext);
+                                                   absl::string_view key_ref, ResolvedKey* used);
+  // GenerateDataKey and GenerateDataKeyWithoutPlaintext: a new data key
+  // sealed under request.key_id(); fills the response's ciphertext_blob and
+  // key_id and returns the plaintext key.
+  template <typename Request, typename Response>
+  absl::StatusOr<crypto::SecureBuffer> NewDataKey(const Request& request, Response& response);
 
   // Appends a new material version to `key` (in `batch`) and returns it.
-  absl::StatusOr<std::shared_ptr<Material>> NewMaterial(const std::string& key_id,
-                                                        uint32_t version,
+  absl::StatusOr<std::shared_ptr<Material>> NewMaterial(const std::string& key_id, uint32_t version,
                                                         storage::WriteBatch& batch);
   absl::Status WriteOrInternal(const storage::WriteBatch& batch);
-  absl::StatusOr<std::string> CreateKeyLocked(v1::KeyManager manager, const std::string& description,
+  absl::StatusOr<std::string> CreateKeyLocked(v1::KeyManager manager,
+                                              const std::string& description,
                                               const std::vector<v1::Tag>& tags,
                                               const std::string& alias)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillMetadata(LoadedKey& key) const;
+  // Takes the writer lock, finds key `ref` (field "key_id") and lets
+  // `change` edit a copy of its record; if `change` returns OK, writes the
+  // copy (one synced write) and only then applies it to memory.
+  absl::Status UpdateKey(
+      absl::string_view ref,
+      const std::function<absl::Status(::coffer::internal::kms::v1::KeyRecord&)>& change);
   // Adds a material version (one synced write) and records the rotation.
   absl::StatusOr<uint32_t> RotateLocked(LoadedKey& key, v1::RotationType type)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int AliasCountLocked(const std::string& key_id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // LimitExceededException when `key` has max_aliases_per_key aliases.
+  absl::Status CheckAliasLimitLocked(const LoadedKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   KeyStoreOptions options_;
   Clock* clock_;

@@ -9,8 +9,9 @@ namespace coffer::kms {
 namespace {
 
 bool IsCryptoOperation(absl::string_view method) {
-  static const char* const kCrypto[] = {"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
-                                        "GenerateDataKeyWithoutPlaintext", "GenerateRandom"};
+  static const char* const kCrypto[] = {
+      "Encrypt",       "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+      "GenerateRandom"};
   for (const char* m : kCrypto) {
     if (method == m) return true;
   }
@@ -29,11 +30,11 @@ grpc::ServerUnaryReactor* Finish(absl::string_view method, KmsProbe* probe,
 
 }  // namespace
 
-#define COFFER_KMS_HANDLER(Method, wipe)                                                  \
-  grpc::ServerUnaryReactor* KmsService::Method(grpc::CallbackServerContext*,             \
-                                               const v1::Method##Request* request,       \
-                                               v1::Method##Response* response) {         \
-    return Finish(#Method, probe_, store_->Method(*request), response, wipe);            \
+#define COFFER_KMS_HANDLER(Method, wipe)                                           \
+  grpc::ServerUnaryReactor* KmsService::Method(grpc::CallbackServerContext*,       \
+                                               const v1::Method##Request* request, \
+                                               v1::Method##Response* response) {   \
+    return Finish(#Method, probe_, store_->Method(*request), response, wipe);      \
   }
 
 COFFER_KMS_HANDLER(CreateKey, nullptr)

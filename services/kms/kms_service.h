@@ -20,9 +20,9 @@ class KmsService final : public v1::KeyManagement::CallbackService {
   // Neither is owned; both must outlive the service. `probe` may be null.
   KmsService(KeyStore* store, KmsProbe* probe) : store_(store), probe_(probe) {}
 
-#define COFFER_KMS_RPC(Method)                                                         \
-  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,               \
-                                   const v1::Method##Request* request,                 \
+#define COFFER_KMS_RPC(Method)                                           \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context, \
+                                   const v1::Method##Request* request,   \
                                    v1::Method##Response* response) override;
   COFFER_KMS_RPC(CreateKey)
   COFFER_KMS_RPC(DescribeKey)

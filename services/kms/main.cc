@@ -4,19 +4,14 @@
 //              --tls_cert=var/certs/kms.crt --tls_key=var/certs/kms.key
 //
 // Flags may also come from a file: coffer-kms --flagfile=kms.flags
-#include <atomic>
-#include <condition_variable>
 #include <csignal>
 #include <cstdio>
-#include <mutex>
-#include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "libs/common/log.h"
+#include "libs/common/periodic.h"
 #include "libs/common/process.h"
 #include "libs/common/status_macros.h"
 #include "libs/crypto/secure_buffer.h"
@@ -51,7 +46,8 @@ absl::Status Run() {
   } else if (absl::GetFlag(FLAGS_dev_mode)) {
     root_source = DevelopmentRootKeySource(data_dir);
   } else {
-    return absl::InvalidArgumentError("--root_key_file is required (or --dev_mode for development)");
+    return absl::InvalidArgumentError(
+        "--root_key_file is required (or --dev_mode for development)");
   }
   COFFER_ASSIGN_OR_RETURN(crypto::SecureBuffer root_key, root_source->Load());
 
@@ -85,37 +81,24 @@ absl::Status Run() {
              {"metrics_port", absl::StrCat(metrics->port())}});
 
   // The sweeper: due deletions and automatic rotations.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
-  std::thread maintenance([&] {
-    const auto interval = absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_maintenance_interval));
-    std::unique_lock<std::mutex> lock(mu);
-    while (!cv.wait_for(lock, interval, [&] { return stopping; })) {
-      lock.unlock();
-      auto result = store->RunMaintenance();
-      probe.MaintenanceRun(result.ok());
-      if (!result.ok()) {
-        log::Error("kms", "maintenance failed", {{"error", result.status().ToString()}});
-      } else if (result->keys_deleted + result->keys_rotated > 0) {
-        log::Info("kms", "maintenance",
-                  {{"keys_deleted", absl::StrCat(result->keys_deleted)},
-                   {"keys_rotated", absl::StrCat(result->keys_rotated)}});
-      }
-      probe.SetKeyCounts(store->CountKeysByState());
-      lock.lock();
+  PeriodicTask maintenance("kms-maintenance", absl::GetFlag(FLAGS_maintenance_interval), [&] {
+    auto result = store->RunMaintenance();
+    probe.MaintenanceRun(result.ok());
+    if (!result.ok()) {
+      log::Error("kms", "maintenance failed", {{"error", result.status().ToString()}});
+    } else if (result->keys_deleted + result->keys_rotated > 0) {
+      log::Info("kms", "maintenance",
+                {{"keys_deleted", absl::StrCat(result->keys_deleted)},
+                 {"keys_rotated", absl::StrCat(result->keys_rotated)}});
     }
+    probe.SetKeyCounts(store->CountKeysByState());
   });
+  maintenance.Start();
 
   int sig = rpc::WaitForShutdownSignal();
   log::Info("kms", "shutting down", {{"signal", absl::StrCat(sig)}});
   server->Shutdown(runtime::ShutdownGrace());
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    stopping = true;
-  }
-  cv.notify_all();
-  maintenance.join();
+  maintenance.Stop();
   COFFER_RETURN_IF_ERROR(store->database()->Flush());
   log::Info("kms", "stopped");
   return absl::OkStatus();
@@ -125,14 +108,6 @@ absl::Status Run() {
 }  // namespace coffer::kms
 
 int main(int argc, char** argv) {
-  coffer::rpc::BlockShutdownSignals();
-  coffer::runtime::SetServiceDefaults({"kms", 7701, 9701});
-  absl::SetProgramUsageMessage("coffer-kms: key management service (see --help)");
-  absl::ParseCommandLine(argc, argv);
-  absl::Status status = coffer::kms::Run();
-  if (!status.ok()) {
-    coffer::log::Error("kms", "fatal", {{"error", status.ToString()}});
-    return 1;
-  }
-  return 0;
+  return coffer::runtime::ServiceMain(argc, argv, {"kms", 7701, 9701},
+                                      "coffer-kms: key management service", coffer::kms::Run);
 }

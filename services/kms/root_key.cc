@@ -66,8 +66,7 @@ class FileSource : public RootKeySource {
 
 class DevelopmentSource : public RootKeySource {
  public:
-  explicit DevelopmentSource(std::string data_dir)
-      : path_(data_dir + "/root.key"), file_(path_) {}
+  explicit DevelopmentSource(std::string data_dir) : path_(data_dir + "/root.key"), file_(path_) {}
 
   absl::StatusOr<crypto::SecureBuffer> Load() override {
     int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

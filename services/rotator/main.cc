@@ -27,8 +27,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -56,7 +54,8 @@ ABSL_FLAG(std::string, holder, "",
 ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(30),
           "rotation lease length (1s-10m); renewed every third of it while working");
 ABSL_FLAG(int, max_attempts, 5, "failed attempts of one step before the rotation fails");
-ABSL_FLAG(absl::Duration, backoff_initial, absl::Seconds(1), "first retry backoff of a failed step");
+ABSL_FLAG(absl::Duration, backoff_initial, absl::Seconds(1),
+          "first retry backoff of a failed step");
 ABSL_FLAG(absl::Duration, backoff_max, absl::Seconds(60), "largest retry backoff of a failed step");
 ABSL_FLAG(absl::Duration, step_timeout, absl::Seconds(60), "deadline of each worker Step call");
 ABSL_FLAG(int, concurrency, 4, "rotations worked on at the same time");
@@ -118,8 +117,10 @@ absl::Status Run(const std::vector<std::string>& worker_args) {
   if (registry.size() == 0) {
     log::Warn("rotator", "no rotation workers registered: every rotation will fail");
   }
-  if (absl::GetFlag(FLAGS_max_attempts) < 1) return absl::InvalidArgumentError("--max_attempts must be >= 1");
-  if (absl::GetFlag(FLAGS_concurrency) < 1) return absl::InvalidArgumentError("--concurrency must be >= 1");
+  if (absl::GetFlag(FLAGS_max_attempts) < 1)
+    return absl::InvalidArgumentError("--max_attempts must be >= 1");
+  if (absl::GetFlag(FLAGS_concurrency) < 1)
+    return absl::InvalidArgumentError("--concurrency must be >= 1");
   const absl::Duration lease = absl::GetFlag(FLAGS_lease_duration);
   if (lease < absl::Seconds(1) || lease > absl::Minutes(10)) {
     return absl::InvalidArgumentError("--lease_duration must be between 1s and 10m");
@@ -147,7 +148,8 @@ absl::Status Run(const std::vector<std::string>& worker_args) {
   COFFER_ASSIGN_OR_RETURN(auto server, rpc::Server::Start(std::move(server_options), {}, &health));
 
   RotatorOptions options;
-  options.runner.holder = absl::GetFlag(FLAGS_holder).empty() ? DefaultHolder() : absl::GetFlag(FLAGS_holder);
+  options.runner.holder =
+      absl::GetFlag(FLAGS_holder).empty() ? DefaultHolder() : absl::GetFlag(FLAGS_holder);
   options.runner.lease_duration = lease;
   options.runner.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   options.runner.backoff_initial = absl::GetFlag(FLAGS_backoff_initial);
@@ -185,15 +187,9 @@ absl::Status Run(const std::vector<std::string>& worker_args) {
 }  // namespace coffer::rotator
 
 int main(int argc, char** argv) {
-  coffer::rpc::BlockShutdownSignals();
-  coffer::runtime::SetServiceDefaults({"rotator", 7703, 9703});
-  absl::SetProgramUsageMessage("coffer-rotator: runs scheduled secret rotations (see --help)");
+  // Worker definitions come from repeated flags read before absl parses.
   const std::vector<std::string> worker_args = coffer::rotator::WorkerArgs(argc, argv);
-  absl::ParseCommandLine(argc, argv);
-  absl::Status status = coffer::rotator::Run(worker_args);
-  if (!status.ok()) {
-    coffer::log::Error("rotator", "fatal", {{"error", status.ToString()}});
-    return 1;
-  }
-  return 0;
+  return coffer::runtime::ServiceMain(argc, argv, {"rotator", 7703, 9703},
+                                      "coffer-rotator: runs scheduled secret rotations",
+                                      [&] { return coffer::rotator::Run(worker_args); });
 }

@@ -1,9 +1,9 @@
 #include "services/rotator/rotation_clients.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <map>
 #include <set>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -13,6 +13,7 @@
 #include "coffer/secrets/v1/secrets.grpc.pb.h"
 #include "libs/metrics/metrics.h"
 #include "libs/rpc/channel.h"
+#include "libs/rpc/client_call.h"
 #include "libs/rpc/peer.h"
 #include "libs/rpc/status.h"
 
@@ -20,49 +21,42 @@ namespace coffer::rotator {
 namespace {
 
 class GrpcRotationControlClient final : public RotationControlClient {
+  using Stub = rot::RotationControl::Stub;
+
  public:
   GrpcRotationControlClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
-      : stub_(rot::RotationControl::NewStub(std::move(channel))), timeout_(timeout) {}
+      : stub_(rot::RotationControl::NewStub(std::move(channel))) {
+    options_.timeout = timeout;
+    options_.peer = "coffer-store";
+  }
 
   absl::StatusOr<rot::ListRotationSchedulesResponse> ListRotationSchedules(
       const rot::ListRotationSchedulesRequest& request) override {
-    return Call(&rot::RotationControl::Stub::ListRotationSchedules, request);
+    return rpc::CallUnary(stub_.get(), &Stub::ListRotationSchedules, request, options_);
   }
   absl::StatusOr<rot::AcquireRotationLeaseResponse> AcquireRotationLease(
       const rot::AcquireRotationLeaseRequest& request) override {
-    return Call(&rot::RotationControl::Stub::AcquireRotationLease, request);
+    return rpc::CallUnary(stub_.get(), &Stub::AcquireRotationLease, request, options_);
   }
   absl::StatusOr<rot::RenewRotationLeaseResponse> RenewRotationLease(
       const rot::RenewRotationLeaseRequest& request) override {
-    return Call(&rot::RotationControl::Stub::RenewRotationLease, request);
+    return rpc::CallUnary(stub_.get(), &Stub::RenewRotationLease, request, options_);
   }
   absl::StatusOr<rot::RecordRotationProgressResponse> RecordRotationProgress(
       const rot::RecordRotationProgressRequest& request) override {
-    return Call(&rot::RotationControl::Stub::RecordRotationProgress, request);
+    return rpc::CallUnary(stub_.get(), &Stub::RecordRotationProgress, request, options_);
   }
   absl::StatusOr<rot::CompleteRotationResponse> CompleteRotation(
       const rot::CompleteRotationRequest& request) override {
-    return Call(&rot::RotationControl::Stub::CompleteRotation, request);
+    return rpc::CallUnary(stub_.get(), &Stub::CompleteRotation, request, options_);
   }
   absl::Status ReleaseRotationLease(const rot::ReleaseRotationLeaseRequest& request) override {
-    return Call(&rot::RotationControl::Stub::ReleaseRotationLease, request).status();
+    return rpc::CallUnary(stub_.get(), &Stub::ReleaseRotationLease, request, options_).status();
   }
 
  private:
-  template <typename Req, typename Resp>
-  absl::StatusOr<Resp> Call(grpc::Status (rot::RotationControl::Stub::*method)(
-                                grpc::ClientContext*, const Req&, Resp*),
-                            const Req& request) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-    Resp response;
-    grpc::Status status = (stub_.get()->*method)(&context, request, &response);
-    if (!status.ok()) return rpc::FromGrpcStatus(status);
-    return response;
-  }
-
-  std::unique_ptr<rot::RotationControl::Stub> stub_;
-  absl::Duration timeout_;
+  std::unique_ptr<Stub> stub_;
+  rpc::CallOptions options_;
 };
 
 class GrpcChangeStream final : public ChangeStream {
@@ -173,7 +167,8 @@ std::unique_ptr<RotationControlClient> MakeGrpcRotationControlClient(
   return std::make_unique<GrpcRotationControlClient>(std::move(store), timeout);
 }
 
-std::unique_ptr<SecretsWatchClient> MakeGrpcSecretsWatchClient(std::shared_ptr<grpc::Channel> store) {
+std::unique_ptr<SecretsWatchClient> MakeGrpcSecretsWatchClient(
+    std::shared_ptr<grpc::Channel> store) {
   return std::make_unique<GrpcSecretsWatchClient>(std::move(store));
 }
 

@@ -9,9 +9,11 @@
 //   StepResult r = workers->Step(endpoint, request, absl::Seconds(60));
 //   if (r.peer_spiffe_id != endpoint.spiffe_id()) ...               // do not trust r.status
 //
-// Errors keep the store's reason through rpc::FromGrpcStatus (ABORTED: the
-// lease is someone else's; FAILED_PRECONDITION/InvalidRequestException: not
-// due or not enabled).
+// Control calls go through rpc::CallUnary: errors keep the store's reason
+// (ABORTED: the lease is someone else's; FAILED_PRECONDITION/
+// InvalidRequestException: not due or not enabled), and a store that cannot
+// be reached in time is UNAVAILABLE/ServiceUnavailableException
+// ("coffer-store unavailable: ...").
 #pragma once
 
 #include <memory>
@@ -94,7 +96,8 @@ class SecretsWatchClient {
 // `timeout` is the deadline of each control call.
 std::unique_ptr<RotationControlClient> MakeGrpcRotationControlClient(
     std::shared_ptr<grpc::Channel> store, absl::Duration timeout);
-std::unique_ptr<SecretsWatchClient> MakeGrpcSecretsWatchClient(std::shared_ptr<grpc::Channel> store);
+std::unique_ptr<SecretsWatchClient> MakeGrpcSecretsWatchClient(
+    std::shared_ptr<grpc::Channel> store);
 // Opens one mTLS channel per worker address on first use, presenting `tls`
 // (the rotator's identity). `metrics` (optional, not owned) adds the gRPC
 // client metrics to every channel.

@@ -9,31 +9,29 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "libs/common/proto_time.h"
 #include "libs/common/errors.h"
 #include "libs/common/log.h"
+#include "libs/common/proto_time.h"
+#include "libs/common/rotation_steps.h"
 
 namespace coffer::rotator {
 
-const char* StepName(rot::RotationStep step) {
-  switch (step) {
-    case rot::ROTATION_STEP_CREATE_SECRET: return "createSecret";
-    case rot::ROTATION_STEP_SET_SECRET: return "setSecret";
-    case rot::ROTATION_STEP_TEST_SECRET: return "testSecret";
-    case rot::ROTATION_STEP_FINISH_SECRET: return "finishSecret";
-    default: return "";
-  }
-}
-
 const char* ResultName(RunOutcome::Result result) {
   switch (result) {
-    case RunOutcome::Result::kSucceeded: return "succeeded";
-    case RunOutcome::Result::kFailed: return "failed";
-    case RunOutcome::Result::kBusy: return "busy";
-    case RunOutcome::Result::kNotDue: return "not_due";
-    case RunOutcome::Result::kLeaseLost: return "lease_lost";
-    case RunOutcome::Result::kStopped: return "stopped";
-    case RunOutcome::Result::kError: return "error";
+    case RunOutcome::Result::kSucceeded:
+      return "succeeded";
+    case RunOutcome::Result::kFailed:
+      return "failed";
+    case RunOutcome::Result::kBusy:
+      return "busy";
+    case RunOutcome::Result::kNotDue:
+      return "not_due";
+    case RunOutcome::Result::kLeaseLost:
+      return "lease_lost";
+    case RunOutcome::Result::kStopped:
+      return "stopped";
+    case RunOutcome::Result::kError:
+      return "error";
   }
   return "";
 }
@@ -96,17 +94,19 @@ double DefaultJitter() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
-// Renews a lease every lease_duration/3 until stopped; on ABORTED marks the
-// lease lost and stops the run. It also tracks, on this machine's clock, how
-// long the lease is certainly still ours (from just before the last
-// successful acquire/renew): when renewals keep failing and that time runs
-// out, the lease counts as lost — another rotator may hold it by then.
+// Renews a lease every lease_duration/3 (of real time) until stopped; on
+// ABORTED marks the lease lost and stops the run. It also tracks, on the
+// runner's clock, how long the lease is certainly still ours (from just
+// before the last successful acquire/renew): when renewals keep failing and
+// that time runs out, the lease counts as lost — another rotator may hold it
+// by then.
 class LeaseKeeper {
  public:
-  LeaseKeeper(RotationControlClient* control, std::string secret_id, std::string lease_id,
-              absl::Duration lease_duration, StopSignal* run, bool background,
+  LeaseKeeper(RotationControlClient* control, Clock* clock, std::string secret_id,
+              std::string lease_id, absl::Duration lease_duration, StopSignal* run, bool background,
               absl::Time acquired_at)
       : control_(control),
+        clock_(clock),
         secret_id_(std::move(secret_id)),
         lease_id_(std::move(lease_id)),
         lease_duration_(lease_duration),
@@ -117,7 +117,7 @@ class LeaseKeeper {
 
   // How long the lease is still certainly ours (negative: it may be gone).
   absl::Duration Remaining() const {
-    return absl::FromUnixNanos(valid_until_nanos_.load()) - absl::Now();
+    return absl::FromUnixNanos(valid_until_nanos_.load()) - clock_->Now();
   }
   ~LeaseKeeper() { Stop(); }
 
@@ -138,15 +138,15 @@ class LeaseKeeper {
       request.set_secret_id(secret_id_);
       request.set_lease_id(lease_id_);
       *request.mutable_lease_duration() = ToProtoDuration(lease_duration_);
-      const absl::Time sent = absl::Now();
+      const absl::Time sent = clock_->Now();
       auto renewed = control_->RenewRotationLease(request);
       if (renewed.ok()) {
         valid_until_nanos_ = absl::ToUnixNanos(sent + lease_duration_);
         continue;
       }
       if (renewed.status().code() == absl::StatusCode::kAborted) {
-        log::Warn("rotator", "rotation lease lost", {{"secret", secret_id_},
-                                                    {"error", renewed.status().ToString()}});
+        log::Warn("rotator", "rotation lease lost",
+                  {{"secret", secret_id_}, {"error", renewed.status().ToString()}});
         MarkLost();
         return;
       }
@@ -164,6 +164,7 @@ class LeaseKeeper {
   }
 
   RotationControlClient* const control_;
+  Clock* const clock_;
   const std::string secret_id_;
   const std::string lease_id_;
   const absl::Duration lease_duration_;
@@ -193,7 +194,7 @@ class RotationRunner::Run_ {
     acquire.set_secret_id(secret_id_);
     acquire.set_holder(r_.options_.holder);
     *acquire.mutable_lease_duration() = ToProtoDuration(r_.options_.lease_duration);
-    const absl::Time asked = absl::Now();
+    const absl::Time asked = r_.options_.clock->Now();
     auto lease = r_.control_->AcquireRotationLease(acquire);
     if (!lease.ok()) {
       out_.status = lease.status();
@@ -211,8 +212,8 @@ class RotationRunner::Run_ {
     lease_ = *std::move(lease);
     out_.worker = lease_.rotation_worker();
     if (r_.probe_ != nullptr) r_.probe_->LeaseAcquired();
-    keeper_.emplace(r_.control_, secret_id_, lease_.lease_id(), r_.options_.lease_duration, &run_stop_,
-                    r_.options_.renew_in_background, asked);
+    keeper_.emplace(r_.control_, r_.options_.clock, secret_id_, lease_.lease_id(),
+                    r_.options_.lease_duration, &run_stop_, r_.options_.renew_in_background, asked);
     RunOutcome out = Steps();
     keeper_->Stop();
     if (r_.probe_ != nullptr) r_.probe_->LeaseReleased();
@@ -228,67 +229,69 @@ class RotationRunner::Run_ {
                                  : lease_.next_step();
     int attempts = lease_.attempts();
     if (r_.probe_ != nullptr) r_.probe_->RunStarted(label_);
-    log::Info("rotator", step == rot::ROTATION_STEP_CREATE_SECRET && attempts == 0
-                             ? "rotation started"
-                             : "rotation resumed",
+    log::Info("rotator",
+              step == rot::ROTATION_STEP_CREATE_SECRET && attempts == 0 ? "rotation started"
+                                                                        : "rotation resumed",
               {{"secret", secret_id_},
                {"worker", lease_.rotation_worker()},
                {"version_id", lease_.client_request_token()},
-               {"step", StepName(step)},
+               {"step", std::string(RotationStepName(step))},
                {"attempts", absl::StrCat(attempts)}});
     if (worker == nullptr) {
       return Complete(false, absl::StrCat("unknown rotation worker ", lease_.rotation_worker()));
     }
 
     while (step <= rot::ROTATION_STEP_FINISH_SECRET) {
+      const std::string step_name(RotationStepName(step));
       if (run_stop_.stopped()) return Abandon();
       // Never start a step on a lease that may already be someone else's.
       if (r_.options_.renew_in_background &&
           keeper_->Remaining() < r_.options_.lease_duration / 3) {
         log::Warn("rotator", "not starting a step: the lease could not be renewed in time",
-                  {{"secret", secret_id_}, {"step", StepName(step)}});
+                  {{"secret", secret_id_}, {"step", step_name}});
         return Abandon();
       }
       rot::StepRequest request;
       request.set_secret_id(lease_.secret_arn());
       request.set_client_request_token(lease_.client_request_token());
       request.set_step(step);
-      Clock* clock = r_.options_.clock != nullptr ? r_.options_.clock : RealClock();
+      Clock* clock = r_.options_.clock;
       const absl::Time started = clock->Now();
       StepResult result = r_.workers_->Step(*worker, request, r_.options_.step_timeout);
       const double seconds = absl::ToDoubleSeconds(clock->Now() - started);
       absl::Status status = CheckIdentity(*worker, result);
-      if (r_.probe_ != nullptr) r_.probe_->StepFinished(StepName(step), status.ok(), seconds);
+      if (r_.probe_ != nullptr) r_.probe_->StepFinished(step_name, status.ok(), seconds);
 
       if (status.ok()) {
         auto recorded = Record(step, true, "");
         if (!recorded.ok()) return ControlFailure(recorded);
-        log::Info("rotator", "rotation step done",
-                  {{"secret", secret_id_}, {"step", StepName(step)}, {"seconds", absl::StrCat(seconds)}});
+        log::Info(
+            "rotator", "rotation step done",
+            {{"secret", secret_id_}, {"step", step_name}, {"seconds", absl::StrCat(seconds)}});
         step = static_cast<rot::RotationStep>(step + 1);
         attempts = 0;
         continue;
       }
       if (run_stop_.stopped() && status.code() == absl::StatusCode::kCancelled) return Abandon();
-      const std::string error = absl::StrCat(StepName(step), ": ", status.ToString());
+      const std::string error = absl::StrCat(step_name, ": ", status.ToString());
       auto recorded = Record(step, false, error);
       if (!recorded.ok()) return ControlFailure(recorded);
       attempts = std::max(attempts + 1, recorded_attempts_);
       log::Warn("rotator", "rotation step failed",
                 {{"secret", secret_id_},
                  {"worker", lease_.rotation_worker()},
-                 {"step", StepName(step)},
+                 {"step", step_name},
                  {"attempts", absl::StrCat(attempts)},
                  {"error", status.ToString()}});
       if (attempts >= r_.options_.max_attempts) {
-        return Complete(false, absl::StrCat(StepName(step), " failed ", attempts,
+        return Complete(false, absl::StrCat(step_name, " failed ", attempts,
                                             " times; last error: ", status.ToString()));
       }
       const absl::Duration delay = r_.Backoff(attempts);
       log::Debug("rotator", "retrying after backoff",
-                 {{"secret", secret_id_}, {"step", StepName(step)}, {"seconds", SecondsText(delay)}});
-      bool slept = r_.options_.sleep ? r_.options_.sleep(delay, &run_stop_)
-                                     : run_stop_.SleepFor(delay);
+                 {{"secret", secret_id_}, {"step", step_name}, {"seconds", SecondsText(delay)}});
+      bool slept =
+          r_.options_.sleep ? r_.options_.sleep(delay, &run_stop_) : run_stop_.SleepFor(delay);
       if (!slept || run_stop_.stopped()) return Abandon();
     }
     return Complete(true, "");
@@ -299,10 +302,10 @@ class RotationRunner::Run_ {
   static absl::Status CheckIdentity(const WorkerEndpoint& worker, const StepResult& result) {
     if (result.peer_spiffe_id == worker.spiffe_id()) return result.status;
     if (result.peer_spiffe_id.empty() && !result.status.ok()) return result.status;  // no session
-    return absl::PermissionDeniedError(absl::StrCat(
-        "rotation worker ", worker.name(), " at ", worker.address(), " presented identity \"",
-        result.peer_spiffe_id, "\", expected \"", worker.spiffe_id(),
-        "\"; its answer was ignored"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("rotation worker ", worker.name(), " at ", worker.address(),
+                     " presented identity \"", result.peer_spiffe_id, "\", expected \"",
+                     worker.spiffe_id(), "\"; its answer was ignored"));
   }
 
   absl::Status Record(rot::RotationStep step, bool completed, const std::string& error) {
@@ -342,7 +345,8 @@ class RotationRunner::Run_ {
     if (r_.probe_ != nullptr) r_.probe_->RunFinished(label_, succeeded);
     if (succeeded) {
       log::Info("rotator", "rotation succeeded",
-                {{"secret", secret_id_}, {"worker", lease_.rotation_worker()},
+                {{"secret", secret_id_},
+                 {"worker", lease_.rotation_worker()},
                  {"version_id", lease_.client_request_token()}});
     } else {
       log::Error("rotator", "rotation failed",
@@ -411,8 +415,12 @@ class RotationRunner::Run_ {
 RotationRunner::RotationRunner(RotationControlClient* control, WorkerClient* workers,
                                const WorkerRegistry* registry, RotatorProbe* probe,
                                RunnerOptions options)
-    : control_(control), workers_(workers), registry_(registry), probe_(probe),
+    : control_(control),
+      workers_(workers),
+      registry_(registry),
+      probe_(probe),
       options_(std::move(options)) {
+  if (options_.clock == nullptr) options_.clock = RealClock();
   if (!options_.jitter) options_.jitter = DefaultJitter;
 }
 

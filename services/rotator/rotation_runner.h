@@ -35,10 +35,6 @@
 
 namespace coffer::rotator {
 
-// "createSecret", "setSecret", "testSecret", "finishSecret" ("" otherwise):
-// the names rotation.md uses, in logs, errors and metric labels.
-const char* StepName(rot::RotationStep step);
-
 // A one-way "stop now" shared between threads, with sleeps that end early.
 // A child signal stops when its parent does (a run's signal under the
 // rotator's shutdown signal). Thread-safe.
@@ -75,8 +71,9 @@ struct RunnerOptions {
   absl::Duration backoff_max = absl::Seconds(60);
   // Deadline of each Step call.
   absl::Duration step_timeout = absl::Seconds(60);
-  // Measures step durations. Not owned; default the real clock.
-  Clock* clock = nullptr;
+  // Every time the runner reads: how long the lease is still certainly
+  // ours, step durations. Not owned. A Rotator sets its own clock here.
+  Clock* clock = RealClock();
   // Waits between attempts; false when `stop` fired first. Default:
   // stop->SleepFor(d). Tests inject one that advances a FakeClock.
   std::function<bool(absl::Duration, StopSignal*)> sleep;

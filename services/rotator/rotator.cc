@@ -16,6 +16,12 @@ constexpr absl::Duration kBusyRecheck = absl::Seconds(15);
 // An entry due longer ago than this, and not being worked on, is overdue.
 constexpr absl::Duration kOverdueAfter = absl::Minutes(1);
 
+// One clock per rotator: the runner reads the rotator's.
+RunnerOptions RunnerOptionsWithClock(RunnerOptions options, Clock* clock) {
+  options.clock = clock;
+  return options;
+}
+
 }  // namespace
 
 std::optional<absl::Time> DueTime(const rot::RotationScheduleEntry& entry, absl::Time now) {
@@ -35,7 +41,7 @@ Rotator::Rotator(RotationControlClient* control, SecretsWatchClient* watch, Work
       probe_(probe),
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : RealClock()),
-      runner_(control, workers, registry, probe, options_.runner) {}
+      runner_(control, workers, registry, probe, RunnerOptionsWithClock(options_.runner, clock_)) {}
 
 Rotator::~Rotator() { Shutdown(absl::ZeroDuration()); }
 
@@ -147,7 +153,8 @@ void Rotator::WatchLoop() {
       }
     }
     log::Warn("rotator", "secrets watch ended; reconnecting",
-              {{"error", status.ToString()}, {"backoff_seconds", absl::StrCat(absl::ToDoubleSeconds(backoff))}});
+              {{"error", status.ToString()},
+               {"backoff_seconds", absl::StrCat(absl::ToDoubleSeconds(backoff))}});
     if (!stop_.SleepFor(backoff)) break;
     backoff = std::min(backoff * 2, options_.retry_max);
   }
@@ -171,7 +178,8 @@ void Rotator::Refresh(const std::string& name, bool after_run, absl::Time not_be
     } else {
       log::Warn("rotator", "could not read a rotation schedule; retrying later",
                 {{"secret", name}, {"error", listed.status().ToString()}});
-      heap_.Set(name, std::max(heap_.DueOf(name).value_or(now), now + options_.refused_retry), epoch_);
+      heap_.Set(name, std::max(heap_.DueOf(name).value_or(now), now + options_.refused_retry),
+                epoch_);
     }
   } else {
     std::optional<absl::Time> due;
@@ -224,13 +232,13 @@ absl::Status Rotator::FullResync() {
   // Entries neither listed nor touched by the watch since the resync began
   // are gone from the store.
   size_t removed = heap_.RemoveTaggedBelow(
-      epoch, [this](const std::string& name) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return in_flight_.contains(name);
-      });
+      epoch, [this](const std::string& name)
+                 ABSL_NO_THREAD_SAFETY_ANALYSIS { return in_flight_.contains(name); });
   UpdateGauges();
   timer_cv_.Signal();
   log::Info("rotator", "rotation schedules loaded",
-            {{"listed", absl::StrCat(seen)}, {"scheduled", absl::StrCat(heap_.size())},
+            {{"listed", absl::StrCat(seen)},
+             {"scheduled", absl::StrCat(heap_.size())},
              {"removed", absl::StrCat(removed)}});
   return absl::OkStatus();
 }
@@ -256,12 +264,14 @@ void Rotator::ResyncLoop() {
   }
   if (options_.on_ready) options_.on_ready();
 
-  absl::Time next = absl::Now() + options_.resync_interval;
+  absl::Time next = Now() + options_.resync_interval;
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
-      while (!stopping_ && !resync_now_ && absl::Now() < next) {
-        resync_cv_.WaitWithDeadline(&mu_, next);
+      // The clock decides when the interval has passed; the wait in between
+      // is on real time (as the timer's).
+      for (absl::Time now = Now(); !stopping_ && !resync_now_ && now < next; now = Now()) {
+        resync_cv_.WaitWithTimeout(&mu_, next - now);
       }
       if (stopping_) return;
     }
@@ -269,9 +279,9 @@ void Rotator::ResyncLoop() {
     if (stop_.stopped()) return;
     if (!s.ok()) {
       log::Warn("rotator", "rotation schedule resync failed", {{"error", s.ToString()}});
-      next = absl::Now() + std::min(options_.resync_interval, options_.retry_max);
+      next = Now() + std::min(options_.resync_interval, options_.retry_max);
     } else {
-      next = absl::Now() + options_.resync_interval;
+      next = Now() + options_.resync_interval;
     }
   }
 }
@@ -319,8 +329,9 @@ void Rotator::PoolLoop() {
       ++running_;
     }
     RunOutcome out = runner_.Run(name, &stop_);
-    log::Debug("rotator", "rotation run ended",
-               {{"secret", name}, {"result", ResultName(out.result)}, {"status", out.status.ToString()}});
+    log::Debug(
+        "rotator", "rotation run ended",
+        {{"secret", name}, {"result", ResultName(out.result)}, {"status", out.status.ToString()}});
     const absl::Time now = Now();
     absl::Time not_before = now + absl::Seconds(1);
     if (out.result == RunOutcome::Result::kNotDue || out.result == RunOutcome::Result::kError) {

@@ -61,8 +61,10 @@ struct RotatorOptions {
   // Earliest retry of a secret whose lease the store refused or whose run
   // failed for lack of the store (so one secret cannot spin).
   absl::Duration refused_retry = absl::Seconds(60);
-  // "now" of the schedule. Not owned; default the real clock.
-  Clock* clock = nullptr;
+  // The rotator's time: "now" of the schedule and of the resync interval,
+  // and, given to the runner (replacing runner.clock), lease validity and
+  // step durations. Not owned.
+  Clock* clock = RealClock();
   // Called once, when the first full schedule load has succeeded.
   std::function<void()> on_ready;
 };

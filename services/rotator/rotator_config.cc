@@ -1,9 +1,9 @@
 #include "services/rotator/rotator_config.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <fstream>
 #include <sstream>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -73,7 +73,8 @@ absl::StatusOr<WorkerRegistry> WorkerRegistry::FromConfig(const RotatorConfig& c
   for (const auto& worker : config.workers()) {
     if (auto s = ValidateName(worker.name()); !s.ok()) return s;
     if (worker.address().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("worker ", worker.name(), ": address is required"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("worker ", worker.name(), ": address is required"));
     }
     if (!absl::StartsWith(worker.spiffe_id(), "spiffe://") ||
         worker.spiffe_id().size() <= std::string("spiffe://").size()) {

@@ -9,10 +9,11 @@
 namespace coffer::rotator {
 
 RotatorProbe::RotatorProbe(prometheus::Registry& registry)
-    : runs_started_(prometheus::BuildCounter()
-                        .Name("coffer_rotation_runs_started_total")
-                        .Help("Rotations this rotator took a lease for and started or resumed, by worker")
-                        .Register(registry)),
+    : runs_started_(
+          prometheus::BuildCounter()
+              .Name("coffer_rotation_runs_started_total")
+              .Help("Rotations this rotator took a lease for and started or resumed, by worker")
+              .Register(registry)),
       runs_(prometheus::BuildCounter()
                 .Name("coffer_rotation_runs_total")
                 .Help("Rotations this rotator ended, by worker and result")
@@ -50,8 +51,8 @@ void RotatorProbe::RunFinished(absl::string_view worker, bool ok) {
 }
 
 void RotatorProbe::StepFinished(absl::string_view step, bool ok, double seconds) {
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.01, 0.05, 0.1, 0.25, 0.5, 1,
+                                                                   2.5,  5,    10,  30,   60,  120};
   const std::string name(step);
   step_seconds_.Add({{"step", name}}, kBuckets).Observe(seconds);
   step_attempts_.Add({{"step", name}, {"result", ok ? "success" : "failure"}}).Increment();

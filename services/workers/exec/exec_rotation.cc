@@ -62,7 +62,8 @@ absl::Status ExecRotation::Run(const StepContext& ctx, absl::string_view step) {
   char* argv[] = {command.data(), nullptr};
 
   const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null_fd < 0) return absl::InternalError(absl::StrCat("open /dev/null: ", std::strerror(errno)));
+  if (null_fd < 0)
+    return absl::InternalError(absl::StrCat("open /dev/null: ", std::strerror(errno)));
   int report[2];  // the child's exec errno; closed by a successful exec
   if (::pipe2(report, O_CLOEXEC) != 0) {
     ::close(null_fd);
@@ -129,9 +130,9 @@ absl::Status ExecRotation::Run(const StepContext& ctx, absl::string_view step) {
                                                       ": ", std::strerror(child_errno)));
   }
   if (timed_out) {
-    return absl::UnavailableError(absl::StrCat(step, ": ", options_.command, " did not finish within ",
-                                               absl::FormatDuration(options_.step_timeout),
-                                               "; killed"));
+    return absl::UnavailableError(
+        absl::StrCat(step, ": ", options_.command, " did not finish within ",
+                     absl::FormatDuration(options_.step_timeout), "; killed"));
   }
   if (WIFEXITED(status)) {
     const int code = WEXITSTATUS(status);
@@ -140,8 +141,8 @@ absl::Status ExecRotation::Run(const StepContext& ctx, absl::string_view step) {
         absl::StrCat(step, ": ", options_.command, " exited with status ", code));
   }
   if (WIFSIGNALED(status)) {
-    return absl::UnavailableError(absl::StrCat(step, ": ", options_.command,
-                                               " was killed by signal ", WTERMSIG(status)));
+    return absl::UnavailableError(
+        absl::StrCat(step, ": ", options_.command, " was killed by signal ", WTERMSIG(status)));
   }
   return absl::InternalError(absl::StrCat(step, ": ", options_.command, " ended abnormally"));
 }

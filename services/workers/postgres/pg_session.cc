@@ -33,12 +33,11 @@ absl::StatusOr<std::unique_ptr<PgSession>> PgSession::Connect(const PgLogin& log
   const std::string port = absl::StrCat(login.port);
   const std::string timeout =
       absl::StrCat(std::max<int64_t>(2, absl::ToInt64Seconds(login.connect_timeout)));
-  std::vector<const char*> keys = {"host",     "port",    "dbname",           "user",
-                                   "password", "connect_timeout", "application_name"};
-  std::vector<const char*> values = {login.host.c_str(),     port.c_str(),
-                                     login.dbname.c_str(),   login.user.c_str(),
-                                     login.password.c_str(), timeout.c_str(),
-                                     "coffer-worker-postgres"};
+  std::vector<const char*> keys = {
+      "host", "port", "dbname", "user", "password", "connect_timeout", "application_name"};
+  std::vector<const char*> values = {
+      login.host.c_str(),     port.c_str(),    login.dbname.c_str(),    login.user.c_str(),
+      login.password.c_str(), timeout.c_str(), "coffer-worker-postgres"};
   if (!login.sslmode.empty()) {
     keys.push_back("sslmode");
     values.push_back(login.sslmode.c_str());
@@ -53,8 +52,7 @@ absl::StatusOr<std::unique_ptr<PgSession>> PgSession::Connect(const PgLogin& log
     PQfinish(conn);
     std::string text = absl::StrCat("cannot log in as role \"", login.user, "\" on ", login.host,
                                     ":", login.port, "/", login.dbname, ": ", message);
-    return IsAuthFailure(message) ? absl::UnauthenticatedError(text)
-                                  : absl::UnavailableError(text);
+    return IsAuthFailure(message) ? absl::UnauthenticatedError(text) : absl::UnavailableError(text);
   }
   return std::unique_ptr<PgSession>(new PgSession(conn));
 }

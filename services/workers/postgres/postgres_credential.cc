@@ -35,8 +35,7 @@ absl::Status ReadString(const google::protobuf::Struct& s, const std::string& ke
 
 }  // namespace
 
-absl::StatusOr<PostgresCredential> ParseCredential(absl::string_view json,
-                                                   absl::string_view what) {
+absl::StatusOr<PostgresCredential> ParseCredential(absl::string_view json, absl::string_view what) {
   PostgresCredential c;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;

@@ -37,8 +37,7 @@ struct PostgresCredential {
 // INVALID_ARGUMENT for text that is not a JSON object, an engine other than
 // "postgres", or a missing/ill-typed host, username or password. `what`
 // names the version in messages ("AWSCURRENT", "pending version").
-absl::StatusOr<PostgresCredential> ParseCredential(absl::string_view json,
-                                                   absl::string_view what);
+absl::StatusOr<PostgresCredential> ParseCredential(absl::string_view json, absl::string_view what);
 
 // The credential as a JSON object (known fields from the struct members).
 absl::StatusOr<std::string> SerializeCredential(const PostgresCredential& credential);

@@ -58,8 +58,9 @@ absl::StatusOr<std::string> AlternateUsername(const std::string& username) {
   }
   std::string clone = username + kCloneSuffix;
   if (clone.size() > kMaxRoleName) {
-    return absl::InvalidArgumentError(absl::StrCat("role name \"", username, "\" is too long for a \"",
-                                                   kCloneSuffix, "\" twin (63 bytes at most)"));
+    return absl::InvalidArgumentError(absl::StrCat("role name \"", username,
+                                                   "\" is too long for a \"", kCloneSuffix,
+                                                   "\" twin (63 bytes at most)"));
   }
   return clone;
 }
@@ -77,22 +78,23 @@ PgLogin PostgresRotation::LoginOf(const PostgresCredential& c) const {
 }
 
 absl::Status PostgresRotation::CreateSecret(const StepContext& ctx) {
-  return InStep("createSecret", worker::CreatePendingIfMissing(ctx, [&]() -> absl::StatusOr<std::string> {
-    COFFER_ASSIGN_OR_RETURN(PostgresCredential next, ReadCurrent(ctx));
-    if (options_.strategy == PostgresStrategy::kAlternatingUsers) {
-      if (next.master_secret.empty()) {
-        return absl::InvalidArgumentError(
-            "secret value (AWSCURRENT): \"master_secret\" is required for alternating users");
-      }
-      COFFER_ASSIGN_OR_RETURN(next.username, AlternateUsername(next.username));
-    }
-    secrets::v1::GetRandomPasswordRequest request;
-    request.set_password_length(options_.password_length);
-    request.set_exclude_characters(options_.exclude_characters);
-    request.set_include_space(false);
-    COFFER_ASSIGN_OR_RETURN(next.password, ctx.secrets.GetRandomPassword(request));
-    return SerializeCredential(next);
-  }));
+  return InStep(
+      "createSecret", worker::CreatePendingIfMissing(ctx, [&]() -> absl::StatusOr<std::string> {
+        COFFER_ASSIGN_OR_RETURN(PostgresCredential next, ReadCurrent(ctx));
+        if (options_.strategy == PostgresStrategy::kAlternatingUsers) {
+          if (next.master_secret.empty()) {
+            return absl::InvalidArgumentError(
+                "secret value (AWSCURRENT): \"master_secret\" is required for alternating users");
+          }
+          COFFER_ASSIGN_OR_RETURN(next.username, AlternateUsername(next.username));
+        }
+        secrets::v1::GetRandomPasswordRequest request;
+        request.set_password_length(options_.password_length);
+        request.set_exclude_characters(options_.exclude_characters);
+        request.set_include_space(false);
+        COFFER_ASSIGN_OR_RETURN(next.password, ctx.secrets.GetRandomPassword(request));
+        return SerializeCredential(next);
+      }));
 }
 
 absl::Status PostgresRotation::SetSecret(const StepContext& ctx) {
@@ -109,9 +111,9 @@ absl::Status PostgresRotation::SetSingleUser(const StepContext& ctx,
                                              const PostgresCredential& pending,
                                              const PostgresCredential& current) {
   if (pending.username != current.username || pending.host != current.host) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "refusing to rotate role \"", current.username,
-        "\": the pending version names another username or host than AWSCURRENT"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("refusing to rotate role \"", current.username,
+                     "\": the pending version names another username or host than AWSCURRENT"));
   }
   // Already set (a repeated step, or a crash after ALTER ROLE).
   if (PgSession::Connect(LoginOf(pending)).ok()) return absl::OkStatus();
@@ -132,10 +134,12 @@ absl::Status PostgresRotation::SetSingleUser(const StepContext& ctx,
     COFFER_ASSIGN_OR_RETURN(std::string verifier,
                             (*session)->EncryptPassword(pending.password, pending.username));
     COFFER_ASSIGN_OR_RETURN(std::string literal, (*session)->QuoteLiteral(verifier));
-    absl::Status altered = (*session)->Exec(absl::StrCat("ALTER ROLE ", role, " WITH PASSWORD ", literal));
+    absl::Status altered =
+        (*session)->Exec(absl::StrCat("ALTER ROLE ", role, " WITH PASSWORD ", literal));
     if (!altered.ok()) {
-      return absl::Status(altered.code(), absl::StrCat("cannot change the password of role \"",
-                                                       pending.username, "\": ", altered.message()));
+      return absl::Status(altered.code(),
+                          absl::StrCat("cannot change the password of role \"", pending.username,
+                                       "\": ", altered.message()));
     }
     return absl::OkStatus();
   }
@@ -157,36 +161,36 @@ absl::Status PostgresRotation::SetAlternating(const StepContext& ctx,
         "secret value (pending version): \"master_secret\" is required for alternating users");
   }
   if (pending.host != current.host) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "refusing to rotate role \"", current.username,
-        "\": the pending version names another host than AWSCURRENT"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("refusing to rotate role \"", current.username,
+                     "\": the pending version names another host than AWSCURRENT"));
   }
   absl::StatusOr<worker::SecretValue> master_value =
       ctx.secrets.GetSecretValue(master_id, "", kAwsCurrent);
   if (!master_value.ok()) {
-    return absl::Status(master_value.status().code(),
-                        absl::StrCat("master secret ", master_id, ": ",
-                                     master_value.status().message()));
+    return absl::Status(
+        master_value.status().code(),
+        absl::StrCat("master secret ", master_id, ": ", master_value.status().message()));
   }
   COFFER_ASSIGN_OR_RETURN(PostgresCredential master,
                           ParseCredential(master_value->value, "master secret"));
   // The master password goes only to the master secret's own host.
   if (master.host != pending.host) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "refusing to rotate role \"", pending.username,
-        "\": the master secret is for another host than the secret"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("refusing to rotate role \"", pending.username,
+                     "\": the master secret is for another host than the secret"));
   }
 
-  const std::string base = absl::EndsWith(pending.username, kCloneSuffix)
-                               ? pending.username.substr(0, pending.username.size() -
-                                                                (sizeof(kCloneSuffix) - 1))
-                               : pending.username;
+  const std::string base =
+      absl::EndsWith(pending.username, kCloneSuffix)
+          ? pending.username.substr(0, pending.username.size() - (sizeof(kCloneSuffix) - 1))
+          : pending.username;
   PgLogin login = LoginOf(master);
   if (login.sslmode.empty()) login.sslmode = pending.sslmode;
   COFFER_ASSIGN_OR_RETURN(std::unique_ptr<PgSession> session, PgSession::Connect(login));
-  COFFER_ASSIGN_OR_RETURN(int exists,
-                          session->Query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
-                                         {pending.username}));
+  COFFER_ASSIGN_OR_RETURN(
+      int exists,
+      session->Query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", {pending.username}));
   COFFER_ASSIGN_OR_RETURN(std::string role, session->QuoteIdentifier(pending.username));
   COFFER_ASSIGN_OR_RETURN(std::string verifier,
                           session->EncryptPassword(pending.password, pending.username));
@@ -202,9 +206,10 @@ absl::Status PostgresRotation::SetAlternating(const StepContext& ctx,
   absl::Status done = session->Exec(sql);
   if (!done.ok()) {
     session->Exec("ROLLBACK").IgnoreError();
-    return absl::Status(done.code(), absl::StrCat(exists > 0 ? "cannot change the password of role \""
-                                                             : "cannot create role \"",
-                                                  pending.username, "\": ", done.message()));
+    return absl::Status(
+        done.code(),
+        absl::StrCat(exists > 0 ? "cannot change the password of role \"" : "cannot create role \"",
+                     pending.username, "\": ", done.message()));
   }
   return absl::OkStatus();
 }

@@ -5,12 +5,12 @@
 #include <fstream>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
-#include "absl/strings/match.h"
 #include "libs/crypto/random.h"
 #include "services/kms/ciphertext.h"
 #include "services/kms/root_key.h"
@@ -280,11 +280,12 @@ TEST_F(KeyStoreTest, SweeperDestroysDueKeysWithTheirAliasesAndMaterial) {
   EXPECT_EQ(State(kept), v1::KEY_STATE_ENABLED);
   size_t material_records = 0;
   ASSERT_TRUE(store_->database()
-                  ->Scan("material", {}, [&](absl::string_view k, absl::string_view) {
-                    EXPECT_FALSE(absl::StartsWith(k, doomed));
-                    ++material_records;
-                    return true;
-                  })
+                  ->Scan("material", {},
+                         [&](absl::string_view k, absl::string_view) {
+                           EXPECT_FALSE(absl::StartsWith(k, doomed));
+                           ++material_records;
+                           return true;
+                         })
                   .ok());
   EXPECT_EQ(material_records, 1u);
 
@@ -678,7 +679,7 @@ TEST(CiphertextTest, MalformedBlobsAreInvalidCiphertext) {
        {std::string(), std::string("\x01"), std::string("\x02\x01k"),
         std::string("\x01\x00", 2) + std::string(60, 'x'),
         std::string("\x01\x01k\x00\x00\x00\x00", 7) + std::string(40, 'x'),  // version 0
-        std::string("\x01\x41", 2) + std::string(200, 'x')}) {                // id too long
+        std::string("\x01\x41", 2) + std::string(200, 'x')}) {               // id too long
     EXPECT_EQ(ErrorReason(ParseCiphertext(blob).status()), reason::kInvalidCiphertext);
   }
 }

@@ -4,17 +4,18 @@
 // shutdown.
 #include "services/rotator/rotation_runner.h"
 
+#include <prometheus/registry.h>
+
 #include <deque>
 #include <map>
 #include <vector>
-
-#include <prometheus/registry.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/common/errors.h"
+#include "libs/common/rotation_steps.h"
 
 namespace coffer::rotator {
 namespace {
@@ -60,7 +61,7 @@ class FakeControl : public RotationControlClient {
       Log("record: ABORTED");
       return absl::AbortedError("the rotation lease was lost");
     }
-    Log(absl::StrCat(request.completed() ? "done " : "failed ", StepName(request.step()),
+    Log(absl::StrCat(request.completed() ? "done " : "failed ", RotationStepName(request.step()),
                      request.error().empty() ? "" : " (" + request.error() + ")"));
     attempts_ = request.completed() ? 0 : attempts_ + 1;
     rot::RecordRotationProgressResponse response;
@@ -115,7 +116,7 @@ class FakeWorker : public WorkerClient {
   StepResult Step(const rot::WorkerEndpoint& worker, const rot::StepRequest& request,
                   absl::Duration timeout) override {
     absl::MutexLock lock(&mu_);
-    steps.push_back(StepName(request.step()));
+    steps.emplace_back(RotationStepName(request.step()));
     last_request = request;
     last_timeout = timeout;
     StepResult result;
@@ -176,7 +177,8 @@ class RotationRunnerTest : public ::testing::Test {
       for (const auto& m : family.metric) {
         std::map<std::string, std::string> got;
         for (const auto& l : m.label) got[l.name] = l.value;
-        if (got == labels) return name.find("_total") != std::string::npos ? m.counter.value : m.gauge.value;
+        if (got == labels)
+          return name.find("_total") != std::string::npos ? m.counter.value : m.gauge.value;
       }
     }
     return -1;
@@ -199,16 +201,20 @@ TEST_F(RotationRunnerTest, SuccessRecordsEveryStepAndCompletes) {
   EXPECT_EQ(out.worker, "pg");
   ASSERT_TRUE(out.next_rotation_date.has_value());
   EXPECT_EQ(*out.next_rotation_date, absl::FromUnixSeconds(1'800'000'000));
-  EXPECT_THAT(worker_.steps, ElementsAre("createSecret", "setSecret", "testSecret", "finishSecret"));
+  EXPECT_THAT(worker_.steps,
+              ElementsAre("createSecret", "setSecret", "testSecret", "finishSecret"));
   EXPECT_EQ(worker_.last_request.secret_id(), control_.lease.secret_arn());
   EXPECT_EQ(worker_.last_request.client_request_token(), control_.lease.client_request_token());
   EXPECT_EQ(worker_.last_timeout, absl::Seconds(7));
   EXPECT_EQ(control_.calls().front(), "acquire db by rotator-test-1 for 30s");
-  EXPECT_THAT(control_.progress(), ElementsAre("done createSecret", "done setSecret", "done testSecret",
-                                               "done finishSecret", "complete succeeded"));
+  EXPECT_THAT(control_.progress(),
+              ElementsAre("done createSecret", "done setSecret", "done testSecret",
+                          "done finishSecret", "complete succeeded"));
   EXPECT_TRUE(sleeps_.empty());
   EXPECT_EQ(Counter("coffer_rotation_runs_total", {{"worker", "pg"}, {"result", "success"}}), 1);
-  EXPECT_EQ(Counter("coffer_rotation_step_attempts_total", {{"step", "setSecret"}, {"result", "success"}}), 1);
+  EXPECT_EQ(Counter("coffer_rotation_step_attempts_total",
+                    {{"step", "setSecret"}, {"result", "success"}}),
+            1);
   EXPECT_EQ(Counter("coffer_rotation_leases_held", {}), 0);
 }
 
@@ -218,25 +224,29 @@ TEST_F(RotationRunnerTest, ResumesFromTheRecordedStep) {
   RunOutcome out = Run();
   EXPECT_EQ(out.result, RunOutcome::Result::kSucceeded) << out.status;
   EXPECT_THAT(worker_.steps, ElementsAre("setSecret", "testSecret", "finishSecret"));
-  EXPECT_THAT(control_.progress(), ElementsAre("done setSecret", "done testSecret", "done finishSecret",
-                                               "complete succeeded"));
+  EXPECT_THAT(control_.progress(), ElementsAre("done setSecret", "done testSecret",
+                                               "done finishSecret", "complete succeeded"));
 }
 
 TEST_F(RotationRunnerTest, RetriesWithGrowingBackoffThenFails) {
   worker_.failures[rot::ROTATION_STEP_SET_SECRET] = 100;
   RunOutcome out = Run();
   EXPECT_EQ(out.result, RunOutcome::Result::kFailed);
-  EXPECT_THAT(worker_.steps, ElementsAre("createSecret", "setSecret", "setSecret", "setSecret", "setSecret"));
+  EXPECT_THAT(worker_.steps,
+              ElementsAre("createSecret", "setSecret", "setSecret", "setSecret", "setSecret"));
   // 1s, 2s, then capped at backoff_max = 3s; no sleep after the last attempt.
   EXPECT_THAT(sleeps_, ElementsAre(absl::Seconds(1), absl::Seconds(2), absl::Seconds(3)));
   auto progress = control_.progress();
   ASSERT_EQ(progress.size(), 6u);
   EXPECT_EQ(progress[0], "done createSecret");
-  for (int i = 1; i <= 4; ++i) EXPECT_THAT(progress[i], HasSubstr("failed setSecret (setSecret: UNAVAILABLE"));
+  for (int i = 1; i <= 4; ++i)
+    EXPECT_THAT(progress[i], HasSubstr("failed setSecret (setSecret: UNAVAILABLE"));
   EXPECT_THAT(progress[5], HasSubstr("complete failed: setSecret failed 4 times"));
   EXPECT_THAT(progress[5], HasSubstr("connection refused"));
   EXPECT_EQ(Counter("coffer_rotation_runs_total", {{"worker", "pg"}, {"result", "failure"}}), 1);
-  EXPECT_EQ(Counter("coffer_rotation_step_attempts_total", {{"step", "setSecret"}, {"result", "failure"}}), 4);
+  EXPECT_EQ(Counter("coffer_rotation_step_attempts_total",
+                    {{"step", "setSecret"}, {"result", "failure"}}),
+            4);
 }
 
 TEST_F(RotationRunnerTest, ATransientFailureIsRetriedAndTheRotationSucceeds) {
@@ -276,7 +286,8 @@ TEST_F(RotationRunnerTest, ALostLeaseStopsWithoutCompleting) {
 TEST_F(RotationRunnerTest, AnotherHolderMeansBusyAndNotDueMeansNotDue) {
   control_.acquire_status = absl::AbortedError("the rotation lease is held by rotator-b");
   EXPECT_EQ(Run().result, RunOutcome::Result::kBusy);
-  control_.acquire_status = Error(reason::kInvalidRequest, "the rotation is not due until ...", "db");
+  control_.acquire_status =
+      Error(reason::kInvalidRequest, "the rotation is not due until ...", "db");
   EXPECT_EQ(Run().result, RunOutcome::Result::kNotDue);
   control_.acquire_status = absl::UnavailableError("store down");
   EXPECT_EQ(Run().result, RunOutcome::Result::kError);
@@ -291,14 +302,17 @@ TEST_F(RotationRunnerTest, UnknownWorkerCompletesFailed) {
   EXPECT_TRUE(worker_.steps.empty());
   EXPECT_THAT(control_.progress(), ElementsAre("complete failed: unknown rotation worker mysql"));
   // Names that are not registered are not metric labels.
-  EXPECT_EQ(Counter("coffer_rotation_runs_total", {{"worker", kUnregisteredWorker}, {"result", "failure"}}), 1);
+  EXPECT_EQ(Counter("coffer_rotation_runs_total",
+                    {{"worker", kUnregisteredWorker}, {"result", "failure"}}),
+            1);
 }
 
 TEST_F(RotationRunnerTest, AWorkerWithTheWrongIdentityIsAFailedAttempt) {
   worker_.identity = "spiffe://coffer.local/app/impostor";
   RunOutcome out = Run();
   EXPECT_EQ(out.result, RunOutcome::Result::kFailed);
-  EXPECT_THAT(worker_.steps, ElementsAre("createSecret", "createSecret", "createSecret", "createSecret"));
+  EXPECT_THAT(worker_.steps,
+              ElementsAre("createSecret", "createSecret", "createSecret", "createSecret"));
   auto progress = control_.progress();
   ASSERT_EQ(progress.size(), 5u);  // four failed attempts, nothing recorded as done
   EXPECT_THAT(progress[0], HasSubstr("failed createSecret"));
@@ -314,7 +328,8 @@ TEST_F(RotationRunnerTest, ShutdownReleasesTheLeaseAfterTheStepInFlight) {
   RunOutcome out = Run();
   EXPECT_EQ(out.result, RunOutcome::Result::kStopped);
   EXPECT_THAT(worker_.steps, ElementsAre("createSecret", "setSecret"));
-  EXPECT_THAT(control_.progress(), ElementsAre("done createSecret", "done setSecret", "release lease-1"));
+  EXPECT_THAT(control_.progress(),
+              ElementsAre("done createSecret", "done setSecret", "release lease-1"));
 }
 
 TEST_F(RotationRunnerTest, ShutdownDuringBackoffReleasesTheLease) {
@@ -338,6 +353,21 @@ TEST_F(RotationRunnerTest, RenewsTheLeaseInTheBackground) {
   int renewals = 0;
   for (const auto& c : control_.calls()) renewals += c == "renew";
   EXPECT_GE(renewals, 2);
+}
+
+TEST_F(RotationRunnerTest, NoStepStartsWhenTheClockSaysTheLeaseMayBeGone) {
+  // Renewals would come every 10 s of real time (none within this test); how
+  // long the lease is still ours is read from the runner's FakeClock.
+  options_.renew_in_background = true;
+  options_.lease_duration = absl::Seconds(30);
+  worker_.on_step = [this](rot::RotationStep step) {
+    if (step == rot::ROTATION_STEP_CREATE_SECRET) clock_.Advance(absl::Seconds(21));
+  };
+  RunOutcome out = Run();
+  // 9 s left, less than a third of the lease: setSecret is not started.
+  EXPECT_EQ(out.result, RunOutcome::Result::kStopped);
+  EXPECT_THAT(worker_.steps, ElementsAre("createSecret"));
+  EXPECT_THAT(control_.progress(), ElementsAre("done createSecret", "release lease-1"));
 }
 
 TEST(StopSignalTest, ChildrenStopWithTheirParent) {

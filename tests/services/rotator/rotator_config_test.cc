@@ -16,7 +16,8 @@ TEST(RotatorConfigTest, ParsesJson) {
   auto config = ParseRotatorConfigJson(R"({"workers": [
       {"name": "postgres-single-user", "address": "localhost:7711",
        "spiffe_id": "spiffe://coffer.local/worker/postgres"},
-      {"name": "exec", "address": "10.0.0.2:7712", "spiffeId": "spiffe://coffer.local/worker/exec"}]})");
+      {"name": "exec", "address": "10.0.0.2:7712",
+       "spiffeId": "spiffe://coffer.local/worker/exec"}]})");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_EQ(config->workers_size(), 2);
   EXPECT_EQ(config->workers(1).spiffe_id(), "spiffe://coffer.local/worker/exec");

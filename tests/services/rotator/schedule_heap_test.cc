@@ -119,7 +119,8 @@ TEST(ScheduleHeapTest, HundredThousandEntriesPopInOrder) {
     heap.Set(absl::StrCat("secret-", i), kT0 + absl::Seconds(seconds(rng)));
   }
   // Move a tenth of them and remove another tenth.
-  for (int i = 0; i < kCount; i += 10) heap.Set(absl::StrCat("secret-", i), kT0 + absl::Seconds(seconds(rng)));
+  for (int i = 0; i < kCount; i += 10)
+    heap.Set(absl::StrCat("secret-", i), kT0 + absl::Seconds(seconds(rng)));
   for (int i = 5; i < kCount; i += 10) heap.Remove(absl::StrCat("secret-", i));
   EXPECT_EQ(heap.size(), static_cast<size_t>(kCount - kCount / 10));
   absl::Time last = absl::InfinitePast();

@@ -1,10 +1,9 @@
 #include "services/workers/exec/exec_rotation.h"
 
-#include <signal.h>
-#include <sys/stat.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -77,7 +76,8 @@ TEST_F(ExecRotationTest, RunsTheCommandForEachStepWithItsEnvironment) {
 }
 
 TEST_F(ExecRotationTest, NonZeroExitFailsTheStep) {
-  ExecRotation handler(Options(Script("fail.sh", "[ \"$COFFER_ROTATION_STEP\" = setSecret ] && exit 3\nexit 0")));
+  ExecRotation handler(
+      Options(Script("fail.sh", "[ \"$COFFER_ROTATION_STEP\" = setSecret ] && exit 3\nexit 0")));
   EXPECT_TRUE(handler.CreateSecret(ctx_).ok());
   absl::Status s = handler.SetSecret(ctx_);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
@@ -87,9 +87,9 @@ TEST_F(ExecRotationTest, NonZeroExitFailsTheStep) {
 
 TEST_F(ExecRotationTest, HangingCommandIsKilledAtTheTimeout) {
   const std::string pid_file = dir_.Join("sleep.pid");
-  ExecRotation handler(Options(
-      Script("hang.sh", absl::StrCat("sleep 30 &\necho $! > ", pid_file, "\nwait")),
-      absl::Milliseconds(500)));
+  ExecRotation handler(
+      Options(Script("hang.sh", absl::StrCat("sleep 30 &\necho $! > ", pid_file, "\nwait")),
+              absl::Milliseconds(500)));
   const absl::Time start = absl::Now();
   absl::Status s = handler.TestSecret(ctx_);
   const absl::Duration took = absl::Now() - start;
@@ -98,10 +98,10 @@ TEST_F(ExecRotationTest, HangingCommandIsKilledAtTheTimeout) {
   EXPECT_LT(took, absl::Seconds(5));
   // The program's own children went with it (its whole process group).
   int sleep_pid = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(
-      absl::StripAsciiWhitespace(coffer::testing::ReadFile(pid_file)), &sleep_pid));
-  EXPECT_TRUE(coffer::testing::WaitFor([&] { return ::kill(sleep_pid, 0) != 0; },
-                                       absl::Seconds(5)));
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(coffer::testing::ReadFile(pid_file)),
+                               &sleep_pid));
+  EXPECT_TRUE(
+      coffer::testing::WaitFor([&] { return ::kill(sleep_pid, 0) != 0; }, absl::Seconds(5)));
 }
 
 TEST_F(ExecRotationTest, MissingCommandFailsTheStep) {

@@ -25,7 +25,9 @@ using worker::kAwsPending;
 using worker::kAwsPrevious;
 using worker::StepContext;
 
-std::string Token(int n) { return absl::StrCat("rotation-token-", n, "-0123456789abcdef0123456789"); }
+std::string Token(int n) {
+  return absl::StrCat("rotation-token-", n, "-0123456789abcdef0123456789");
+}
 
 class PostgresRotationTest : public ::testing::Test {
  protected:
@@ -80,9 +82,9 @@ class PostgresRotationTest : public ::testing::Test {
     fake_.StartRotation(arn, token);
     StepContext ctx{arn, token, fake_};
     using Step = absl::Status (worker::RotationHandler::*)(const StepContext&);
-    for (Step step : {&worker::RotationHandler::CreateSecret, &worker::RotationHandler::SetSecret,
-                      &worker::RotationHandler::TestSecret,
-                      &worker::RotationHandler::FinishSecret}) {
+    for (Step step :
+         {&worker::RotationHandler::CreateSecret, &worker::RotationHandler::SetSecret,
+          &worker::RotationHandler::TestSecret, &worker::RotationHandler::FinishSecret}) {
       for (int i = 0; i < repeat; ++i) {
         absl::Status s = (handler.*step)(ctx);
         if (!s.ok()) return s;
@@ -198,8 +200,7 @@ TEST_F(PostgresRotationTest, AlternatingUsersCloneAndSwitchBack) {
                         "GRANT SELECT ON alt_items TO alt_app;")
                   .ok());
   fake_.AddSecret("db/master", Json(pg().superuser(), pg().superuser_password()));
-  const std::string arn =
-      fake_.AddSecret("db/alt", Json("alt_app", "alt-password-1", "db/master"));
+  const std::string arn = fake_.AddSecret("db/alt", Json("alt_app", "alt-password-1", "db/master"));
   PostgresRotation handler(Options(PostgresStrategy::kAlternatingUsers));
 
   // First rotation: the clone is created with the original's grants.
@@ -251,7 +252,8 @@ TEST_F(PostgresRotationTest, AlternatingUsersNeedAMasterSecret) {
 TEST_F(PostgresRotationTest, AlternatingUsersRefuseAMasterForAnotherHost) {
   fake_.AddSecret("db/elsewhere", absl::StrCat(R"({"engine":"postgres","host":"10.9.9.9",)",
                                                R"("username":"root","password":"master-pw"})"));
-  const std::string arn = fake_.AddSecret("db/alt_host", Json("alt_host", "pw-123456", "db/elsewhere"));
+  const std::string arn =
+      fake_.AddSecret("db/alt_host", Json("alt_host", "pw-123456", "db/elsewhere"));
   PostgresRotation handler(Options(PostgresStrategy::kAlternatingUsers));
   fake_.StartRotation(arn, Token(11));
   StepContext ctx{arn, Token(11), fake_};
