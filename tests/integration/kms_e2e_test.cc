@@ -1,13 +1,12 @@
 // End-to-end tests of the real coffer-kms binary over mutual TLS.
 #include <dirent.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/sync_stream.h>
 #include <signal.h>
 #include <sys/stat.h>
 
 #include <fstream>
 #include <functional>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/impl/codegen/sync_stream.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -190,7 +189,8 @@ TEST_F(KmsE2ETest, DataDirectoryNeverHoldsPlaintextKeysOrData) {
   kmsv1::GenerateDataKeyResponse data_key;
   ASSERT_TRUE(Invoke(&kmsv1::KeyManagement::Stub::GenerateDataKey, gen, &data_key).ok());
   ASSERT_EQ(data_key.plaintext().size(), 32u);
-  const std::string marker = "DISTINCTIVE-PLAINTEXT-" + absl::BytesToHexString(crypto::RandomString(8));
+  const std::string marker =
+      "DISTINCTIVE-PLAINTEXT-" + absl::BytesToHexString(crypto::RandomString(8));
   kmsv1::EncryptRequest enc;
   enc.set_key_id(key);
   enc.set_plaintext(marker);
@@ -237,8 +237,9 @@ TEST_F(KmsE2ETest, ReflectionListsTheKmsService) {
   std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
       grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
           channel.get(),
-          grpc::internal::RpcMethod("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                                    grpc::internal::RpcMethod::BIDI_STREAMING),
+          grpc::internal::RpcMethod(
+              "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+              grpc::internal::RpcMethod::BIDI_STREAMING),
           &ctx));
   // ServerReflectionRequest{list_services: ""} is field 7, length 0.
   const char request_bytes[] = {0x3a, 0x00};
@@ -306,11 +307,10 @@ TEST_F(KmsE2ETest, CofferctlSession) {
   std::string plain = dir_.Join("plain.txt");
   std::string blob = dir_.Join("blob.bin");
   std::string back = dir_.Join("back.txt");
-  {
-    std::ofstream(plain) << "hello from cofferctl";
-  }
-  auto [enc_code, enc_out] = run({"kms", "encrypt", "--key-id=alias/demo", "--plaintext-file=" + plain,
-                                  "--encryption-context", "app=demo", "--output-file=" + blob});
+  { std::ofstream(plain) << "hello from cofferctl"; }
+  auto [enc_code, enc_out] =
+      run({"kms", "encrypt", "--key-id=alias/demo", "--plaintext-file=" + plain,
+           "--encryption-context", "app=demo", "--output-file=" + blob});
   ASSERT_EQ(enc_code, 0) << enc_out;
   auto [dec_code, dec_out] = run({"kms", "decrypt", "--ciphertext-blob-file=" + blob,
                                   "--encryption-context", "app=demo", "--output-file=" + back});

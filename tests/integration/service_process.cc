@@ -1,10 +1,9 @@
 #include "tests/integration/service_process.h"
 
+#include <grpc/grpc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-#include <grpc/grpc.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -63,9 +62,7 @@ ServiceProcess::ServiceProcess(std::string binary, std::vector<std::string> args
 
 ServiceProcess::~ServiceProcess() { Kill(); }
 
-absl::Status ServiceProcess::Start(absl::Duration timeout) {
-  return StartWith("", timeout);
-}
+absl::Status ServiceProcess::Start(absl::Duration timeout) { return StartWith("", timeout); }
 
 absl::Status ServiceProcess::Restart(absl::Duration timeout) {
   if (ports_.grpc == 0) return absl::FailedPreconditionError("Restart: never started");
@@ -85,8 +82,7 @@ absl::Status ServiceProcess::StartWith(const std::string& listen_address, absl::
     process_.reset();
   }
   ::unlink(ports_file_.c_str());
-  std::vector<std::string> argv = {
-      absl::StrContains(binary_, '/') ? binary_ : BinaryPath(binary_)};
+  std::vector<std::string> argv = {absl::StrContains(binary_, '/') ? binary_ : BinaryPath(binary_)};
   for (const std::string& a : args_) {
     if (!listen_address.empty() && absl::StartsWith(a, "--listen_address=")) continue;
     argv.push_back(a);
@@ -108,8 +104,8 @@ absl::Status ServiceProcess::StartWith(const std::string& listen_address, absl::
   bool up = WaitFor(
       [&] { return ParsePorts(ReadFile(ports_file_), &ports) || !process_->running(); }, timeout);
   if (!up || !process_->running()) {
-    return absl::UnavailableError(absl::StrCat(binary_, " did not start serving: ",
-                                               process_->Output()));
+    return absl::UnavailableError(
+        absl::StrCat(binary_, " did not start serving: ", process_->Output()));
   }
   ports_ = ports;
   return absl::OkStatus();

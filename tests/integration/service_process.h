@@ -14,11 +14,11 @@
 //   ASSERT_TRUE(kms.Restart().ok());  // same gRPC port: existing channels reconnect
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"

@@ -22,8 +22,8 @@
 #include <map>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
@@ -107,7 +107,8 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& args, const std::str
   argv.push_back(nullptr);
 
   const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (log_fd < 0) return absl::InternalError(absl::StrCat("open ", log, ": ", std::strerror(errno)));
+  if (log_fd < 0)
+    return absl::InternalError(absl::StrCat("open ", log, ": ", std::strerror(errno)));
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
@@ -192,10 +193,11 @@ absl::Status WriteFile(const std::string& path, const std::string& contents) {
 PGconn* Connect(int port, const std::string& user, const std::string& password,
                 const std::string& dbname, std::string* error) {
   const std::string port_text = absl::StrCat(port);
-  const char* keys[] = {"host",     "port",            "dbname",  "user",
-                        "password", "connect_timeout", "sslmode", nullptr};
-  const char* values[] = {"127.0.0.1",      port_text.c_str(), dbname.c_str(), user.c_str(),
-                          password.c_str(), "5",               "disable",      nullptr};
+  const char* keys[] = {"host",    "port", "dbname", "user", "password", "connect_timeout",
+                        "sslmode", nullptr};
+  const char* values[] = {
+      "127.0.0.1", port_text.c_str(), dbname.c_str(), user.c_str(), password.c_str(),
+      "5",         "disable",         nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, 0);
   if (conn != nullptr && PQstatus(conn) == CONNECTION_OK) return conn;
   if (error != nullptr) {
@@ -245,11 +247,10 @@ absl::Status PostgresServer::StartOnce(const std::string& bin) {
     ::mkdir(socket_dir.c_str(), 0700);
     if (absl::Status s = HandOver(socket_dir, *who); !s.ok()) return s;
 
-    absl::StatusOr<pid_t> initdb =
-        Spawn({bin + "/initdb", "-D", data_dir_, "-U", superuser_, "--pwfile=" + pwfile,
-               "--auth=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync",
-               "--no-instructions"},
-              log_file_, dir_.path(), *who);
+    absl::StatusOr<pid_t> initdb = Spawn(
+        {bin + "/initdb", "-D", data_dir_, "-U", superuser_, "--pwfile=" + pwfile,
+         "--auth=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"},
+        log_file_, dir_.path(), *who);
     if (!initdb.ok()) return initdb.status();
     const int code = WaitChild(*initdb, absl::Seconds(120));
     ::unlink(pwfile.c_str());
@@ -261,12 +262,28 @@ absl::Status PostgresServer::StartOnce(const std::string& bin) {
   absl::StatusOr<int> port = FreePort();
   if (!port.ok()) return port.status();
   port_ = *port;
-  absl::StatusOr<pid_t> pid =
-      Spawn({bin + "/postgres", "-D", data_dir_, "-p", absl::StrCat(port_), "-k", socket_dir,
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-             "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=40",
-             "-c", "shared_buffers=16MB", "-c", "password_encryption=scram-sha-256"},
-            log_file_, dir_.path(), *who);
+  absl::StatusOr<pid_t> pid = Spawn({bin + "/postgres",
+                                     "-D",
+                                     data_dir_,
+                                     "-p",
+                                     absl::StrCat(port_),
+                                     "-k",
+                                     socket_dir,
+                                     "-c",
+                                     "listen_addresses=127.0.0.1",
+                                     "-c",
+                                     "fsync=off",
+                                     "-c",
+                                     "synchronous_commit=off",
+                                     "-c",
+                                     "full_page_writes=off",
+                                     "-c",
+                                     "max_connections=40",
+                                     "-c",
+                                     "shared_buffers=16MB",
+                                     "-c",
+                                     "password_encryption=scram-sha-256"},
+                                    log_file_, dir_.path(), *who);
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
 

@@ -46,8 +46,8 @@ class PostgresServer {
   // "postgres".
   absl::Status Exec(const std::string& sql);
   // Runs `sql` as `user` with `password` (over TCP, password checked).
-  absl::Status ExecAs(const std::string& user, const std::string& password,
-                      const std::string& sql, const std::string& dbname = "postgres");
+  absl::Status ExecAs(const std::string& user, const std::string& password, const std::string& sql,
+                      const std::string& dbname = "postgres");
   // Whether `user` can log in with `password` over TCP.
   bool CanLogin(const std::string& user, const std::string& password,
                 const std::string& dbname = "postgres");

@@ -265,9 +265,9 @@ std::string BinaryPath(const std::string& name) {
   };
   std::string found;
   // Where binaries normally live, then anywhere in the build tree.
-  for (const char* dir : {"services/kms", "services/store", "services/rotator", "tools/cofferctl",
-                          "services/workers/postgres", "services/workers/exec", "tools",
-                          "services", "bench"}) {
+  for (const char* dir :
+       {"services/kms", "services/store", "services/rotator", "tools/cofferctl",
+        "services/workers/postgres", "services/workers/exec", "tools", "services", "bench"}) {
     fs::path candidate = root / dir / name;
     if (is_binary(candidate)) {
       found = candidate.string();

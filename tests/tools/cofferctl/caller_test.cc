@@ -4,13 +4,13 @@
 // descriptor, with plain google::protobuf::Message.
 #include "tools/cofferctl/caller.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -134,10 +134,17 @@ class FakeParameterStore final : public params::v1::ParameterStore::CallbackServ
         if (action == kFinishOk || action == kFinishCancelled) finished_ = true;
       }
       switch (action) {
-        case kWrite: StartWrite(&event_); break;
-        case kFinishOk: Finish(grpc::Status::OK); break;
-        case kFinishCancelled: Finish(grpc::Status::CANCELLED); break;
-        case kNothing: break;
+        case kWrite:
+          StartWrite(&event_);
+          break;
+        case kFinishOk:
+          Finish(grpc::Status::OK);
+          break;
+        case kFinishCancelled:
+          Finish(grpc::Status::CANCELLED);
+          break;
+        case kNothing:
+          break;
       }
     }
 
@@ -328,13 +335,13 @@ TEST_F(ServerStreamTest, ServerErrorIsReported) {
   // Not served by the fake: the call fails with UNIMPLEMENTED.
   const Group* secrets = table_.FindGroup("secrets");
   ASSERT_NE(secrets, nullptr);
-  const pb::MethodDescriptor* watch_secrets = CommandTable::FindOperation(*secrets, "watch-secrets");
+  const pb::MethodDescriptor* watch_secrets =
+      CommandTable::FindOperation(*secrets, "watch-secrets");
   ASSERT_NE(watch_secrets, nullptr);
   absl::StatusOr<std::unique_ptr<pb::Message>> request =
       BuildRequest(*watch_secrets->input_type(), {});
   ASSERT_TRUE(request.ok());
-  absl::Status status = CallServerStreaming(channel_, *watch_secrets, **request,
-                                            absl::Seconds(10),
+  absl::Status status = CallServerStreaming(channel_, *watch_secrets, **request, absl::Seconds(10),
                                             [](const pb::Message&) { return true; });
   EXPECT_EQ(status.code(), absl::StatusCode::kUnimplemented) << status;
 }

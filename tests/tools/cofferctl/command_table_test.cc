@@ -60,10 +60,10 @@ TEST(CommandTableTest, EveryKmsMethodMapsBothWays) {
 }
 
 TEST(CommandTableTest, GroupsWithoutLinkedServiceAreSkipped) {
-  CommandTable table = CommandTable::FromPool(
-      *google::protobuf::DescriptorPool::generated_pool(),
-      {{"kms", "coffer.kms.v1.KeyManagement", "localhost:7701"},
-       {"ghost", "coffer.ghost.v1.Ghost", "localhost:1"}});
+  CommandTable table =
+      CommandTable::FromPool(*google::protobuf::DescriptorPool::generated_pool(),
+                             {{"kms", "coffer.kms.v1.KeyManagement", "localhost:7701"},
+                              {"ghost", "coffer.ghost.v1.Ghost", "localhost:1"}});
   ASSERT_EQ(table.groups().size(), 1u);
   EXPECT_EQ(table.groups()[0].spec.name, "kms");
   EXPECT_EQ(table.FindGroup("ghost"), nullptr);
@@ -97,8 +97,7 @@ TEST(UsageTest, ListsOperationsAndFields) {
   EXPECT_THAT(create, HasSubstr("--tags tag_key=tag_value"));
   EXPECT_THAT(create, HasSubstr("KeySpec: SYMMETRIC_DEFAULT"));
 
-  const std::string gdk =
-      OperationUsage(*kms, *kms->service->FindMethodByName("GenerateDataKey"));
+  const std::string gdk = OperationUsage(*kms, *kms->service->FindMethodByName("GenerateDataKey"));
   EXPECT_THAT(gdk, HasSubstr("--number-of-bytes=<int32>"));
   EXPECT_THAT(gdk, HasSubstr("DataKeySpec: AES_256, AES_128"));
 }
@@ -107,9 +106,9 @@ TEST(CommandTableTest, ParamsGroupResolvesEveryParameterStoreMethod) {
   CommandTable table = CommandTable::FromGeneratedPool();
   const Group* params = table.FindGroup("params");
   ASSERT_NE(params, nullptr);
-  EXPECT_EQ(params->service, coffer::params::v1::PutParameterRequest::descriptor()
-                                 ->file()
-                                 ->FindServiceByName("ParameterStore"));
+  EXPECT_EQ(params->service,
+            coffer::params::v1::PutParameterRequest::descriptor()->file()->FindServiceByName(
+                "ParameterStore"));
   EXPECT_EQ(params->spec.default_address, "localhost:7702");
   ASSERT_EQ(params->service->method_count(), 14);
   std::set<std::string> names;
@@ -122,12 +121,11 @@ TEST(CommandTableTest, ParamsGroupResolvesEveryParameterStoreMethod) {
     EXPECT_TRUE(names.insert(op).second) << "duplicate operation name";
   }
   EXPECT_EQ(names, (std::set<std::string>{
-                       "put-parameter", "get-parameter", "get-parameters",
-                       "get-parameters-by-path", "describe-parameters", "get-parameter-history",
-                       "delete-parameter", "delete-parameters", "label-parameter-version",
-                       "unlabel-parameter-version", "add-tags-to-resource",
-                       "remove-tags-from-resource", "list-tags-for-resource",
-                       "watch-parameters"}));
+                       "put-parameter", "get-parameter", "get-parameters", "get-parameters-by-path",
+                       "describe-parameters", "get-parameter-history", "delete-parameter",
+                       "delete-parameters", "label-parameter-version", "unlabel-parameter-version",
+                       "add-tags-to-resource", "remove-tags-from-resource",
+                       "list-tags-for-resource", "watch-parameters"}));
   const google::protobuf::MethodDescriptor* watch =
       CommandTable::FindOperation(*params, "watch-parameters");
   ASSERT_NE(watch, nullptr);
@@ -184,9 +182,9 @@ TEST(UsageTest, TopUsageListsTheWatchAliases) {
   EXPECT_THAT(WatchUsage(table), HasSubstr("Usage: cofferctl watch <target>"));
 
   // Only aliases whose group is linked are offered.
-  CommandTable kms_only = CommandTable::FromPool(
-      *google::protobuf::DescriptorPool::generated_pool(),
-      {{"kms", "coffer.kms.v1.KeyManagement", "localhost:7701"}});
+  CommandTable kms_only =
+      CommandTable::FromPool(*google::protobuf::DescriptorPool::generated_pool(),
+                             {{"kms", "coffer.kms.v1.KeyManagement", "localhost:7701"}});
   EXPECT_EQ(WatchUsageLines(kms_only), "");
   EXPECT_THAT(TopUsage(kms_only), Not(HasSubstr("watch")));
 }

@@ -89,14 +89,16 @@ TEST(InvocationTest, Errors) {
               HasSubstr("unknown flag --bogus"));
   EXPECT_THAT(std::string(ParseInvocation({"kms", "--bogus"}, Env({})).status().message()),
               HasSubstr("unknown flag --bogus"));
-  EXPECT_THAT(std::string(ParseInvocation({"kms", "x", "--timeout=soon"}, Env({})).status().message()),
-              HasSubstr("--timeout: 'soon' is not a duration"));
+  EXPECT_THAT(
+      std::string(ParseInvocation({"kms", "x", "--timeout=soon"}, Env({})).status().message()),
+      HasSubstr("--timeout: 'soon' is not a duration"));
   EXPECT_THAT(std::string(ParseInvocation({"kms", "x", "--timeout=0"}, Env({})).status().message()),
               HasSubstr("--timeout: must be positive"));
   EXPECT_THAT(std::string(ParseInvocation({"kms", "x", "--address"}, Env({})).status().message()),
               HasSubstr("--address: needs a value"));
   EXPECT_THAT(
-      std::string(ParseInvocation({"kms", "x", "--output-field=plaintext"}, Env({})).status().message()),
+      std::string(
+          ParseInvocation({"kms", "x", "--output-field=plaintext"}, Env({})).status().message()),
       HasSubstr("--output-field: only makes sense with --output-file"));
   auto bare = ParseInvocation({"kms", "x", "--timeout=2.5"}, Env({}));
   ASSERT_TRUE(bare.ok());
@@ -127,8 +129,8 @@ TEST(InvocationTest, WatchParamsIsWatchParameters) {
 }
 
 TEST(InvocationTest, WatchSecretsIsWatchSecrets) {
-  auto inv = ParseInvocation({"watch", "secrets", "--name-prefix=prod/", "--timeout", "10m"},
-                             Env({}));
+  auto inv =
+      ParseInvocation({"watch", "secrets", "--name-prefix=prod/", "--timeout", "10m"}, Env({}));
   ASSERT_TRUE(inv.ok()) << inv.status();
   EXPECT_EQ(inv->group, "secrets");
   EXPECT_EQ(inv->operation, "watch-secrets");
@@ -177,11 +179,12 @@ TEST(InvocationTest, MaxEventsAndStreamTimeout) {
   EXPECT_FALSE(inv->connection.timeout_given);
   EXPECT_EQ(inv->connection.timeout, absl::Seconds(30));  // unary default, unchanged
 
-  for (const char* bad : {"--max-events=0", "--max-events=-1", "--max-events=x",
-                          "--max-events=2.5", "--max-events="}) {
+  for (const char* bad : {"--max-events=0", "--max-events=-1", "--max-events=x", "--max-events=2.5",
+                          "--max-events="}) {
     SCOPED_TRACE(bad);
     EXPECT_THAT(
-        std::string(ParseInvocation({"params", "watch-parameters", bad}, Env({})).status().message()),
+        std::string(
+            ParseInvocation({"params", "watch-parameters", bad}, Env({})).status().message()),
         HasSubstr("--max-events:"));
   }
 }

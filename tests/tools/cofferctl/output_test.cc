@@ -8,8 +8,8 @@
 
 #include "coffer/kms/v1/kms.pb.h"
 #include "coffer/v1/change_event.pb.h"
-#include "google/protobuf/util/time_util.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "libs/common/errors.h"
 
@@ -115,8 +115,10 @@ TEST(OutputTest, OutputFieldChoosesAnotherBytesField) {
 
 TEST(OutputTest, TakeBytesFieldErrors) {
   kms::v1::GenerateDataKeyResponse response;
-  EXPECT_THAT(std::string(TakeBytesField(response, "key_id").status().message()),
-              HasSubstr("--output-field: coffer.kms.v1.GenerateDataKeyResponse has no bytes field 'key_id'"));
+  EXPECT_THAT(
+      std::string(TakeBytesField(response, "key_id").status().message()),
+      HasSubstr(
+          "--output-field: coffer.kms.v1.GenerateDataKeyResponse has no bytes field 'key_id'"));
   kms::v1::DescribeKeyResponse no_bytes;
   EXPECT_THAT(std::string(TakeBytesField(no_bytes, "").status().message()),
               HasSubstr("--output-file: coffer.kms.v1.DescribeKeyResponse has no bytes field"));
@@ -149,11 +151,10 @@ TEST(OutputTest, ChangeEventIsOneCompactJsonLine) {
   event.set_detail("line one\nline \"two\"");
   auto line = FormatJsonLine(event);
   ASSERT_TRUE(line.ok()) << line.status();
-  EXPECT_EQ(*line,
-            R"({"position":"0000000000000042","resource_kind":"RESOURCE_KIND_PARAMETER",)"
-            R"("name":"/app/db/url","version":"3","kind":"CHANGE_KIND_UPDATED",)"
-            R"("time":"2023-11-14T22:13:20Z","detail":"line one\nline \"two\""})"
-            "\n");
+  EXPECT_EQ(*line, R"({"position":"0000000000000042","resource_kind":"RESOURCE_KIND_PARAMETER",)"
+                   R"("name":"/app/db/url","version":"3","kind":"CHANGE_KIND_UPDATED",)"
+                   R"("time":"2023-11-14T22:13:20Z","detail":"line one\nline \"two\""})"
+                   "\n");
   // Exactly one newline: the one that ends the line.
   EXPECT_EQ(std::count(line->begin(), line->end(), '\n'), 1);
 

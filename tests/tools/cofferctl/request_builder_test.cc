@@ -75,8 +75,8 @@ TEST(RequestBuilderTest, BytesFromFileAreRaw) {
   ASSERT_TRUE(req.ok()) << req.status();
   EXPECT_EQ(req->plaintext(), raw);
 
-  auto decrypt = Build<DecryptRequest>({"--ciphertext-blob-file", "/in/ct"},
-                                       FakeFiles({{"/in/ct", "CT"}}));
+  auto decrypt =
+      Build<DecryptRequest>({"--ciphertext-blob-file", "/in/ct"}, FakeFiles({{"/in/ct", "CT"}}));
   ASSERT_TRUE(decrypt.ok()) << decrypt.status();
   EXPECT_EQ(decrypt->ciphertext_blob(), "CT");
 }
@@ -96,8 +96,8 @@ TEST(RequestBuilderTest, MissingFileNamesTheFlag) {
 }
 
 TEST(RequestBuilderTest, RepeatedEncryptionContext) {
-  auto req = Build<EncryptRequest>({"--encryption-context", "app=catagram",
-                                    "--encryption-context=env=prod=eu"});
+  auto req = Build<EncryptRequest>(
+      {"--encryption-context", "app=catagram", "--encryption-context=env=prod=eu"});
   ASSERT_TRUE(req.ok()) << req.status();
   EXPECT_EQ(req->encryption_context().size(), 2u);
   EXPECT_EQ(req->encryption_context().at("app"), "catagram");
@@ -105,8 +105,8 @@ TEST(RequestBuilderTest, RepeatedEncryptionContext) {
 }
 
 TEST(RequestBuilderTest, EncryptionContextAsJson) {
-  auto req = Build<EncryptRequest>({R"(--encryption-context={"a":"1","b":"2"})",
-                                    "--encryption-context=c=3"});
+  auto req = Build<EncryptRequest>(
+      {R"(--encryption-context={"a":"1","b":"2"})", "--encryption-context=c=3"});
   ASSERT_TRUE(req.ok()) << req.status();
   EXPECT_EQ(req->encryption_context().size(), 3u);
   EXPECT_EQ(req->encryption_context().at("b"), "2");
@@ -120,15 +120,15 @@ TEST(RequestBuilderTest, EncryptionContextErrors) {
 }
 
 TEST(RequestBuilderTest, EnumShortAndLongForms) {
-  for (const char* spec : {"AES_256", "aes_256", "DATA_KEY_SPEC_AES_256", "data_key_spec_aes_256",
-                           "aes-256"}) {
+  for (const char* spec :
+       {"AES_256", "aes_256", "DATA_KEY_SPEC_AES_256", "data_key_spec_aes_256", "aes-256"}) {
     SCOPED_TRACE(spec);
     auto req = Build<GenerateDataKeyRequest>({std::string("--key-spec=") + spec});
     ASSERT_TRUE(req.ok()) << req.status();
     EXPECT_EQ(req->key_spec(), kms::v1::DATA_KEY_SPEC_AES_256);
   }
-  auto create = Build<CreateKeyRequest>({"--key-spec=symmetric_default",
-                                         "--key-usage=ENCRYPT_DECRYPT"});
+  auto create =
+      Build<CreateKeyRequest>({"--key-spec=symmetric_default", "--key-usage=ENCRYPT_DECRYPT"});
   ASSERT_TRUE(create.ok()) << create.status();
   EXPECT_EQ(create->key_spec(), kms::v1::KEY_SPEC_SYMMETRIC_DEFAULT);
   EXPECT_EQ(create->key_usage(), kms::v1::KEY_USAGE_ENCRYPT_DECRYPT);
@@ -141,12 +141,12 @@ TEST(RequestBuilderTest, BadEnumNamesTheFlagAndTheChoices) {
 }
 
 TEST(RequestBuilderTest, EnumShortName) {
-  EXPECT_EQ(EnumShortName(*kms::v1::DataKeySpec_descriptor()->FindValueByName(
-                "DATA_KEY_SPEC_AES_128")),
-            "AES_128");
-  EXPECT_EQ(EnumShortName(*kms::v1::KeyState_descriptor()->FindValueByName(
-                "KEY_STATE_PENDING_DELETION")),
-            "PENDING_DELETION");
+  EXPECT_EQ(
+      EnumShortName(*kms::v1::DataKeySpec_descriptor()->FindValueByName("DATA_KEY_SPEC_AES_128")),
+      "AES_128");
+  EXPECT_EQ(
+      EnumShortName(*kms::v1::KeyState_descriptor()->FindValueByName("KEY_STATE_PENDING_DELETION")),
+      "PENDING_DELETION");
 }
 
 TEST(RequestBuilderTest, IntegersAreStrict) {
@@ -221,8 +221,8 @@ TEST(RequestBuilderTest, TagsForCreateKey) {
   EXPECT_EQ(req->tags(2).tag_key(), "owner");
   EXPECT_EQ(req->tags(2).tag_value(), "ops");
 
-  auto array = Build<CreateKeyRequest>(
-      {R"(--tags=[{"tagKey":"a","tagValue":"1"},{"tag_key":"b"}])"});
+  auto array =
+      Build<CreateKeyRequest>({R"(--tags=[{"tagKey":"a","tagValue":"1"},{"tag_key":"b"}])"});
   ASSERT_TRUE(array.ok()) << array.status();
   ASSERT_EQ(array->tags_size(), 2);
   EXPECT_EQ(array->tags(1).tag_key(), "b");
@@ -239,12 +239,12 @@ TEST(RequestBuilderTest, RepeatedStringsRepeatableOrCommaSeparated) {
 }
 
 TEST(RequestBuilderTest, CliInputJsonMergedWithFlags) {
-  auto req = Build<EncryptRequest>(
-      {"--plaintext=aGk=",
-       R"(--cli-input-json={"key_id":"from-json","plaintext":"b2xk","encryption_context":{"x":"1"}})"});
+  auto req = Build<EncryptRequest>({"--plaintext=aGk=",
+                                    R"(--cli-input-json={"key_id":"from-json",)"
+                                    R"("plaintext":"b2xk","encryption_context":{"x":"1"}})"});
   ASSERT_TRUE(req.ok()) << req.status();
   EXPECT_EQ(req->key_id(), "from-json");  // only in the JSON
-  EXPECT_EQ(req->plaintext(), "hi");       // the flag overrides, wherever it stands
+  EXPECT_EQ(req->plaintext(), "hi");      // the flag overrides, wherever it stands
   EXPECT_EQ(req->encryption_context().at("x"), "1");
 
   // A map named by a flag is replaced, not merged.

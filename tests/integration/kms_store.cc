@@ -1,0 +1,36 @@
+#include "tests/integration/kms_store.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace coffer::testing {
+
+void TlsArgs(const rpc::TlsFiles& tls, std::vector<std::string>* args) {
+  args->push_back("--tls_ca=" + tls.ca_file);
+  args->push_back("--tls_cert=" + tls.cert_file);
+  args->push_back("--tls_key=" + tls.key_file);
+}
+
+absl::Status StartKmsAndStore(const TempDir& dir, const std::vector<std::string>& store_flags,
+                              std::unique_ptr<ServiceProcess>* kms,
+                              std::unique_ptr<ServiceProcess>* store) {
+  std::vector<std::string> kms_args = {"--data_dir=" + dir.Join("kms"), "--dev_mode",
+                                       "--maintenance_interval=1s"};
+  TlsArgs(SharedPki().Identity("kms"), &kms_args);
+  *kms = std::make_unique<ServiceProcess>("coffer-kms", kms_args);
+  if (absl::Status s = (*kms)->Start(); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("kms: ", s.message(), "\n", (*kms)->Output()));
+  }
+
+  std::vector<std::string> store_args = {"--data_dir=" + dir.Join("store"),
+                                         "--kms_address=" + (*kms)->address(),
+                                         "--kms_check_interval=200ms", "--kms_timeout=1s"};
+  TlsArgs(SharedPki().Identity("store"), &store_args);
+  store_args.insert(store_args.end(), store_flags.begin(), store_flags.end());
+  *store = std::make_unique<ServiceProcess>("coffer-store", store_args);
+  if (absl::Status s = (*store)->Start(); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("store: ", s.message(), "\n", (*store)->Output()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace coffer::testing

@@ -1,0 +1,48 @@
+// kms_store.h: what the end-to-end suites share to bring up Coffer itself: a
+// dev-mode coffer-kms and a coffer-store backed by it, the TLS flags of a
+// service, and a unary call with a deadline.
+//
+//   testing::TempDir dir;
+//   std::unique_ptr<ServiceProcess> kms, store;
+//   ASSERT_TRUE(StartKmsAndStore(dir, {"--log_level=debug"}, &kms, &store).ok());
+//   auto stub = sm::SecretsManager::NewStub(store->Channel("cofferctl"));
+//   grpc::Status s = Invoke(stub.get(), &sm::SecretsManager::Stub::CreateSecret, req, &resp);
+//
+// The KMS runs with --maintenance_interval=1s, the store with
+// --kms_check_interval=200ms and --kms_timeout=1s, each with its own
+// certificate from testing::SharedPki().
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "libs/rpc/tls.h"
+#include "tests/integration/service_process.h"
+#include "tests/testing/test_env.h"
+
+namespace coffer::testing {
+
+// Appends --tls_ca, --tls_cert and --tls_key for `tls` to `args`.
+void TlsArgs(const rpc::TlsFiles& tls, std::vector<std::string>* args);
+
+// Starts coffer-kms (data in <dir>/kms) and then coffer-store (data in
+// <dir>/store, `store_flags` added to its own). On failure the status names
+// the service and holds its output; `kms` and `store` keep what was made.
+absl::Status StartKmsAndStore(const TempDir& dir, const std::vector<std::string>& store_flags,
+                              std::unique_ptr<ServiceProcess>* kms,
+                              std::unique_ptr<ServiceProcess>* store);
+
+// One unary call on `stub` with a 10 s deadline.
+template <typename Stub, typename Req, typename Resp, typename Call>
+grpc::Status Invoke(Stub* stub, Call call, const Req& req, Resp* resp) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return (stub->*call)(&ctx, req, resp);
+}
+
+}  // namespace coffer::testing
