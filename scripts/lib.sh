@@ -7,7 +7,7 @@ COFFER_BUILD="${COFFER_BUILD:-$COFFER_ROOT/build}"
 
 # Build and runtime dependencies, all Debian 12 packages.
 COFFER_PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config openssl
+  build-essential cmake ninja-build ccache pkg-config openssl clang-format git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev libsodium-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libpq-dev libre2-dev postgresql

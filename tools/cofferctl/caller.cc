@@ -47,10 +47,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ConnectionOptions& 
   return rpc::MakeChannel(std::move(options));
 }
 
-absl::StatusOr<std::unique_ptr<pb::Message>> CallUnary(const std::shared_ptr<grpc::Channel>& channel,
-                                                       const pb::MethodDescriptor& method,
-                                                       const pb::Message& request,
-                                                       absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<pb::Message>> CallUnary(
+    const std::shared_ptr<grpc::Channel>& channel, const pb::MethodDescriptor& method,
+    const pb::Message& request, absl::Duration timeout) {
   if (method.client_streaming() || method.server_streaming()) {
     return absl::UnimplementedError(
         absl::StrCat(method.full_name(), " is a streaming RPC; CallUnary cannot call it"));

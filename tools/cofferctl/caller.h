@@ -17,13 +17,13 @@
 // coffer::rpc::FromGrpcStatus), so FormatError can show the reason.
 #pragma once
 
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <ostream>
-
-#include <grpcpp/channel.h>
-#include <grpcpp/client_context.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -41,9 +41,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ConnectionOptions& 
 // Calls "/<service>/<method>" with a deadline of `timeout` from now.
 // UNIMPLEMENTED for streaming methods.
 absl::StatusOr<std::unique_ptr<google::protobuf::Message>> CallUnary(
-    const std::shared_ptr<grpc::Channel>& channel,
-    const google::protobuf::MethodDescriptor& method, const google::protobuf::Message& request,
-    absl::Duration timeout);
+    const std::shared_ptr<grpc::Channel>& channel, const google::protobuf::MethodDescriptor& method,
+    const google::protobuf::Message& request, absl::Duration timeout);
 
 // Lets another thread (cofferctl's signal watcher, a test) end a streaming
 // call early. Cancel() is thread-safe and sticky: a call started after it
@@ -74,9 +73,8 @@ class Canceller {
 // server's error. UNIMPLEMENTED for a method that is not server-streaming
 // or is client-streaming.
 absl::Status CallServerStreaming(
-    const std::shared_ptr<grpc::Channel>& channel,
-    const google::protobuf::MethodDescriptor& method, const google::protobuf::Message& request,
-    absl::Duration timeout,
+    const std::shared_ptr<grpc::Channel>& channel, const google::protobuf::MethodDescriptor& method,
+    const google::protobuf::Message& request, absl::Duration timeout,
     const std::function<bool(const google::protobuf::Message&)>& on_message,
     Canceller* canceller = nullptr);
 

@@ -68,8 +68,8 @@ const Group* CommandTable::FindGroup(absl::string_view name) const {
   return nullptr;
 }
 
-const google::protobuf::MethodDescriptor* CommandTable::FindOperation(
-    const Group& group, absl::string_view operation) {
+const google::protobuf::MethodDescriptor* CommandTable::FindOperation(const Group& group,
+                                                                      absl::string_view operation) {
   for (int i = 0; i < group.service->method_count(); ++i) {
     const google::protobuf::MethodDescriptor* method = group.service->method(i);
     if (OperationName(method->name()) == operation || method->name() == operation) {
@@ -169,17 +169,14 @@ std::string GroupUsage(const Group& group) {
 }
 
 std::string OperationUsage(const Group& group, const google::protobuf::MethodDescriptor& method) {
-  std::string out = absl::StrCat("Usage: cofferctl ", group.spec.name, " ",
-                                 OperationName(method.name()), " [flags]\n\n", "Calls ",
-                                 method.full_name(), "(", method.input_type()->full_name(),
-                                 ") -> ", method.server_streaming() ? "stream " : "",
-                                 method.output_type()->full_name(), StreamingNote(method),
-                                 ".\n\n",
-                                 "Request fields:\n", RequestFlagsUsage(*method.input_type()),
-                                 "\n",
-                                 GlobalFlagsUsage(group.spec.default_address,
-                                                  method.server_streaming() &&
-                                                      !method.client_streaming()));
+  std::string out = absl::StrCat(
+      "Usage: cofferctl ", group.spec.name, " ", OperationName(method.name()), " [flags]\n\n",
+      "Calls ", method.full_name(), "(", method.input_type()->full_name(), ") -> ",
+      method.server_streaming() ? "stream " : "", method.output_type()->full_name(),
+      StreamingNote(method), ".\n\n", "Request fields:\n", RequestFlagsUsage(*method.input_type()),
+      "\n",
+      GlobalFlagsUsage(group.spec.default_address,
+                       method.server_streaming() && !method.client_streaming()));
   return out;
 }
 

@@ -27,9 +27,9 @@ namespace coffer::cofferctl {
 // One row of the group table: what a group is called on the command line,
 // which service it calls and where that service listens by default.
 struct GroupSpec {
-  std::string name;              // "kms"
-  std::string service_name;      // "coffer.kms.v1.KeyManagement"
-  std::string default_address;   // "localhost:7701"
+  std::string name;             // "kms"
+  std::string service_name;     // "coffer.kms.v1.KeyManagement"
+  std::string default_address;  // "localhost:7701"
 };
 
 // Every group cofferctl knows about, linked in or not.

@@ -147,13 +147,27 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
       return absl::InvalidArgumentError(absl::StrCat("--", parts[0], ": needs a value"));
     }
     switch (*global) {
-      case Global::kAddress: inv.connection.address = value; break;
-      case Global::kCa: inv.connection.ca_file = value; break;
-      case Global::kCert: inv.connection.cert_file = value; break;
-      case Global::kKey: inv.connection.key_file = value; break;
-      case Global::kAuthority: inv.connection.authority = value; break;
-      case Global::kOutputFile: inv.output_file = value; break;
-      case Global::kOutputField: inv.output_field = value; break;
+      case Global::kAddress:
+        inv.connection.address = value;
+        break;
+      case Global::kCa:
+        inv.connection.ca_file = value;
+        break;
+      case Global::kCert:
+        inv.connection.cert_file = value;
+        break;
+      case Global::kKey:
+        inv.connection.key_file = value;
+        break;
+      case Global::kAuthority:
+        inv.connection.authority = value;
+        break;
+      case Global::kOutputFile:
+        inv.output_file = value;
+        break;
+      case Global::kOutputField:
+        inv.output_field = value;
+        break;
       case Global::kTimeout: {
         absl::StatusOr<absl::Duration> d = ParseTimeout(value);
         if (!d.ok()) return d.status();

@@ -33,7 +33,7 @@
 namespace coffer::cofferctl {
 
 struct ConnectionOptions {
-  std::string address;    // host:port; empty until the group's default applies
+  std::string address;  // host:port; empty until the group's default applies
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
@@ -45,13 +45,13 @@ struct ConnectionOptions {
 };
 
 struct Invocation {
-  std::string group;       // empty when not given
-  std::string operation;   // empty when not given
+  std::string group;      // empty when not given
+  std::string operation;  // empty when not given
   bool help = false;
   ConnectionOptions connection;
-  std::string output_file;   // --output-file
-  std::string output_field;  // --output-field
-  int64_t max_events = 0;    // --max-events; 0: unlimited (server streams only)
+  std::string output_file;                // --output-file
+  std::string output_field;               // --output-field
+  int64_t max_events = 0;                 // --max-events; 0: unlimited (server streams only)
   std::vector<std::string> request_args;  // everything else after the operation
 };
 

@@ -86,8 +86,8 @@ int RunServerStream(Invocation& inv, const Group& group,
                     const google::protobuf::MethodDescriptor& method,
                     const google::protobuf::Message& request) {
   if (!inv.output_file.empty()) {
-    return UsageError(absl::StrCat("--output-file: not available for the server stream ",
-                                   inv.operation));
+    return UsageError(
+        absl::StrCat("--output-file: not available for the server stream ", inv.operation));
   }
   ApplyAddressDefault(inv, group.spec.default_address, SystemEnv);
   Canceller canceller;
@@ -99,8 +99,8 @@ int RunServerStream(Invocation& inv, const Group& group,
   }
   const absl::Duration timeout =
       inv.connection.timeout_given ? inv.connection.timeout : absl::InfiniteDuration();
-  absl::StatusOr<int64_t> printed = PrintServerStream(*channel, method, request, timeout,
-                                                      inv.max_events, std::cout, &canceller);
+  absl::StatusOr<int64_t> printed =
+      PrintServerStream(*channel, method, request, timeout, inv.max_events, std::cout, &canceller);
   if (!printed.ok()) {
     std::cerr << FormatError(printed.status()) << "\n";
     return kCallFailed;
@@ -145,8 +145,8 @@ int Run(const std::vector<std::string>& args) {
     return 0;
   }
   if (method->client_streaming()) {
-    return UsageError(absl::StrCat(inv.operation,
-                                   " is a client-streaming RPC; cofferctl cannot call it"));
+    return UsageError(
+        absl::StrCat(inv.operation, " is a client-streaming RPC; cofferctl cannot call it"));
   }
   if (!method->server_streaming() && inv.max_events > 0) {
     return UsageError(absl::StrCat("--max-events: only for server streams; ", inv.operation,

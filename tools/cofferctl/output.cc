@@ -122,8 +122,8 @@ absl::StatusOr<std::string> TakeBytesField(pb::Message& message, absl::string_vi
     field = type.FindFieldByName(name);
     if (field == nullptr || field->type() != pb::FieldDescriptor::TYPE_BYTES ||
         field->is_repeated()) {
-      return absl::InvalidArgumentError(absl::StrCat("--output-field: ", type.full_name(),
-                                                     " has no bytes field '", name, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--output-field: ", type.full_name(), " has no bytes field '", name, "'"));
     }
   }
   const pb::Reflection& r = *message.GetReflection();

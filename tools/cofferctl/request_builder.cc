@@ -141,7 +141,8 @@ absl::Status StoreScalar(pb::Message& msg, const FD& field, absl::string_view fl
                                             "-file=<path> for raw bytes from a file"));
         }
       }
-      rep ? r.AddString(&msg, &field, std::move(value)) : r.SetString(&msg, &field, std::move(value));
+      rep ? r.AddString(&msg, &field, std::move(value))
+          : r.SetString(&msg, &field, std::move(value));
       return absl::OkStatus();
     }
     case FD::CPPTYPE_INT32: {
@@ -212,14 +213,15 @@ absl::Status StoreScalar(pb::Message& msg, const FD& field, absl::string_view fl
 
 absl::Status ParseJson(absl::string_view json, pb::Message& msg, absl::string_view flag) {
   pb::util::JsonParseOptions options;
-  auto status = pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()), &msg, options);
+  auto status =
+      pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()), &msg, options);
   if (!status.ok()) {
     // The parser's later lines quote the input around the error, and the
     // input may hold a secret value: keep only the first line.
     std::string why = status.message().ToString();
     why = why.substr(0, why.find('\n'));
-    return BadFlag(flag, absl::StrCat("invalid JSON for ", msg.GetDescriptor()->full_name(), ": ",
-                                      why));
+    return BadFlag(flag,
+                   absl::StrCat("invalid JSON for ", msg.GetDescriptor()->full_name(), ": ", why));
   }
   return absl::OkStatus();
 }
@@ -261,9 +263,9 @@ absl::Status FillMessage(pb::Message& msg, absl::string_view flag, absl::string_
   if (IsStringPair(type)) {
     std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits('=', 1));
     if (parts.size() != 2) {
-      return BadFlag(flag, absl::StrCat("expected ", type.field(0)->name(), "=",
-                                        type.field(1)->name(), " or a JSON object, got '", text,
-                                        "'"));
+      return BadFlag(flag,
+                     absl::StrCat("expected ", type.field(0)->name(), "=", type.field(1)->name(),
+                                  " or a JSON object, got '", text, "'"));
     }
     msg.GetReflection()->SetString(&msg, type.field(0), parts[0]);
     msg.GetReflection()->SetString(&msg, type.field(1), parts[1]);
@@ -473,11 +475,11 @@ std::string RequestFlagsUsage(const pb::Descriptor& type) {
       const FD& key = *field.message_type()->map_key();
       const FD& value = *field.message_type()->map_value();
       shape = " <key>=<value>";
-      notes = absl::StrCat("map<", key.type_name(), ", ",
-                           value.cpp_type() == FD::CPPTYPE_MESSAGE
-                               ? value.message_type()->full_name()
-                               : std::string(value.type_name()),
-                           ">; repeatable, or a JSON object");
+      notes =
+          absl::StrCat("map<", key.type_name(), ", ",
+                       value.cpp_type() == FD::CPPTYPE_MESSAGE ? value.message_type()->full_name()
+                                                               : std::string(value.type_name()),
+                       ">; repeatable, or a JSON object");
     } else if (field.cpp_type() == FD::CPPTYPE_MESSAGE) {
       const pb::Descriptor& m = *field.message_type();
       if (m.full_name() == "google.protobuf.Timestamp") {
