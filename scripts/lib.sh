@@ -4,6 +4,10 @@
 
 COFFER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 COFFER_BUILD="${COFFER_BUILD:-$COFFER_ROOT/build}"
+# ccache: paths relative to the checkout, so another clone of the same tree
+# (CI builds a fresh one) reuses the cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$COFFER_ROOT}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
 
 # Build and runtime dependencies, all Debian 12 packages.
 COFFER_PACKAGES=(

@@ -4,7 +4,7 @@
 // move time with FakeClock:
 //
 //   coffer::FakeClock clock(absl::FromUnixSeconds(1700000000));
-//   KeyStore store(..., &clock);
+//   KeyManager store(..., &clock);
 //   clock.Advance(absl::Hours(24 * 31));   // deletion window has passed
 #pragma once
 

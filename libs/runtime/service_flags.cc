@@ -7,6 +7,7 @@
 #include "libs/common/log.h"
 #include "libs/common/process.h"
 #include "libs/common/status_macros.h"
+#include "libs/crypto/secure_buffer.h"
 #include "libs/rpc/server.h"
 
 ABSL_FLAG(std::string, listen_address, "127.0.0.1:0", "host:port of the mTLS gRPC listener");
@@ -52,13 +53,16 @@ void SetServiceDefaults(const ServiceDefaults& d) {
   absl::SetFlag(&FLAGS_tls_key, absl::StrCat("var/certs/", d.identity, ".key"));
 }
 
-absl::Status InitProcess() {
+absl::Status InitProcess(const std::string& data_dir) {
   log::Level level;
   if (!log::ParseLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     return absl::InvalidArgumentError("--log_level must be debug, info, warn or error");
   }
   log::SetLevel(level);
-  return DisableCoreDumps();
+  COFFER_RETURN_IF_ERROR(DisableCoreDumps());
+  crypto::EnsureSodiumInitialized();
+  if (!data_dir.empty()) COFFER_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
+  return absl::OkStatus();
 }
 
 rpc::TlsFiles TlsFromFlags() {

@@ -48,8 +48,9 @@ void SetServiceDefaults(const ServiceDefaults& defaults);
 int ServiceMain(int argc, char** argv, const ServiceDefaults& defaults, absl::string_view usage,
                 const std::function<absl::Status()>& run);
 
-// Applies --log_level and disables core dumps.
-absl::Status InitProcess();
+// Applies --log_level, disables core dumps, initialises libsodium and, when
+// `data_dir` is given, creates it (mode 0700, parents too).
+absl::Status InitProcess(const std::string& data_dir = "");
 
 rpc::TlsFiles TlsFromFlags();
 // listen addresses and TLS from the flags (interceptors are the caller's).

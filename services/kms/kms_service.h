@@ -1,6 +1,6 @@
 // kms_service.h: the gRPC face of coffer-kms.
 //
-// Thin by design: every handler calls the KeyStore method of the same name
+// Thin by design: every handler calls the KeyManager method of the same name
 // and maps the result (libs/rpc/status.h). Plaintext and data keys in
 // requests and responses are wiped from server memory once the response has
 // been sent (in the reactor's OnDone, before gRPC frees the messages).
@@ -10,7 +10,7 @@
 #pragma once
 
 #include "coffer/kms/v1/kms.grpc.pb.h"
-#include "services/kms/key_store.h"
+#include "services/kms/key_manager.h"
 #include "services/kms/kms_probe.h"
 
 namespace coffer::kms {
@@ -18,7 +18,7 @@ namespace coffer::kms {
 class KmsService final : public v1::KeyManagement::CallbackService {
  public:
   // Neither is owned; both must outlive the service. `probe` may be null.
-  KmsService(KeyStore* store, KmsProbe* probe) : store_(store), probe_(probe) {}
+  KmsService(KeyManager* store, KmsProbe* probe) : store_(store), probe_(probe) {}
 
 #define COFFER_KMS_RPC(Method)                                           \
   grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context, \
@@ -53,7 +53,7 @@ class KmsService final : public v1::KeyManagement::CallbackService {
 #undef COFFER_KMS_RPC
 
  private:
-  KeyStore* store_;
+  KeyManager* store_;
   KmsProbe* probe_;
 };
 

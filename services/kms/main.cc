@@ -12,13 +12,12 @@
 #include "absl/time/time.h"
 #include "libs/common/log.h"
 #include "libs/common/periodic.h"
-#include "libs/common/process.h"
 #include "libs/common/status_macros.h"
 #include "libs/crypto/secure_buffer.h"
 #include "libs/metrics/metrics.h"
 #include "libs/rpc/server.h"
 #include "libs/runtime/service_flags.h"
-#include "services/kms/key_store.h"
+#include "services/kms/key_manager.h"
 #include "services/kms/kms_probe.h"
 #include "services/kms/kms_service.h"
 #include "services/kms/root_key.h"
@@ -35,11 +34,8 @@ namespace coffer::kms {
 namespace {
 
 absl::Status Run() {
-  COFFER_RETURN_IF_ERROR(runtime::InitProcess());
-  crypto::EnsureSodiumInitialized();
-
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
-  COFFER_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
+  COFFER_RETURN_IF_ERROR(runtime::InitProcess(data_dir));
   std::unique_ptr<RootKeySource> root_source;
   if (!absl::GetFlag(FLAGS_root_key_file).empty()) {
     root_source = FileRootKeySource(absl::GetFlag(FLAGS_root_key_file));
@@ -51,13 +47,13 @@ absl::Status Run() {
   }
   COFFER_ASSIGN_OR_RETURN(crypto::SecureBuffer root_key, root_source->Load());
 
-  KeyStoreOptions options;
+  KeyManagerOptions options;
   options.db_path = data_dir + "/keystore";
   const runtime::ArnParts arn = runtime::ArnFromFlags();
   options.partition = arn.partition;
   options.region = arn.region;
   options.account = arn.account;
-  COFFER_ASSIGN_OR_RETURN(auto store, KeyStore::Open(options, std::move(root_key)));
+  COFFER_ASSIGN_OR_RETURN(auto store, KeyManager::Open(options, std::move(root_key)));
   log::Info("kms", "keystore unsealed",
             {{"root_key", root_source->Describe()}, {"data_dir", data_dir}});
 

@@ -13,9 +13,7 @@
 #include "coffer/secrets/v1/secrets.grpc.pb.h"
 #include "libs/common/log.h"
 #include "libs/common/periodic.h"
-#include "libs/common/process.h"
 #include "libs/common/status_macros.h"
-#include "libs/crypto/secure_buffer.h"
 #include "libs/rpc/channel.h"
 #include "libs/rpc/server.h"
 #include "libs/runtime/service_flags.h"
@@ -64,11 +62,8 @@ namespace coffer::store {
 namespace {
 
 absl::Status Run() {
-  COFFER_RETURN_IF_ERROR(runtime::InitProcess());
-  crypto::EnsureSodiumInitialized();
-
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
-  COFFER_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
+  COFFER_RETURN_IF_ERROR(runtime::InitProcess(data_dir));
   storage::DatabaseOptions db_options;
   db_options.path = data_dir + "/db";
   db_options.column_families = schema::ColumnFamilies();

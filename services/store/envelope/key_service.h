@@ -1,6 +1,6 @@
 // key_service.h: what coffer-store needs from the KMS, behind a small
 // interface (google-cloud-cpp's stub idea) so the envelope code can be
-// tested against an in-process KeyStore and run against coffer-kms over
+// tested against an in-process KeyManager and run against coffer-kms over
 // mTLS in production.
 //
 //   auto kms = MakeGrpcKeyService(channel, absl::Seconds(2));

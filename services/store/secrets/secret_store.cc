@@ -253,9 +253,9 @@ absl::StatusOr<sm::ListSecretsResponse> SecretStore::ListSecrets(
 absl::StatusOr<sm::ListSecretVersionIdsResponse> SecretStore::ListSecretVersionIds(
     const sm::ListSecretVersionIdsRequest& request) {
   COFFER_ASSIGN_OR_RETURN(int max, PageSize(request.max_results(), {100, 100}, kMaxResultsErrors));
+  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
   COFFER_ASSIGN_OR_RETURN(std::string last,
                           DecodePageToken("versions", request.next_token(), kNextTokenErrors));
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
   std::vector<const VersionSummary*> versions;  // newest first
   for (int i = record.versions_size() - 1; i >= 0; --i) {
     const auto& v = record.versions(i);

@@ -19,7 +19,7 @@
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary.h"
 #include "libs/storage/database.h"
-#include "services/kms/key_store.h"
+#include "services/kms/key_manager.h"
 #include "services/rotator/rotation_clients.h"
 #include "services/rotator/rotator.h"
 #include "services/store/changes/change_log.h"
@@ -145,10 +145,10 @@ class RotatorIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const testing::Pki& pki = testing::SharedPki();
-    kms::KeyStoreOptions kms_options;
+    kms::KeyManagerOptions kms_options;
     kms_options.db_path = dir_.Join("kms");
     kms_options.sync_writes = false;
-    keys_ = std::move(kms::KeyStore::Open(kms_options, crypto::SecureBuffer::Random(32))).value();
+    keys_ = std::move(kms::KeyManager::Open(kms_options, crypto::SecureBuffer::Random(32))).value();
     kms_ = std::make_unique<store::InProcessKeyService>(keys_.get());
     storage::DatabaseOptions db_options;
     db_options.path = dir_.Join("store");
@@ -264,7 +264,7 @@ class RotatorIntegrationTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<kms::KeyStore> keys_;
+  std::unique_ptr<kms::KeyManager> keys_;
   std::unique_ptr<store::InProcessKeyService> kms_;
   std::unique_ptr<storage::Database> db_;
   std::unique_ptr<store::ChangeLog> changes_;

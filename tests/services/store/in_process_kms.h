@@ -1,4 +1,4 @@
-// in_process_kms.h: the real KMS logic (kms::KeyStore) behind the store's
+// in_process_kms.h: the real KMS logic (kms::KeyManager) behind the store's
 // KeyService interface, called directly without a network, for store unit
 // tests. `down = true` simulates an unreachable KMS.
 //
@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "services/kms/key_store.h"
+#include "services/kms/key_manager.h"
 #include "services/store/envelope/key_service.h"
 
 namespace coffer::store {
@@ -17,7 +17,7 @@ namespace coffer::store {
 // The real KMS logic, called directly.
 class InProcessKeyService : public KeyService {
  public:
-  explicit InProcessKeyService(kms::KeyStore* keys) : keys_(keys) {}
+  explicit InProcessKeyService(kms::KeyManager* keys) : keys_(keys) {}
 
   absl::StatusOr<DataKey> GenerateDataKey(const std::string& key_id,
                                           const EncryptionContext& context) override {
@@ -62,7 +62,7 @@ class InProcessKeyService : public KeyService {
   int decrypted = 0;
 
  private:
-  kms::KeyStore* keys_;
+  kms::KeyManager* keys_;
 };
 
 }  // namespace coffer::store

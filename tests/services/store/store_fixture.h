@@ -18,7 +18,7 @@
 #include "gtest/gtest.h"
 #include "libs/common/clock.h"
 #include "libs/storage/database.h"
-#include "services/kms/key_store.h"
+#include "services/kms/key_manager.h"
 #include "services/store/changes/change_log.h"
 #include "services/store/envelope/data_key_cache.h"
 #include "services/store/envelope/envelope.h"
@@ -41,11 +41,11 @@ class StoreFixture : public ::testing::Test {
   }
 
   void SetUp() override {
-    kms::KeyStoreOptions kms_options;
+    kms::KeyManagerOptions kms_options;
     kms_options.db_path = dir_.Join("kms");
     kms_options.sync_writes = false;
     kms_options.clock = &clock_;
-    auto keys = kms::KeyStore::Open(kms_options, crypto::SecureBuffer::Random(32));
+    auto keys = kms::KeyManager::Open(kms_options, crypto::SecureBuffer::Random(32));
     ASSERT_TRUE(keys.ok()) << keys.status();
     keys_ = std::move(*keys);
     kms_ = std::make_unique<InProcessKeyService>(keys_.get());
@@ -91,7 +91,7 @@ class StoreFixture : public ::testing::Test {
   ParamStoreOptions param_options_;
   DataKeyCacheOptions cache_options_;
 
-  std::unique_ptr<kms::KeyStore> keys_;
+  std::unique_ptr<kms::KeyManager> keys_;
   std::unique_ptr<InProcessKeyService> kms_;
   std::unique_ptr<storage::Database> db_;
   std::unique_ptr<ChangeLog> changes_;

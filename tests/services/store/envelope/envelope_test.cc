@@ -1,4 +1,4 @@
-// Envelope against a real KMS (KeyStore + KmsService) served in-process over
+// Envelope against a real KMS (KeyManager + KmsService) served in-process over
 // mTLS, reached through the production GrpcKeyService.
 #include "services/store/envelope/envelope.h"
 
@@ -12,7 +12,7 @@
 #include "libs/rpc/channel.h"
 #include "libs/rpc/server.h"
 #include "services/kms/ciphertext.h"
-#include "services/kms/key_store.h"
+#include "services/kms/key_manager.h"
 #include "services/kms/kms_service.h"
 #include "tests/testing/test_env.h"
 
@@ -24,10 +24,10 @@ constexpr char kAlias[] = "alias/coffer/secretsmanager";
 class EnvelopeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    kms::KeyStoreOptions options;
+    kms::KeyManagerOptions options;
     options.db_path = dir_.Join("keystore");
     options.sync_writes = false;
-    auto store = kms::KeyStore::Open(options, crypto::SecureBuffer::Random(32));
+    auto store = kms::KeyManager::Open(options, crypto::SecureBuffer::Random(32));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     service_ = std::make_unique<kms::KmsService>(store_.get(), nullptr);
@@ -73,7 +73,7 @@ class EnvelopeTest : public ::testing::Test {
   const std::string value_ = "hunter2-top-secret";
 
   testing::TempDir dir_;
-  std::unique_ptr<kms::KeyStore> store_;
+  std::unique_ptr<kms::KeyManager> store_;
   std::unique_ptr<kms::KmsService> service_;
   rpc::HealthStatus health_;
   std::unique_ptr<rpc::Server> server_;

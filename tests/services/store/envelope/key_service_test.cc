@@ -1,4 +1,4 @@
-// GrpcKeyService and KmsMonitor against a real KMS (KeyStore + KmsService)
+// GrpcKeyService and KmsMonitor against a real KMS (KeyManager + KmsService)
 // served in-process over mTLS, stopped and restarted on the same port.
 #include "services/store/envelope/key_service.h"
 
@@ -17,7 +17,7 @@
 #include "libs/crypto/secure_buffer.h"
 #include "libs/rpc/channel.h"
 #include "libs/rpc/server.h"
-#include "services/kms/key_store.h"
+#include "services/kms/key_manager.h"
 #include "services/kms/kms_service.h"
 #include "services/store/envelope/kms_monitor.h"
 #include "tests/testing/test_env.h"
@@ -45,10 +45,10 @@ int PickPort() {
 class KeyServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    kms::KeyStoreOptions options;
+    kms::KeyManagerOptions options;
     options.db_path = dir_.Join("keystore");
     options.sync_writes = false;
-    auto store = kms::KeyStore::Open(options, crypto::SecureBuffer::Random(32));
+    auto store = kms::KeyManager::Open(options, crypto::SecureBuffer::Random(32));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     service_ = std::make_unique<kms::KmsService>(store_.get(), nullptr);
@@ -100,7 +100,7 @@ class KeyServiceTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<kms::KeyStore> store_;
+  std::unique_ptr<kms::KeyManager> store_;
   std::unique_ptr<kms::KmsService> service_;
   std::unique_ptr<rpc::HealthStatus> health_;
   std::unique_ptr<rpc::Server> server_;

@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "libs/common/errors.h"
 #include "libs/crypto/random.h"
-#include "services/kms/key_store.h"
+#include "services/kms/key_manager.h"
 #include "services/store/secrets/staging_labels.h"
 #include "tests/services/store/store_fixture.h"
 #include "tests/testing/matchers.h"

@@ -1,7 +1,7 @@
-// KeyStore: lifecycle (open, load), ARNs and key resolution, key creation,
+// KeyManager: lifecycle (open, load), ARNs and key resolution, key creation,
 // metadata, states, rotation, tags and maintenance. Aliases are in
-// key_store_aliases.cc, crypto operations in key_store_crypto.cc.
-#include "services/kms/key_store.h"
+// key_manager_aliases.cc, crypto operations in key_manager_crypto.cc.
+#include "services/kms/key_manager.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -18,29 +18,29 @@
 #include "libs/common/status_macros.h"
 #include "libs/common/tags.h"
 #include "libs/crypto/aead.h"
-#include "services/kms/key_store_internal.h"
+#include "services/kms/key_manager_internal.h"
 
 namespace coffer::kms {
 
-using key_store_internal::AliasRecord;
-using key_store_internal::CheckNotPendingDeletion;
-using key_store_internal::CheckUsable;
-using key_store_internal::DecodeMarker;
-using key_store_internal::EncodeMarker;
-using key_store_internal::InvalidMarkerError;
-using key_store_internal::kAlgorithm;
-using key_store_internal::kAliasesFamily;
-using key_store_internal::KeyRecord;
-using key_store_internal::kKeysFamily;
-using key_store_internal::kMaterialFamily;
-using key_store_internal::NotFound;
-using key_store_internal::PageLimit;
-using key_store_internal::SealedMaterial;
-using key_store_internal::ValidateKeyRef;
+using key_manager_internal::AliasRecord;
+using key_manager_internal::CheckNotPendingDeletion;
+using key_manager_internal::CheckUsable;
+using key_manager_internal::DecodeMarker;
+using key_manager_internal::EncodeMarker;
+using key_manager_internal::InvalidMarkerError;
+using key_manager_internal::kAlgorithm;
+using key_manager_internal::kAliasesFamily;
+using key_manager_internal::KeyRecord;
+using key_manager_internal::kKeysFamily;
+using key_manager_internal::kMaterialFamily;
+using key_manager_internal::NotFound;
+using key_manager_internal::PageLimit;
+using key_manager_internal::SealedMaterial;
+using key_manager_internal::ValidateKeyRef;
 
-// ---- checks shared by the key_store*.cc files (key_store_internal.h) ----
+// ---- checks shared by the key_manager*.cc files (key_manager_internal.h) ----
 
-namespace key_store_internal {
+namespace key_manager_internal {
 namespace {
 
 absl::Status PendingDeletionError(const v1::KeyMetadata& md) {
@@ -119,7 +119,7 @@ absl::StatusOr<std::string> DecodeMarker(absl::string_view marker) {
   return decoded;
 }
 
-}  // namespace key_store_internal
+}  // namespace key_manager_internal
 
 namespace {
 
@@ -163,19 +163,19 @@ absl::Status ValidateTags(absl::string_view field,
 
 // ---- lifecycle ----
 
-KeyStore::KeyStore(const KeyStoreOptions& options, crypto::SecureBuffer root_key)
+KeyManager::KeyManager(const KeyManagerOptions& options, crypto::SecureBuffer root_key)
     : options_(options),
       clock_(options.clock ? options.clock : RealClock()),
       root_key_(std::move(root_key)) {}
 
-KeyStore::~KeyStore() = default;
+KeyManager::~KeyManager() = default;
 
-absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const KeyStoreOptions& options,
-                                                         crypto::SecureBuffer root_key) {
+absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(const KeyManagerOptions& options,
+                                                             crypto::SecureBuffer root_key) {
   if (root_key.size() != crypto::kAeadKeyBytes) {
     return absl::FailedPreconditionError("root key must be 32 bytes");
   }
-  std::unique_ptr<KeyStore> store(new KeyStore(options, std::move(root_key)));
+  std::unique_ptr<KeyManager> store(new KeyManager(options, std::move(root_key)));
   storage::DatabaseOptions db_options;
   db_options.path = options.db_path;
   db_options.column_families = {kKeysFamily, kMaterialFamily, kAliasesFamily};
@@ -185,7 +185,7 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const KeyStoreOptions& 
   return store;
 }
 
-absl::Status KeyStore::Load() {
+absl::Status KeyManager::Load() {
   absl::WriterMutexLock lock(&mu_);
   absl::Status status;
   COFFER_RETURN_IF_ERROR(db_->Scan(kKeysFamily, {}, [&](absl::string_view k, absl::string_view v) {
@@ -249,20 +249,20 @@ absl::Status KeyStore::Load() {
 
 // ---- ARNs, metadata, resolution, writes ----
 
-std::string KeyStore::ArnPrefix() const {
+std::string KeyManager::ArnPrefix() const {
   return absl::StrCat("arn:", options_.partition, ":kms:", options_.region, ":", options_.account,
                       ":");
 }
 
-std::string KeyStore::KeyArn(const std::string& key_id) const {
+std::string KeyManager::KeyArn(const std::string& key_id) const {
   return absl::StrCat(ArnPrefix(), "key/", key_id);
 }
 
-std::string KeyStore::AliasArn(const std::string& alias_name) const {
+std::string KeyManager::AliasArn(const std::string& alias_name) const {
   return absl::StrCat(ArnPrefix(), alias_name);
 }
 
-void KeyStore::FillMetadata(LoadedKey& key) const {
+void KeyManager::FillMetadata(LoadedKey& key) const {
   auto* md = key.record.mutable_metadata();
   md->set_arn(KeyArn(md->key_id()));
   md->set_enabled(md->key_state() == v1::KEY_STATE_ENABLED);
@@ -271,15 +271,15 @@ void KeyStore::FillMetadata(LoadedKey& key) const {
   md->set_current_key_material_version(static_cast<uint32_t>(key.material.size()));
 }
 
-absl::Status KeyStore::WriteOrInternal(const storage::WriteBatch& batch) {
+absl::Status KeyManager::WriteOrInternal(const storage::WriteBatch& batch) {
   absl::Status s = db_->Write(batch);
   if (s.ok()) return s;
   return ErrorWithCode(s.code(), reason::kKmsInternal,
                        absl::StrCat("keystore write failed: ", s.message()));
 }
 
-absl::Status KeyStore::UpdateKey(absl::string_view ref,
-                                 const std::function<absl::Status(KeyRecord&)>& change) {
+absl::Status KeyManager::UpdateKey(absl::string_view ref,
+                                   const std::function<absl::Status(KeyRecord&)>& change) {
   absl::WriterMutexLock lock(&mu_);
   COFFER_ASSIGN_OR_RETURN(LoadedKey * key, FindKeyLocked("key_id", ref));
   KeyRecord updated = key->record;
@@ -292,8 +292,8 @@ absl::Status KeyStore::UpdateKey(absl::string_view ref,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> KeyStore::ResolveLocked(absl::string_view field,
-                                                    absl::string_view ref) const {
+absl::StatusOr<std::string> KeyManager::ResolveLocked(absl::string_view field,
+                                                      absl::string_view ref) const {
   COFFER_RETURN_IF_ERROR(ValidateKeyRef(field, ref));
   absl::string_view rest = ref;
   if (absl::StartsWith(ref, "arn:")) {
@@ -315,8 +315,8 @@ absl::StatusOr<std::string> KeyStore::ResolveLocked(absl::string_view field,
   return std::string(rest);
 }
 
-absl::StatusOr<KeyStore::LoadedKey*> KeyStore::FindKeyLocked(absl::string_view field,
-                                                             absl::string_view ref) {
+absl::StatusOr<KeyManager::LoadedKey*> KeyManager::FindKeyLocked(absl::string_view field,
+                                                                 absl::string_view ref) {
   COFFER_ASSIGN_OR_RETURN(std::string id, ResolveLocked(field, ref));
   auto it = keys_.find(id);
   if (it == keys_.end()) return NotFound("Key", ref);
@@ -325,7 +325,7 @@ absl::StatusOr<KeyStore::LoadedKey*> KeyStore::FindKeyLocked(absl::string_view f
 
 // ---- key creation, description, listing ----
 
-absl::StatusOr<std::shared_ptr<KeyStore::Material>> KeyStore::NewMaterial(
+absl::StatusOr<std::shared_ptr<KeyManager::Material>> KeyManager::NewMaterial(
     const std::string& key_id, uint32_t version, storage::WriteBatch& batch) {
   auto material = std::make_shared<Material>();
   material->version = version;
@@ -339,10 +339,10 @@ absl::StatusOr<std::shared_ptr<KeyStore::Material>> KeyStore::NewMaterial(
   return material;
 }
 
-absl::StatusOr<std::string> KeyStore::CreateKeyLocked(v1::KeyManager manager,
-                                                      const std::string& description,
-                                                      const std::vector<v1::Tag>& tags,
-                                                      const std::string& alias) {
+absl::StatusOr<std::string> KeyManager::CreateKeyLocked(v1::KeyManager manager,
+                                                        const std::string& description,
+                                                        const std::vector<v1::Tag>& tags,
+                                                        const std::string& alias) {
   if (static_cast<int>(keys_.size()) >= options_.max_keys) {
     return Error(reason::kLimitExceeded,
                  absl::StrCat("at most ", options_.max_keys, " keys may exist"));
@@ -385,7 +385,7 @@ absl::StatusOr<std::string> KeyStore::CreateKeyLocked(v1::KeyManager manager,
   return id;
 }
 
-absl::StatusOr<v1::CreateKeyResponse> KeyStore::CreateKey(const v1::CreateKeyRequest& request) {
+absl::StatusOr<v1::CreateKeyResponse> KeyManager::CreateKey(const v1::CreateKeyRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateDescription(request.description()));
   if (request.key_usage() != v1::KEY_USAGE_UNSPECIFIED &&
       request.key_usage() != v1::KEY_USAGE_ENCRYPT_DECRYPT) {
@@ -406,7 +406,7 @@ absl::StatusOr<v1::CreateKeyResponse> KeyStore::CreateKey(const v1::CreateKeyReq
   return response;
 }
 
-absl::StatusOr<v1::DescribeKeyResponse> KeyStore::DescribeKey(
+absl::StatusOr<v1::DescribeKeyResponse> KeyManager::DescribeKey(
     const v1::DescribeKeyRequest& request) {
   absl::ReaderMutexLock lock(&mu_);
   COFFER_ASSIGN_OR_RETURN(LoadedKey * key, FindKeyLocked("key_id", request.key_id()));
@@ -415,7 +415,7 @@ absl::StatusOr<v1::DescribeKeyResponse> KeyStore::DescribeKey(
   return response;
 }
 
-absl::StatusOr<v1::ListKeysResponse> KeyStore::ListKeys(const v1::ListKeysRequest& request) {
+absl::StatusOr<v1::ListKeysResponse> KeyManager::ListKeys(const v1::ListKeysRequest& request) {
   COFFER_ASSIGN_OR_RETURN(int limit, PageLimit("limit", request.limit(), 1000, 100));
   COFFER_ASSIGN_OR_RETURN(std::string after, DecodeMarker(request.marker()));
   absl::ReaderMutexLock lock(&mu_);
@@ -435,7 +435,7 @@ absl::StatusOr<v1::ListKeysResponse> KeyStore::ListKeys(const v1::ListKeysReques
 
 // ---- description and states ----
 
-absl::StatusOr<v1::UpdateKeyDescriptionResponse> KeyStore::UpdateKeyDescription(
+absl::StatusOr<v1::UpdateKeyDescriptionResponse> KeyManager::UpdateKeyDescription(
     const v1::UpdateKeyDescriptionRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateDescription(request.description()));
   COFFER_RETURN_IF_ERROR(UpdateKey(request.key_id(), [&](KeyRecord& updated) {
@@ -446,7 +446,7 @@ absl::StatusOr<v1::UpdateKeyDescriptionResponse> KeyStore::UpdateKeyDescription(
   return v1::UpdateKeyDescriptionResponse();
 }
 
-absl::StatusOr<v1::EnableKeyResponse> KeyStore::EnableKey(const v1::EnableKeyRequest& request) {
+absl::StatusOr<v1::EnableKeyResponse> KeyManager::EnableKey(const v1::EnableKeyRequest& request) {
   COFFER_RETURN_IF_ERROR(UpdateKey(request.key_id(), [&](KeyRecord& updated) {
     COFFER_RETURN_IF_ERROR(CheckNotPendingDeletion(updated));
     updated.mutable_metadata()->set_key_state(v1::KEY_STATE_ENABLED);
@@ -455,7 +455,8 @@ absl::StatusOr<v1::EnableKeyResponse> KeyStore::EnableKey(const v1::EnableKeyReq
   return v1::EnableKeyResponse();
 }
 
-absl::StatusOr<v1::DisableKeyResponse> KeyStore::DisableKey(const v1::DisableKeyRequest& request) {
+absl::StatusOr<v1::DisableKeyResponse> KeyManager::DisableKey(
+    const v1::DisableKeyRequest& request) {
   COFFER_RETURN_IF_ERROR(UpdateKey(request.key_id(), [&](KeyRecord& updated) {
     COFFER_RETURN_IF_ERROR(CheckNotPendingDeletion(updated));
     updated.mutable_metadata()->set_key_state(v1::KEY_STATE_DISABLED);
@@ -464,7 +465,7 @@ absl::StatusOr<v1::DisableKeyResponse> KeyStore::DisableKey(const v1::DisableKey
   return v1::DisableKeyResponse();
 }
 
-absl::StatusOr<v1::ScheduleKeyDeletionResponse> KeyStore::ScheduleKeyDeletion(
+absl::StatusOr<v1::ScheduleKeyDeletionResponse> KeyManager::ScheduleKeyDeletion(
     const v1::ScheduleKeyDeletionRequest& request) {
   int days = request.pending_window_in_days() == 0 ? 30 : request.pending_window_in_days();
   if (days < 7 || days > 30) {
@@ -491,7 +492,7 @@ absl::StatusOr<v1::ScheduleKeyDeletionResponse> KeyStore::ScheduleKeyDeletion(
   return response;
 }
 
-absl::StatusOr<v1::CancelKeyDeletionResponse> KeyStore::CancelKeyDeletion(
+absl::StatusOr<v1::CancelKeyDeletionResponse> KeyManager::CancelKeyDeletion(
     const v1::CancelKeyDeletionRequest& request) {
   v1::CancelKeyDeletionResponse response;
   COFFER_RETURN_IF_ERROR(UpdateKey(request.key_id(), [&](KeyRecord& updated) {
@@ -511,7 +512,7 @@ absl::StatusOr<v1::CancelKeyDeletionResponse> KeyStore::CancelKeyDeletion(
 
 // ---- rotation ----
 
-absl::StatusOr<v1::EnableKeyRotationResponse> KeyStore::EnableKeyRotation(
+absl::StatusOr<v1::EnableKeyRotationResponse> KeyManager::EnableKeyRotation(
     const v1::EnableKeyRotationRequest& request) {
   int days = request.rotation_period_in_days() == 0 ? 365 : request.rotation_period_in_days();
   if (days < 90 || days > 2560) {
@@ -528,7 +529,7 @@ absl::StatusOr<v1::EnableKeyRotationResponse> KeyStore::EnableKeyRotation(
   return v1::EnableKeyRotationResponse();
 }
 
-absl::StatusOr<v1::DisableKeyRotationResponse> KeyStore::DisableKeyRotation(
+absl::StatusOr<v1::DisableKeyRotationResponse> KeyManager::DisableKeyRotation(
     const v1::DisableKeyRotationRequest& request) {
   COFFER_RETURN_IF_ERROR(UpdateKey(request.key_id(), [&](KeyRecord& updated) {
     COFFER_RETURN_IF_ERROR(CheckUsable(updated));
@@ -540,7 +541,7 @@ absl::StatusOr<v1::DisableKeyRotationResponse> KeyStore::DisableKeyRotation(
   return v1::DisableKeyRotationResponse();
 }
 
-absl::StatusOr<v1::GetKeyRotationStatusResponse> KeyStore::GetKeyRotationStatus(
+absl::StatusOr<v1::GetKeyRotationStatusResponse> KeyManager::GetKeyRotationStatus(
     const v1::GetKeyRotationStatusRequest& request) {
   absl::ReaderMutexLock lock(&mu_);
   COFFER_ASSIGN_OR_RETURN(LoadedKey * key, FindKeyLocked("key_id", request.key_id()));
@@ -554,7 +555,7 @@ absl::StatusOr<v1::GetKeyRotationStatusResponse> KeyStore::GetKeyRotationStatus(
   return response;
 }
 
-absl::StatusOr<uint32_t> KeyStore::RotateLocked(LoadedKey& key, v1::RotationType type) {
+absl::StatusOr<uint32_t> KeyManager::RotateLocked(LoadedKey& key, v1::RotationType type) {
   const std::string& id = key.record.metadata().key_id();
   auto version = static_cast<uint32_t>(key.material.size() + 1);
   absl::Time now = clock_->Now();
@@ -579,7 +580,7 @@ absl::StatusOr<uint32_t> KeyStore::RotateLocked(LoadedKey& key, v1::RotationType
   return version;
 }
 
-absl::StatusOr<v1::RotateKeyOnDemandResponse> KeyStore::RotateKeyOnDemand(
+absl::StatusOr<v1::RotateKeyOnDemandResponse> KeyManager::RotateKeyOnDemand(
     const v1::RotateKeyOnDemandRequest& request) {
   absl::WriterMutexLock lock(&mu_);
   COFFER_ASSIGN_OR_RETURN(LoadedKey * key, FindKeyLocked("key_id", request.key_id()));
@@ -591,7 +592,7 @@ absl::StatusOr<v1::RotateKeyOnDemandResponse> KeyStore::RotateKeyOnDemand(
   return response;
 }
 
-absl::StatusOr<v1::ListKeyRotationsResponse> KeyStore::ListKeyRotations(
+absl::StatusOr<v1::ListKeyRotationsResponse> KeyManager::ListKeyRotations(
     const v1::ListKeyRotationsRequest& request) {
   COFFER_ASSIGN_OR_RETURN(int limit, PageLimit("limit", request.limit(), 1000, 100));
   COFFER_ASSIGN_OR_RETURN(std::string after, DecodeMarker(request.marker()));
@@ -616,7 +617,7 @@ absl::StatusOr<v1::ListKeyRotationsResponse> KeyStore::ListKeyRotations(
 
 // ---- tags ----
 
-absl::StatusOr<v1::TagResourceResponse> KeyStore::TagResource(
+absl::StatusOr<v1::TagResourceResponse> KeyManager::TagResource(
     const v1::TagResourceRequest& request) {
   if (request.tags().empty()) return InvalidField("tags", "at least one tag is required");
   COFFER_RETURN_IF_ERROR(ValidateTags("tags", request.tags()));
@@ -641,7 +642,7 @@ absl::StatusOr<v1::TagResourceResponse> KeyStore::TagResource(
   return v1::TagResourceResponse();
 }
 
-absl::StatusOr<v1::UntagResourceResponse> KeyStore::UntagResource(
+absl::StatusOr<v1::UntagResourceResponse> KeyManager::UntagResource(
     const v1::UntagResourceRequest& request) {
   if (request.tag_keys().empty() || request.tag_keys_size() > kMaxTagsPerKey) {
     return InvalidField("tag_keys", absl::StrCat("must name 1-", kMaxTagsPerKey, " tag keys"));
@@ -660,7 +661,7 @@ absl::StatusOr<v1::UntagResourceResponse> KeyStore::UntagResource(
   return v1::UntagResourceResponse();
 }
 
-absl::StatusOr<v1::ListResourceTagsResponse> KeyStore::ListResourceTags(
+absl::StatusOr<v1::ListResourceTagsResponse> KeyManager::ListResourceTags(
     const v1::ListResourceTagsRequest& request) {
   COFFER_ASSIGN_OR_RETURN(int limit, PageLimit("limit", request.limit(), 50, 50));
   COFFER_ASSIGN_OR_RETURN(std::string after, DecodeMarker(request.marker()));
@@ -680,7 +681,7 @@ absl::StatusOr<v1::ListResourceTagsResponse> KeyStore::ListResourceTags(
 
 // ---- maintenance ----
 
-absl::StatusOr<MaintenanceResult> KeyStore::RunMaintenance() {
+absl::StatusOr<MaintenanceResult> KeyManager::RunMaintenance() {
   MaintenanceResult result;
   absl::Time now = clock_->Now();
   absl::WriterMutexLock lock(&mu_);
@@ -721,7 +722,7 @@ absl::StatusOr<MaintenanceResult> KeyStore::RunMaintenance() {
   return result;
 }
 
-std::map<v1::KeyState, int> KeyStore::CountKeysByState() const {
+std::map<v1::KeyState, int> KeyManager::CountKeysByState() const {
   absl::ReaderMutexLock lock(&mu_);
   std::map<v1::KeyState, int> counts;
   for (const auto& [id, key] : keys_) ++counts[key->record.metadata().key_state()];

@@ -1,4 +1,4 @@
-#include "services/kms/key_store.h"
+#include "services/kms/key_manager.h"
 
 #include <sys/stat.h>
 
@@ -22,20 +22,20 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class KeyStoreTest : public ::testing::Test {
+class KeyManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_ = std::string(crypto::RandomString(32));
     Reopen();
   }
 
-  void Reopen(KeyStoreOptions options = {}) {
+  void Reopen(KeyManagerOptions options = {}) {
     store_.reset();
     options.db_path = dir_.Join("keystore");
     options.clock = &clock_;
     options.sync_writes = false;
     if (options_override_) options.max_keys = max_keys_, options.max_aliases_per_key = max_aliases_;
-    auto store = KeyStore::Open(options, crypto::SecureBuffer::Copy(root_));
+    auto store = KeyManager::Open(options, crypto::SecureBuffer::Copy(root_));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(store).value();
   }
@@ -81,7 +81,7 @@ class KeyStoreTest : public ::testing::Test {
   testing::TempDir dir_;
   FakeClock clock_;
   std::string root_;
-  std::unique_ptr<KeyStore> store_;
+  std::unique_ptr<KeyManager> store_;
   bool options_override_ = false;
   int max_keys_ = 0;
   int max_aliases_ = 0;
@@ -89,7 +89,7 @@ class KeyStoreTest : public ::testing::Test {
 
 using ::coffer::testing::HasReason;
 
-TEST_F(KeyStoreTest, CreateKeyDescribesItself) {
+TEST_F(KeyManagerTest, CreateKeyDescribesItself) {
   v1::CreateKeyRequest req;
   req.set_description("orders database");
   auto* tag = req.add_tags();
@@ -125,7 +125,7 @@ TEST_F(KeyStoreTest, CreateKeyDescribesItself) {
   EXPECT_THAT(store_->DescribeKey(other_account).status(), HasReason(reason::kNotFound));
 }
 
-TEST_F(KeyStoreTest, RoundTripWithAndWithoutContext) {
+TEST_F(KeyManagerTest, RoundTripWithAndWithoutContext) {
   std::string key = NewKey();
   auto blob = EncryptWith(key, "hello");
   ASSERT_TRUE(blob.ok()) << blob.status();
@@ -141,7 +141,7 @@ TEST_F(KeyStoreTest, RoundTripWithAndWithoutContext) {
   EXPECT_THAT(DecryptWith(*blob, ctx).status(), HasReason(reason::kInvalidCiphertext));
 }
 
-TEST_F(KeyStoreTest, EveryTamperedByteIsInvalidCiphertext) {
+TEST_F(KeyManagerTest, EveryTamperedByteIsInvalidCiphertext) {
   std::string key = NewKey();
   std::string blob = *EncryptWith(key, "attack at dawn");
   for (size_t i = 0; i < blob.size(); ++i) {
@@ -158,7 +158,7 @@ TEST_F(KeyStoreTest, EveryTamperedByteIsInvalidCiphertext) {
   EXPECT_THAT(DecryptWith("x").status(), HasReason(reason::kInvalidCiphertext));
 }
 
-TEST_F(KeyStoreTest, DecryptWithOtherKeyIdIsIncorrectKey) {
+TEST_F(KeyManagerTest, DecryptWithOtherKeyIdIsIncorrectKey) {
   std::string a = NewKey();
   std::string b = NewKey();
   std::string blob = *EncryptWith(a, "data");
@@ -167,7 +167,7 @@ TEST_F(KeyStoreTest, DecryptWithOtherKeyIdIsIncorrectKey) {
   EXPECT_THAT(DecryptWith(blob, {}, "alias/none").status(), HasReason(reason::kNotFound));
 }
 
-TEST_F(KeyStoreTest, RotationKeepsOldCiphertextAndReEncryptMovesToNewest) {
+TEST_F(KeyManagerTest, RotationKeepsOldCiphertextAndReEncryptMovesToNewest) {
   std::string key = NewKey();
   std::string old_blob = *EncryptWith(key, "v1 data", {{"a", "b"}});
   EXPECT_EQ(ParseCiphertext(old_blob)->version, 1u);
@@ -214,7 +214,7 @@ TEST_F(KeyStoreTest, RotationKeepsOldCiphertextAndReEncryptMovesToNewest) {
   EXPECT_EQ(rotations->rotations(1).key_material_version(), 3u);
 }
 
-TEST_F(KeyStoreTest, DisabledAndPendingDeletionKeysRefuseCrypto) {
+TEST_F(KeyManagerTest, DisabledAndPendingDeletionKeysRefuseCrypto) {
   std::string key = NewKey();
   std::string blob = *EncryptWith(key, "data");
   v1::DisableKeyRequest disable;
@@ -254,7 +254,7 @@ TEST_F(KeyStoreTest, DisabledAndPendingDeletionKeysRefuseCrypto) {
   EXPECT_THAT(store_->CancelKeyDeletion(cancel).status(), HasReason(reason::kInvalidState));
 }
 
-TEST_F(KeyStoreTest, SweeperDestroysDueKeysWithTheirAliasesAndMaterial) {
+TEST_F(KeyManagerTest, SweeperDestroysDueKeysWithTheirAliasesAndMaterial) {
   std::string doomed = NewKey();
   std::string kept = NewKey();
   v1::CreateAliasRequest alias;
@@ -294,7 +294,7 @@ TEST_F(KeyStoreTest, SweeperDestroysDueKeysWithTheirAliasesAndMaterial) {
   EXPECT_THAT(store_->DescribeKey(d).status(), HasReason(reason::kNotFound));
 }
 
-TEST_F(KeyStoreTest, AutomaticRotationFollowsThePeriod) {
+TEST_F(KeyManagerTest, AutomaticRotationFollowsThePeriod) {
   std::string key = NewKey();
   v1::EnableKeyRotationRequest enable;
   enable.set_key_id(key);
@@ -338,7 +338,7 @@ TEST_F(KeyStoreTest, AutomaticRotationFollowsThePeriod) {
   EXPECT_EQ(store_->RunMaintenance()->keys_rotated, 0);
 }
 
-TEST_F(KeyStoreTest, AliasRules) {
+TEST_F(KeyManagerTest, AliasRules) {
   std::string a = NewKey();
   std::string b = NewKey();
   struct Case {
@@ -407,7 +407,7 @@ TEST_F(KeyStoreTest, AliasRules) {
   EXPECT_THAT(store_->DescribeKey(d).status(), HasReason(reason::kNotFound));
 }
 
-TEST_F(KeyStoreTest, AliasAndKeyCountLimits) {
+TEST_F(KeyManagerTest, AliasAndKeyCountLimits) {
   options_override_ = true;
   max_keys_ = 3;
   max_aliases_ = 2;
@@ -429,7 +429,7 @@ TEST_F(KeyStoreTest, AliasAndKeyCountLimits) {
   EXPECT_THAT(store_->CreateKey({}).status(), HasReason(reason::kLimitExceeded));
 }
 
-TEST_F(KeyStoreTest, EveryLimitIsRejectedWithTheRightReason) {
+TEST_F(KeyManagerTest, EveryLimitIsRejectedWithTheRightReason) {
   std::string key = NewKey();
   struct Case {
     std::string what;
@@ -560,7 +560,7 @@ TEST_F(KeyStoreTest, EveryLimitIsRejectedWithTheRightReason) {
   EXPECT_TRUE(tags(50, 3, 256).ok());
 }
 
-TEST_F(KeyStoreTest, ListKeysPagesWithoutGapsOrRepeats) {
+TEST_F(KeyManagerTest, ListKeysPagesWithoutGapsOrRepeats) {
   std::set<std::string> created;
   for (int i = 0; i < 25; ++i) created.insert(NewKey());
   std::set<std::string> seen;
@@ -581,7 +581,7 @@ TEST_F(KeyStoreTest, ListKeysPagesWithoutGapsOrRepeats) {
   EXPECT_EQ(seen, created);
 }
 
-TEST_F(KeyStoreTest, TagsMergeRemoveAndPage) {
+TEST_F(KeyManagerTest, TagsMergeRemoveAndPage) {
   std::string key = NewKey();
   v1::TagResourceRequest tag;
   tag.set_key_id(key);
@@ -616,7 +616,7 @@ TEST_F(KeyStoreTest, TagsMergeRemoveAndPage) {
   EXPECT_FALSE(second->truncated());
 }
 
-TEST_F(KeyStoreTest, DataKeysDecryptToThePlaintextCopy) {
+TEST_F(KeyManagerTest, DataKeysDecryptToThePlaintextCopy) {
   std::string key = NewKey();
   v1::GenerateDataKeyRequest gen;
   gen.set_key_id(key);
@@ -635,7 +635,7 @@ TEST_F(KeyStoreTest, DataKeysDecryptToThePlaintextCopy) {
   EXPECT_EQ(DecryptWith(wrapped->ciphertext_blob())->size(), 64u);
 }
 
-TEST_F(KeyStoreTest, BuiltInAliasCreatesAManagedKeyOnFirstUse) {
+TEST_F(KeyManagerTest, BuiltInAliasCreatesAManagedKeyOnFirstUse) {
   auto blob = EncryptWith("alias/coffer/secretsmanager", "secret");
   ASSERT_TRUE(blob.ok()) << blob.status();
   auto again = EncryptWith("alias/coffer/secretsmanager", "secret");
@@ -652,7 +652,7 @@ TEST_F(KeyStoreTest, BuiltInAliasCreatesAManagedKeyOnFirstUse) {
   EXPECT_THAT(EncryptWith("alias/made-up", "x").status(), HasReason(reason::kNotFound));
 }
 
-TEST_F(KeyStoreTest, KeysAliasesAndVersionsSurviveReopen) {
+TEST_F(KeyManagerTest, KeysAliasesAndVersionsSurviveReopen) {
   std::string key = NewKey();
   std::string blob = *EncryptWith(key, "persisted");
   v1::RotateKeyOnDemandRequest rotate;
@@ -668,9 +668,9 @@ TEST_F(KeyStoreTest, KeysAliasesAndVersionsSurviveReopen) {
 
   // The wrong root key unseals nothing.
   store_.reset();
-  KeyStoreOptions options;
+  KeyManagerOptions options;
   options.db_path = dir_.Join("keystore");
-  auto wrong = KeyStore::Open(options, crypto::SecureBuffer::Random(32));
+  auto wrong = KeyManager::Open(options, crypto::SecureBuffer::Random(32));
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 

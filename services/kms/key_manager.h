@@ -1,16 +1,16 @@
-// key_store.h: the whole of coffer-kms's logic, without gRPC.
+// key_manager.h: the whole of coffer-kms's logic, without gRPC.
 //
-// KeyStore owns the keys, their numbered material versions, aliases and
+// KeyManager owns the keys, their numbered material versions, aliases and
 // tags; persists them in RocksDB (material only sealed under the root key)
 // and keeps unsealed material in guarded memory. Each method takes and
 // returns the public API messages, validates every field first, and returns
 // errors carrying the AWS exception name (libs/common/errors.h), so that the
 // gRPC handlers in kms_service.cc only map results.
 //
-//   KeyStoreOptions opts;
+//   KeyManagerOptions opts;
 //   opts.db_path = data_dir + "/keystore";
 //   COFFER_ASSIGN_OR_RETURN(crypto::SecureBuffer root, source->Load());
-//   COFFER_ASSIGN_OR_RETURN(auto keys, KeyStore::Open(opts, std::move(root)));
+//   COFFER_ASSIGN_OR_RETURN(auto keys, KeyManager::Open(opts, std::move(root)));
 //   v1::CreateKeyRequest create;
 //   COFFER_ASSIGN_OR_RETURN(v1::CreateKeyResponse key, keys->CreateKey(create));
 //   v1::EncryptRequest enc;
@@ -24,8 +24,8 @@
 // up the material; metadata changes are serialized and each is one synced,
 // atomic RocksDB write applied to memory only after it succeeded.
 //
-// The implementation is spread over key_store.cc, key_store_aliases.cc and
-// key_store_crypto.cc (key_store_internal.h says what goes where).
+// The implementation is spread over key_manager.cc, key_manager_aliases.cc and
+// key_manager_crypto.cc (key_manager_internal.h says what goes where).
 #pragma once
 
 #include <functional>
@@ -45,7 +45,7 @@
 
 namespace coffer::kms {
 
-struct KeyStoreOptions {
+struct KeyManagerOptions {
   std::string db_path;
   // ARN parts: arn:<partition>:kms:<region>:<account>:key/<id>.
   std::string partition = "coffer";
@@ -63,13 +63,13 @@ struct MaintenanceResult {
   int keys_rotated = 0;
 };
 
-class KeyStore {
+class KeyManager {
  public:
   // Opens the database and unseals every key's material with `root_key`.
   // FAILED_PRECONDITION when material does not unseal (wrong root key).
-  static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const KeyStoreOptions& options,
-                                                        crypto::SecureBuffer root_key);
-  ~KeyStore();
+  static absl::StatusOr<std::unique_ptr<KeyManager>> Open(const KeyManagerOptions& options,
+                                                          crypto::SecureBuffer root_key);
+  ~KeyManager();
 
   absl::StatusOr<v1::CreateKeyResponse> CreateKey(const v1::CreateKeyRequest& request);
   absl::StatusOr<v1::DescribeKeyResponse> DescribeKey(const v1::DescribeKeyRequest& request);
@@ -126,7 +126,7 @@ class KeyStore {
   struct ResolvedKey;
   using Context = std::map<std::string, std::string>;
 
-  KeyStore(const KeyStoreOptions& options, crypto::SecureBuffer root_key);
+  KeyManager(const KeyManagerOptions& options, crypto::SecureBuffer root_key);
   absl::Status Load();
 
   // "arn:<partition>:kms:<region>:<account>:", the start of every ARN here.
@@ -176,7 +176,7 @@ class KeyStore {
   // LimitExceededException when `key` has max_aliases_per_key aliases.
   absl::Status CheckAliasLimitLocked(const LoadedKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
-  KeyStoreOptions options_;
+  KeyManagerOptions options_;
   Clock* clock_;
   crypto::SecureBuffer root_key_;
   std::unique_ptr<storage::Database> db_;

@@ -1,6 +1,6 @@
-// KeyStore: crypto operations (Encrypt, Decrypt, ReEncrypt, GenerateDataKey*,
+// KeyManager: crypto operations (Encrypt, Decrypt, ReEncrypt, GenerateDataKey*,
 // GenerateRandom) and the built-in alias/coffer/<service> keys made on first
-// use. See key_store_internal.h for how the KeyStore is spread over files.
+// use. See key_manager_internal.h for how the KeyManager is spread over files.
 #include <map>
 #include <string>
 
@@ -11,16 +11,16 @@
 #include "libs/crypto/encryption_context.h"
 #include "libs/crypto/random.h"
 #include "services/kms/ciphertext.h"
-#include "services/kms/key_store.h"
-#include "services/kms/key_store_internal.h"
+#include "services/kms/key_manager.h"
+#include "services/kms/key_manager_internal.h"
 
 namespace coffer::kms {
 
-using key_store_internal::CheckUsable;
-using key_store_internal::kAlgorithm;
-using key_store_internal::NotFound;
-using key_store_internal::ValidateAliasName;
-using key_store_internal::ValidateKeyRef;
+using key_manager_internal::CheckUsable;
+using key_manager_internal::kAlgorithm;
+using key_manager_internal::NotFound;
+using key_manager_internal::ValidateAliasName;
+using key_manager_internal::ValidateKeyRef;
 
 namespace {
 
@@ -71,8 +71,8 @@ absl::StatusOr<int> DataKeyBytes(int number_of_bytes, v1::DataKeySpec spec) {
 
 // ---- picking the key ----
 
-absl::StatusOr<std::string> KeyStore::ResolveForEncrypt(absl::string_view field,
-                                                        absl::string_view ref) {
+absl::StatusOr<std::string> KeyManager::ResolveForEncrypt(absl::string_view field,
+                                                          absl::string_view ref) {
   {
     absl::ReaderMutexLock lock(&mu_);
     auto id = ResolveLocked(field, ref);
@@ -97,8 +97,8 @@ absl::StatusOr<std::string> KeyStore::ResolveForEncrypt(absl::string_view field,
       {}, alias);
 }
 
-absl::StatusOr<KeyStore::ResolvedKey> KeyStore::KeyForEncrypt(absl::string_view field,
-                                                              absl::string_view ref) {
+absl::StatusOr<KeyManager::ResolvedKey> KeyManager::KeyForEncrypt(absl::string_view field,
+                                                                  absl::string_view ref) {
   COFFER_ASSIGN_OR_RETURN(std::string id, ResolveForEncrypt(field, ref));
   absl::ReaderMutexLock lock(&mu_);
   auto it = keys_.find(id);
@@ -107,11 +107,11 @@ absl::StatusOr<KeyStore::ResolvedKey> KeyStore::KeyForEncrypt(absl::string_view 
   return ResolvedKey{id, it->second->record.metadata().arn(), it->second->material.back()};
 }
 
-absl::StatusOr<crypto::SecureBuffer> KeyStore::DecryptBlob(absl::string_view blob,
-                                                           const Context& context,
-                                                           absl::string_view key_field,
-                                                           absl::string_view key_ref,
-                                                           ResolvedKey* used) {
+absl::StatusOr<crypto::SecureBuffer> KeyManager::DecryptBlob(absl::string_view blob,
+                                                             const Context& context,
+                                                             absl::string_view key_field,
+                                                             absl::string_view key_ref,
+                                                             ResolvedKey* used) {
   if (blob.empty() || blob.size() > kMaxCiphertextBytes) {
     return InvalidField("ciphertext_blob",
                         absl::StrCat("must be 1-", kMaxCiphertextBytes, " bytes"));
@@ -142,7 +142,7 @@ absl::StatusOr<crypto::SecureBuffer> KeyStore::DecryptBlob(absl::string_view blo
 
 // ---- the operations ----
 
-absl::StatusOr<v1::EncryptResponse> KeyStore::Encrypt(const v1::EncryptRequest& request) {
+absl::StatusOr<v1::EncryptResponse> KeyManager::Encrypt(const v1::EncryptRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateKeyRef("key_id", request.key_id()));
   if (request.plaintext().empty() || request.plaintext().size() > kMaxPlaintext) {
     return InvalidField("plaintext", absl::StrCat("must be 1-", kMaxPlaintext, " bytes"));
@@ -158,7 +158,7 @@ absl::StatusOr<v1::EncryptResponse> KeyStore::Encrypt(const v1::EncryptRequest& 
   return response;
 }
 
-absl::StatusOr<v1::DecryptResponse> KeyStore::Decrypt(const v1::DecryptRequest& request) {
+absl::StatusOr<v1::DecryptResponse> KeyManager::Decrypt(const v1::DecryptRequest& request) {
   Context context = ToContext(request.encryption_context());
   COFFER_RETURN_IF_ERROR(ValidateContext("encryption_context", context));
   ResolvedKey used;
@@ -172,7 +172,7 @@ absl::StatusOr<v1::DecryptResponse> KeyStore::Decrypt(const v1::DecryptRequest& 
   return response;
 }
 
-absl::StatusOr<v1::ReEncryptResponse> KeyStore::ReEncrypt(const v1::ReEncryptRequest& request) {
+absl::StatusOr<v1::ReEncryptResponse> KeyManager::ReEncrypt(const v1::ReEncryptRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateKeyRef("destination_key_id", request.destination_key_id()));
   Context source_context = ToContext(request.source_encryption_context());
   COFFER_RETURN_IF_ERROR(ValidateContext("source_encryption_context", source_context));
@@ -196,8 +196,8 @@ absl::StatusOr<v1::ReEncryptResponse> KeyStore::ReEncrypt(const v1::ReEncryptReq
 }
 
 template <typename Request, typename Response>
-absl::StatusOr<crypto::SecureBuffer> KeyStore::NewDataKey(const Request& request,
-                                                          Response& response) {
+absl::StatusOr<crypto::SecureBuffer> KeyManager::NewDataKey(const Request& request,
+                                                            Response& response) {
   COFFER_RETURN_IF_ERROR(ValidateKeyRef("key_id", request.key_id()));
   Context context = ToContext(request.encryption_context());
   COFFER_RETURN_IF_ERROR(ValidateContext("encryption_context", context));
@@ -210,7 +210,7 @@ absl::StatusOr<crypto::SecureBuffer> KeyStore::NewDataKey(const Request& request
   return plaintext;
 }
 
-absl::StatusOr<v1::GenerateDataKeyResponse> KeyStore::GenerateDataKey(
+absl::StatusOr<v1::GenerateDataKeyResponse> KeyManager::GenerateDataKey(
     const v1::GenerateDataKeyRequest& request) {
   v1::GenerateDataKeyResponse response;
   COFFER_ASSIGN_OR_RETURN(crypto::SecureBuffer plaintext, NewDataKey(request, response));
@@ -219,14 +219,14 @@ absl::StatusOr<v1::GenerateDataKeyResponse> KeyStore::GenerateDataKey(
 }
 
 absl::StatusOr<v1::GenerateDataKeyWithoutPlaintextResponse>
-KeyStore::GenerateDataKeyWithoutPlaintext(
+KeyManager::GenerateDataKeyWithoutPlaintext(
     const v1::GenerateDataKeyWithoutPlaintextRequest& request) {
   v1::GenerateDataKeyWithoutPlaintextResponse response;
   COFFER_RETURN_IF_ERROR(NewDataKey(request, response).status());
   return response;
 }
 
-absl::StatusOr<v1::GenerateRandomResponse> KeyStore::GenerateRandom(
+absl::StatusOr<v1::GenerateRandomResponse> KeyManager::GenerateRandom(
     const v1::GenerateRandomRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateNumberOfBytes(request.number_of_bytes()));
   v1::GenerateRandomResponse response;

@@ -1,16 +1,16 @@
-// key_store_internal.h: what the KeyStore's .cc files share, the way RocksDB
+// key_manager_internal.h: what the KeyManager's .cc files share, the way RocksDB
 // spreads DBImpl over db_impl_*.cc: the column families, the in-memory key
 // types, and the checks more than one file makes. Only services/kms/
-// key_store*.cc include it; the API is key_store.h.
+// key_manager*.cc include it; the API is key_manager.h.
 //
-//   key_store.cc          lifecycle (open, load), ARNs, key resolution, key
+//   key_manager.cc          lifecycle (open, load), ARNs, key resolution, key
 //                         creation, metadata, states, rotation, tags,
 //                         maintenance
-//   key_store_aliases.cc  CreateAlias, UpdateAlias, DeleteAlias, ListAliases
-//   key_store_crypto.cc   Encrypt, Decrypt, ReEncrypt, GenerateDataKey*,
+//   key_manager_aliases.cc  CreateAlias, UpdateAlias, DeleteAlias, ListAliases
+//   key_manager_crypto.cc   Encrypt, Decrypt, ReEncrypt, GenerateDataKey*,
 //                         GenerateRandom and the built-in key on first use
 //
-//   namespace ksi = ::coffer::kms::key_store_internal;
+//   namespace ksi = ::coffer::kms::key_manager_internal;
 //   COFFER_RETURN_IF_ERROR(ksi::ValidateKeyRef("key_id", request.key_id()));
 //   COFFER_RETURN_IF_ERROR(ksi::CheckUsable(key->record));
 //
@@ -28,17 +28,17 @@
 #include "absl/strings/string_view.h"
 #include "coffer/internal/kms/v1/keystore.pb.h"
 #include "libs/crypto/secure_buffer.h"
-#include "services/kms/key_store.h"
+#include "services/kms/key_manager.h"
 
 namespace coffer::kms {
 
 // One version of a key's material, unsealed, read-only.
-struct KeyStore::Material {
+struct KeyManager::Material {
   uint32_t version = 0;
   crypto::SecureBuffer key;
 };
 
-struct KeyStore::LoadedKey {
+struct KeyManager::LoadedKey {
   ::coffer::internal::kms::v1::KeyRecord record;
   // material[i] is version i + 1.
   std::vector<std::shared_ptr<Material>> material;
@@ -46,13 +46,13 @@ struct KeyStore::LoadedKey {
 
 // A key picked for one crypto operation; `material` stays alive (and
 // unwiped) while the operation holds it, even if the key is deleted.
-struct KeyStore::ResolvedKey {
+struct KeyManager::ResolvedKey {
   std::string key_id;
   std::string arn;
   std::shared_ptr<Material> material;
 };
 
-namespace key_store_internal {
+namespace key_manager_internal {
 
 using ::coffer::internal::kms::v1::AliasRecord;
 using ::coffer::internal::kms::v1::KeyRecord;
@@ -92,5 +92,5 @@ std::string EncodeMarker(absl::string_view last);
 absl::StatusOr<std::string> DecodeMarker(absl::string_view marker);
 absl::Status InvalidMarkerError();
 
-}  // namespace key_store_internal
+}  // namespace key_manager_internal
 }  // namespace coffer::kms

@@ -1,5 +1,5 @@
-// KeyStore: aliases (CreateAlias, UpdateAlias, DeleteAlias, ListAliases).
-// See key_store_internal.h for how the KeyStore is spread over files.
+// KeyManager: aliases (CreateAlias, UpdateAlias, DeleteAlias, ListAliases).
+// See key_manager_internal.h for how the KeyManager is spread over files.
 #include <string>
 
 #include "absl/strings/match.h"
@@ -7,20 +7,20 @@
 #include "libs/common/errors.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
-#include "services/kms/key_store.h"
-#include "services/kms/key_store_internal.h"
+#include "services/kms/key_manager.h"
+#include "services/kms/key_manager_internal.h"
 
 namespace coffer::kms {
 
-using key_store_internal::AliasRecord;
-using key_store_internal::CheckNotPendingDeletion;
-using key_store_internal::DecodeMarker;
-using key_store_internal::EncodeMarker;
-using key_store_internal::kAliasesFamily;
-using key_store_internal::NotFound;
-using key_store_internal::PageLimit;
-using key_store_internal::ValidateAliasName;
-using key_store_internal::ValidateKeyRef;
+using key_manager_internal::AliasRecord;
+using key_manager_internal::CheckNotPendingDeletion;
+using key_manager_internal::DecodeMarker;
+using key_manager_internal::EncodeMarker;
+using key_manager_internal::kAliasesFamily;
+using key_manager_internal::NotFound;
+using key_manager_internal::PageLimit;
+using key_manager_internal::ValidateAliasName;
+using key_manager_internal::ValidateKeyRef;
 
 namespace {
 
@@ -34,7 +34,7 @@ absl::Status ValidateAliasTarget(absl::string_view ref) {
 
 }  // namespace
 
-absl::Status KeyStore::CheckAliasLimitLocked(const LoadedKey& key) const {
+absl::Status KeyManager::CheckAliasLimitLocked(const LoadedKey& key) const {
   const std::string& key_id = key.record.metadata().key_id();
   int n = 0;
   for (const auto& [name, alias] : aliases_) n += alias.target_key_id() == key_id;
@@ -44,7 +44,7 @@ absl::Status KeyStore::CheckAliasLimitLocked(const LoadedKey& key) const {
                key.record.metadata().arn());
 }
 
-absl::StatusOr<v1::CreateAliasResponse> KeyStore::CreateAlias(
+absl::StatusOr<v1::CreateAliasResponse> KeyManager::CreateAlias(
     const v1::CreateAliasRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateAliasName("alias_name", request.alias_name(), false));
   COFFER_RETURN_IF_ERROR(ValidateAliasTarget(request.target_key_id()));
@@ -69,7 +69,7 @@ absl::StatusOr<v1::CreateAliasResponse> KeyStore::CreateAlias(
   return v1::CreateAliasResponse();
 }
 
-absl::StatusOr<v1::UpdateAliasResponse> KeyStore::UpdateAlias(
+absl::StatusOr<v1::UpdateAliasResponse> KeyManager::UpdateAlias(
     const v1::UpdateAliasRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateAliasName("alias_name", request.alias_name(), false));
   COFFER_RETURN_IF_ERROR(ValidateAliasTarget(request.target_key_id()));
@@ -90,7 +90,7 @@ absl::StatusOr<v1::UpdateAliasResponse> KeyStore::UpdateAlias(
   return v1::UpdateAliasResponse();
 }
 
-absl::StatusOr<v1::DeleteAliasResponse> KeyStore::DeleteAlias(
+absl::StatusOr<v1::DeleteAliasResponse> KeyManager::DeleteAlias(
     const v1::DeleteAliasRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateAliasName("alias_name", request.alias_name(), false));
   absl::WriterMutexLock lock(&mu_);
@@ -103,7 +103,7 @@ absl::StatusOr<v1::DeleteAliasResponse> KeyStore::DeleteAlias(
   return v1::DeleteAliasResponse();
 }
 
-absl::StatusOr<v1::ListAliasesResponse> KeyStore::ListAliases(
+absl::StatusOr<v1::ListAliasesResponse> KeyManager::ListAliases(
     const v1::ListAliasesRequest& request) {
   COFFER_ASSIGN_OR_RETURN(int limit, PageLimit("limit", request.limit(), 100, 50));
   COFFER_ASSIGN_OR_RETURN(std::string after, DecodeMarker(request.marker()));
