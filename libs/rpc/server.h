@@ -19,6 +19,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/server_interceptor.h>
+#include <signal.h>
 
 #include <memory>
 #include <string>
@@ -73,6 +74,9 @@ class Server {
 
 // Blocks SIGTERM and SIGINT in the calling thread and every thread it starts
 // later. Call first thing in main(), before any thread exists.
+// SIGINT and SIGTERM: the signals that stop a Coffer process.
+sigset_t ShutdownSignals();
+
 void BlockShutdownSignals();
 
 // Waits for SIGTERM or SIGINT (requires BlockShutdownSignals()); returns the

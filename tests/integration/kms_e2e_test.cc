@@ -20,6 +20,7 @@
 #include "libs/rpc/channel.h"
 #include "libs/rpc/status.h"
 #include "tests/integration/http_get.h"
+#include "tests/integration/kms_store.h"
 #include "tests/integration/service_process.h"
 #include "tests/testing/test_env.h"
 
@@ -279,20 +280,9 @@ TEST_F(KmsE2ETest, MetricsShowTheCallsJustMade) {
 
 // The README's cofferctl session, through the real binary.
 TEST_F(KmsE2ETest, CofferctlSession) {
-  const auto& pki = testing::SharedPki();
-  rpc::TlsFiles tls = pki.Identity("cofferctl");
-  std::map<std::string, std::string> env = {
-      {"COFFER_ADDRESS", absl::StrCat("localhost:", kms_->ports().grpc)},
-      {"COFFER_CA", tls.ca_file},
-      {"COFFER_CERT", tls.cert_file},
-      {"COFFER_KEY", tls.key_file}};
-  auto run = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), testing::BinaryPath("cofferctl"));
-    testing::Subprocess ctl(args, env);
-    EXPECT_TRUE(ctl.Start().ok());
-    int code = ctl.Wait(absl::Seconds(20));
-    return std::make_pair(code, ctl.Output());
-  };
+  const std::map<std::string, std::string> env = {
+      {"COFFER_ADDRESS", absl::StrCat("localhost:", kms_->ports().grpc)}};
+  auto run = [&](const std::vector<std::string>& args) { return testing::RunCofferctl(args, env); };
   auto [code, created] = run({"kms", "create-key", "--description=demo key"});
   ASSERT_EQ(code, 0) << created;
   EXPECT_THAT(created, HasSubstr("\"key_state\": \"KEY_STATE_ENABLED\""));

@@ -33,4 +33,22 @@ absl::Status StartKmsAndStore(const TempDir& dir, const std::vector<std::string>
   return absl::OkStatus();
 }
 
+std::map<std::string, std::string> CofferctlEnv(const std::map<std::string, std::string>& env) {
+  const rpc::TlsFiles tls = SharedPki().Identity("cofferctl");
+  std::map<std::string, std::string> all = {
+      {"COFFER_CA", tls.ca_file}, {"COFFER_CERT", tls.cert_file}, {"COFFER_KEY", tls.key_file}};
+  for (const auto& [k, v] : env) all[k] = v;
+  return all;
+}
+
+std::pair<int, std::string> RunCofferctl(const std::vector<std::string>& args,
+                                         const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv = {BinaryPath("cofferctl")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Subprocess ctl(argv, CofferctlEnv(env));
+  if (absl::Status s = ctl.Start(); !s.ok()) return {-1, std::string(s.message())};
+  int code = ctl.Wait(absl::Seconds(20));
+  return {code, ctl.Output()};
+}
+
 }  // namespace coffer::testing

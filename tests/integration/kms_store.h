@@ -1,6 +1,6 @@
 // kms_store.h: what the end-to-end suites share to bring up Coffer itself: a
 // dev-mode coffer-kms and a coffer-store backed by it, the TLS flags of a
-// service, and a unary call with a deadline.
+// service, the real cofferctl, and a unary call with a deadline.
 //
 //   testing::TempDir dir;
 //   std::unique_ptr<ServiceProcess> kms, store;
@@ -16,8 +16,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -36,6 +38,16 @@ void TlsArgs(const rpc::TlsFiles& tls, std::vector<std::string>* args);
 absl::Status StartKmsAndStore(const TempDir& dir, const std::vector<std::string>& store_flags,
                               std::unique_ptr<ServiceProcess>* kms,
                               std::unique_ptr<ServiceProcess>* store);
+
+// `env` plus the TLS variables of the "cofferctl" identity (COFFER_CA,
+// COFFER_CERT, COFFER_KEY): the environment cofferctl runs with in tests.
+std::map<std::string, std::string> CofferctlEnv(const std::map<std::string, std::string>& env);
+
+// Runs the real cofferctl with `args`, as the "cofferctl" identity, with
+// `env` added to the TLS variables (COFFER_CA, COFFER_CERT, COFFER_KEY);
+// waits at most 20 s. Returns (exit code, output).
+std::pair<int, std::string> RunCofferctl(const std::vector<std::string>& args,
+                                         const std::map<std::string, std::string>& env);
 
 // One unary call on `stub` with a 10 s deadline.
 template <typename Stub, typename Req, typename Resp, typename Call>

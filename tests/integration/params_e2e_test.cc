@@ -251,18 +251,9 @@ TEST_F(ParamsE2ETest, GetParametersByPathRecursiveAndOneLevelPagesWithoutGapsOrR
 
 // cofferctl through the real binary: put/get, and `watch params`.
 TEST_F(ParamsE2ETest, CofferctlPutGetAndWatch) {
-  rpc::TlsFiles tls = testing::SharedPki().Identity("cofferctl");
-  std::map<std::string, std::string> env = {{"COFFER_PARAMS_ADDRESS", services().store->address()},
-                                            {"COFFER_CA", tls.ca_file},
-                                            {"COFFER_CERT", tls.cert_file},
-                                            {"COFFER_KEY", tls.key_file}};
-  auto run = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), testing::BinaryPath("cofferctl"));
-    testing::Subprocess ctl(args, env);
-    EXPECT_TRUE(ctl.Start().ok());
-    int code = ctl.Wait(absl::Seconds(20));
-    return std::make_pair(code, ctl.Output());
-  };
+  const std::map<std::string, std::string> env = {
+      {"COFFER_PARAMS_ADDRESS", services().store->address()}};
+  auto run = [&](const std::vector<std::string>& args) { return testing::RunCofferctl(args, env); };
   const std::string secret = "cli-secret-" + Hex(8);
 
   auto [put_code, put] = run({"params", "put-parameter", "--name=/cli/db/password",
@@ -297,7 +288,7 @@ TEST_F(ParamsE2ETest, CofferctlPutGetAndWatch) {
                                    "--recursive",
                                    "--max-events",
                                    "2"};
-  testing::Subprocess watch(argv, env);
+  testing::Subprocess watch(argv, testing::CofferctlEnv(env));
   ASSERT_TRUE(watch.Start().ok());
   int64_t puts = 0;
   const bool ended = testing::WaitFor(

@@ -25,6 +25,7 @@
 #include "libs/storage/database.h"
 #include "services/store/schema.h"
 #include "tests/integration/http_get.h"
+#include "tests/integration/kms_store.h"
 #include "tests/integration/service_process.h"
 #include "tests/testing/test_env.h"
 
@@ -74,24 +75,9 @@ double MetricValue(const std::string& page, const std::string& name) {
 class StoreE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    rpc::TlsFiles kms_tls = testing::SharedPki().Identity("kms");
-    kms_ = std::make_unique<ServiceProcess>(
-        "coffer-kms",
-        std::vector<std::string>{"--data_dir=" + dir_.Join("kms"), "--dev_mode",
-                                 "--tls_ca=" + kms_tls.ca_file, "--tls_cert=" + kms_tls.cert_file,
-                                 "--tls_key=" + kms_tls.key_file, "--maintenance_interval=1s"});
-    ASSERT_TRUE(kms_->Start().ok()) << kms_->Output();
-
-    rpc::TlsFiles tls = testing::SharedPki().Identity("store");
-    store_ = std::make_unique<ServiceProcess>(
-        "coffer-store",
-        std::vector<std::string>{"--data_dir=" + dir_.Join("store"),
-                                 "--kms_address=" + kms_->address(), "--tls_ca=" + tls.ca_file,
-                                 "--tls_cert=" + tls.cert_file, "--tls_key=" + tls.key_file,
-                                 "--kms_check_interval=200ms", "--kms_timeout=1s",
-                                 // The strictest level for the "nothing secret in logs" test.
-                                 "--log_level=debug"});
-    ASSERT_TRUE(store_->Start().ok()) << store_->Output();
+    // The strictest log level, for the "nothing secret in logs" test.
+    absl::Status started = testing::StartKmsAndStore(dir_, {"--log_level=debug"}, &kms_, &store_);
+    ASSERT_TRUE(started.ok()) << started;
     channel_ = store_->Channel("cofferctl");
     stub_ = sm::SecretsManager::NewStub(channel_);
     ASSERT_TRUE(WaitForHealth(HealthResponse::SERVING)) << store_->Output();
@@ -108,9 +94,7 @@ class StoreE2ETest : public ::testing::Test {
 
   template <typename Req, typename Resp, typename Call>
   grpc::Status Invoke(Call call, const Req& req, Resp* resp) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return ((*stub_).*call)(&ctx, req, resp);
+    return testing::Invoke(stub_.get(), call, req, resp);
   }
 
   // The store's health as grpc.health.v1 reports it over mTLS; -1 when the
@@ -685,20 +669,12 @@ TEST_F(StoreE2ETest, WithoutTheKmsCachedReadsWorkWritesFailFastAndHealthFollows)
 
 // A cofferctl secrets session through the real binary.
 TEST_F(StoreE2ETest, CofferctlSecretsSession) {
-  rpc::TlsFiles tls = testing::SharedPki().Identity("cofferctl");
-  std::map<std::string, std::string> env = {{"COFFER_ADDRESS", store_->address()},
-                                            {"COFFER_CA", tls.ca_file},
-                                            {"COFFER_CERT", tls.cert_file},
-                                            {"COFFER_KEY", tls.key_file}};
   auto run = [&](std::vector<std::string> args,
                  const std::map<std::string, std::string>& extra_env = {}) {
-    args.insert(args.begin(), {testing::BinaryPath("cofferctl"), "secrets"});
-    std::map<std::string, std::string> all = env;
-    for (const auto& [k, v] : extra_env) all[k] = v;
-    testing::Subprocess ctl(args, all);
-    EXPECT_TRUE(ctl.Start().ok());
-    int code = ctl.Wait(absl::Seconds(20));
-    return std::make_pair(code, ctl.Output());
+    std::map<std::string, std::string> env = {{"COFFER_ADDRESS", store_->address()}};
+    for (const auto& [k, v] : extra_env) env[k] = v;
+    args.insert(args.begin(), "secrets");
+    return testing::RunCofferctl(args, env);
   };
 
   auto [code, created] = run({"create-secret", "--name=cli/demo", "--secret-string=hello there",

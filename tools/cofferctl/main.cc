@@ -26,6 +26,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/rpc/server.h"
 #include "tools/cofferctl/caller.h"
 #include "tools/cofferctl/command_table.h"
 #include "tools/cofferctl/invocation.h"
@@ -43,21 +44,13 @@ int UsageError(const std::string& message) {
   return kUsage;
 }
 
-sigset_t ShutdownSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  return set;
-}
-
 // While alive, SIGINT and SIGTERM cancel `canceller` instead of killing the
 // process. Must be created before any other thread (gRPC's included)
 // exists, so that every thread inherits the blocked signals.
 class SignalCancel {
  public:
   explicit SignalCancel(Canceller* canceller) {
-    const sigset_t set = ShutdownSignals();
+    const sigset_t set = rpc::ShutdownSignals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     thread_ = std::thread([this, canceller, set] {
       const timespec poll{0, 100 * 1000 * 1000};  // 100 ms: how soon the destructor returns
