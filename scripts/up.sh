@@ -62,14 +62,14 @@ start worker-postgres services/workers/postgres/coffer-worker-postgres --strateg
   --tls_key="$VAR/certs/worker-postgres.key"
 start worker-postgres-alt services/workers/postgres/coffer-worker-postgres --strategy=alternating-users \
   --listen_address=127.0.0.1:7713 --metrics_address=127.0.0.1:9713 --store_address=localhost:7702 \
-  --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/worker-postgres.crt" \
-  --tls_key="$VAR/certs/worker-postgres.key"
+  --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/worker-postgres-alt.crt" \
+  --tls_key="$VAR/certs/worker-postgres-alt.key"
 wait_for_port worker-postgres 7711
 wait_for_port worker-postgres-alt 7713
 start rotator services/rotator/coffer-rotator \
   --listen_address=127.0.0.1:7703 --metrics_address=127.0.0.1:9703 --store_address=localhost:7702 \
   --worker=postgres-single-user=localhost:7711=spiffe://coffer.local/worker/postgres \
-  --worker=postgres-alternating-users=localhost:7713=spiffe://coffer.local/worker/postgres \
+  --worker=postgres-alternating-users=localhost:7713=spiffe://coffer.local/worker/postgres-alternating \
   --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/rotator.crt" --tls_key="$VAR/certs/rotator.key"
 wait_for_port rotator 7703
 

@@ -35,6 +35,7 @@ IDENTITIES=(
   "store:store"
   "rotator:rotator"
   "worker-postgres:worker/postgres"
+  "worker-postgres-alt:worker/postgres-alternating"
   "worker-exec:worker/exec"
   "cofferctl:admin/cofferctl"
   "app-catagram:app/catagram"

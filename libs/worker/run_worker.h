@@ -14,7 +14,8 @@
 // the command line, makes the mTLS channel to coffer-store, serves
 // coffer.rotation.v1.RotationWorker until SIGTERM/SIGINT and drains in-flight
 // steps for --shutdown_grace. Its own flags: --store_address (default
-// localhost:7702), --store_authority, --store_timeout, --allowed_callers,
+// localhost:7702), --store_spiffe_id (default spiffe://coffer.local/store),
+// --store_authority, --store_timeout, --allowed_callers,
 // --step_threads.
 #pragma once
 
@@ -40,6 +41,7 @@ int RunWorker(int argc, char** argv, const runtime::ServiceDefaults& defaults,
 struct StoreConnection {
   std::string address;
   rpc::TlsFiles tls;
+  std::string spiffe_id;  // what the store must present ("" = host-name check)
 };
 StoreConnection StoreConnectionFromFlags();
 

@@ -41,6 +41,9 @@
 #include "services/rotator/rotator_probe.h"
 
 ABSL_FLAG(std::string, store_address, "localhost:7702", "host:port of coffer-store (mTLS)");
+ABSL_FLAG(std::string, store_spiffe_id, "spiffe://coffer.local/store",
+          "SPIFFE ID coffer-store must present (checked in the TLS handshake); empty: check the "
+          "store_address host name instead");
 ABSL_FLAG(std::string, store_authority, "",
           "name to verify in the store certificate instead of the store_address host");
 ABSL_FLAG(absl::Duration, store_timeout, absl::Seconds(10),
@@ -134,6 +137,7 @@ absl::Status Run(const std::vector<std::string>& worker_args) {
   rpc::ChannelOptions store_options;
   store_options.target = absl::GetFlag(FLAGS_store_address);
   store_options.authority = absl::GetFlag(FLAGS_store_authority);
+  store_options.expected_spiffe_id = absl::GetFlag(FLAGS_store_spiffe_id);
   store_options.tls = tls;
   store_options.interceptors.push_back(metrics->ClientInterceptorFactory());
   COFFER_ASSIGN_OR_RETURN(auto store_channel, rpc::MakeChannel(std::move(store_options)));

@@ -67,7 +67,7 @@ class GrpcChangeStream final : public ChangeStream {
     reader_ = stub->WatchSecrets(&context_, request);
   }
   bool Next(coffer::v1::ChangeEvent* event) override { return reader_->Read(event); }
-  absl::Status Finish() override { return rpc::FromGrpcStatus(reader_->Finish()); }
+  absl::Status Finish() override { return rpc::ClientStatus(reader_->Finish(), "coffer-store"); }
   void Cancel() override { context_.TryCancel(); }
 
  private:

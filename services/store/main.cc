@@ -36,6 +36,9 @@
 
 ABSL_FLAG(std::string, data_dir, "var/data/store", "directory of the store's RocksDB");
 ABSL_FLAG(std::string, kms_address, "localhost:7701", "host:port of coffer-kms (mTLS)");
+ABSL_FLAG(std::string, kms_spiffe_id, "spiffe://coffer.local/kms",
+          "SPIFFE ID the KMS must present (checked in the TLS handshake, before any data key is "
+          "sent); empty: check the kms_address host name instead");
 ABSL_FLAG(std::string, kms_authority, "",
           "name to verify in the KMS certificate instead of the kms_address host");
 ABSL_FLAG(absl::Duration, kms_timeout, absl::Seconds(2), "deadline of each call to the KMS");
@@ -78,6 +81,7 @@ absl::Status Run() {
   rpc::ChannelOptions kms_options;
   kms_options.target = absl::GetFlag(FLAGS_kms_address);
   kms_options.authority = absl::GetFlag(FLAGS_kms_authority);
+  kms_options.expected_spiffe_id = absl::GetFlag(FLAGS_kms_spiffe_id);
   kms_options.tls = runtime::TlsFromFlags();
   kms_options.interceptors.push_back(metrics->ClientInterceptorFactory());
   COFFER_ASSIGN_OR_RETURN(auto kms_channel, rpc::MakeChannel(std::move(kms_options)));

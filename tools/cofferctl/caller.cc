@@ -43,6 +43,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ConnectionOptions& 
   options.tls.cert_file = connection.cert_file;
   options.tls.key_file = connection.key_file;
   options.authority = connection.authority;
+  options.expected_spiffe_id = connection.server_spiffe_id.value_or("");
   COFFER_RETURN_IF_ERROR(rpc::CheckTlsFiles(options.tls));
   return rpc::MakeChannel(std::move(options));
 }

@@ -39,9 +39,11 @@ const std::vector<GroupSpec>& KnownGroups() {
   // The one table of groups. Entries whose service is not linked in are
   // skipped at run time.
   static const auto* const kGroupTable = new std::vector<GroupSpec>{
-      {"kms", "coffer.kms.v1.KeyManagement", "localhost:7701"},
-      {"secrets", "coffer.secrets.v1.SecretsManager", "localhost:7702"},
-      {"params", "coffer.params.v1.ParameterStore", "localhost:7702"},
+      {"kms", "coffer.kms.v1.KeyManagement", "localhost:7701", "spiffe://coffer.local/kms"},
+      {"secrets", "coffer.secrets.v1.SecretsManager", "localhost:7702",
+       "spiffe://coffer.local/store"},
+      {"params", "coffer.params.v1.ParameterStore", "localhost:7702",
+       "spiffe://coffer.local/store"},
   };
   return *kGroupTable;
 }

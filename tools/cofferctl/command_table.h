@@ -25,11 +25,13 @@
 namespace coffer::cofferctl {
 
 // One row of the group table: what a group is called on the command line,
-// which service it calls and where that service listens by default.
+// which service it calls, where that service listens by default and the
+// SPIFFE ID it must present (pinned in the TLS handshake).
 struct GroupSpec {
-  std::string name;             // "kms"
-  std::string service_name;     // "coffer.kms.v1.KeyManagement"
-  std::string default_address;  // "localhost:7701"
+  std::string name;                      // "kms"
+  std::string service_name;              // "coffer.kms.v1.KeyManagement"
+  std::string default_address;           // "localhost:7701"
+  std::string default_server_spiffe_id;  // "spiffe://coffer.local/kms"
 };
 
 // Every group cofferctl knows about, linked in or not.

@@ -18,6 +18,7 @@ enum class Global {
   kCert,
   kKey,
   kAuthority,
+  kServerSpiffeId,
   kTimeout,
   kOutputFile,
   kOutputField,
@@ -34,6 +35,7 @@ std::optional<Global> FindGlobal(absl::string_view flag) {
   if (name == "cert") return Global::kCert;
   if (name == "key") return Global::kKey;
   if (name == "authority") return Global::kAuthority;
+  if (name == "server-spiffe-id") return Global::kServerSpiffeId;
   if (name == "timeout") return Global::kTimeout;
   if (name == "output-file") return Global::kOutputFile;
   if (name == "output-field") return Global::kOutputField;
@@ -162,6 +164,9 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
       case Global::kAuthority:
         inv.connection.authority = value;
         break;
+      case Global::kServerSpiffeId:
+        inv.connection.server_spiffe_id = value;
+        break;
       case Global::kOutputFile:
         inv.output_file = value;
         break;
@@ -207,6 +212,12 @@ void ApplyAddressDefault(Invocation& inv, const std::string& default_address,
   inv.connection.address = EnvOr(env, group_var, EnvOr(env, "COFFER_ADDRESS", default_address));
 }
 
+void ApplyServerIdentityDefault(Invocation& inv, const std::string& default_spiffe_id,
+                                const EnvLookup& env) {
+  if (inv.connection.server_spiffe_id.has_value()) return;
+  inv.connection.server_spiffe_id = EnvOr(env, "COFFER_SERVER_SPIFFE_ID", default_spiffe_id);
+}
+
 std::string GlobalFlagsUsage(absl::string_view default_address, bool server_streaming) {
   const char* output =
       server_streaming
@@ -230,7 +241,11 @@ std::string GlobalFlagsUsage(absl::string_view default_address, bool server_stre
       "  --ca=<path>            $COFFER_CA or ./var/certs/ca.crt\n"
       "  --cert=<path>          $COFFER_CERT or ./var/certs/cofferctl.crt\n"
       "  --key=<path>           $COFFER_KEY or ./var/certs/cofferctl.key\n"
-      "  --authority=<name>     server name to verify instead of the address host\n",
+      "  --authority=<name>     server name to verify instead of the address host\n"
+      "  --server-spiffe-id=<id>\n"
+      "                         the SPIFFE ID the server must present: $COFFER_SERVER_SPIFFE_ID\n"
+      "                         or the service's own (spiffe://coffer.local/kms or /store);\n"
+      "                         empty: check the server name instead\n",
       timeout);
 }
 

@@ -38,6 +38,10 @@ struct ConnectionOptions {
   std::string cert_file;
   std::string key_file;
   std::string authority;  // optional TLS name override
+  // The SPIFFE ID the server must present; "" checks the host name instead.
+  // Unset until --server-spiffe-id, $COFFER_SERVER_SPIFFE_ID or the group's
+  // default applies.
+  std::optional<std::string> server_spiffe_id;
   // --timeout. Unary calls always have a deadline (30s unless given);
   // server streams have one only when --timeout was given.
   absl::Duration timeout = absl::Seconds(30);
@@ -85,6 +89,11 @@ void ApplyAddressDefault(Invocation& invocation, const std::string& default_addr
 
 // Help text for cofferctl's own flags; `server_streaming` adds
 // --max-events and describes --timeout for streams.
+// The server identity, unless given: $COFFER_SERVER_SPIFFE_ID or the group's
+// default (its well-known SPIFFE ID).
+void ApplyServerIdentityDefault(Invocation& invocation, const std::string& default_spiffe_id,
+                                const EnvLookup& env);
+
 std::string GlobalFlagsUsage(absl::string_view default_address, bool server_streaming = false);
 
 }  // namespace coffer::cofferctl

@@ -83,6 +83,7 @@ int RunServerStream(Invocation& inv, const Group& group,
         absl::StrCat("--output-file: not available for the server stream ", inv.operation));
   }
   ApplyAddressDefault(inv, group.spec.default_address, SystemEnv);
+  ApplyServerIdentityDefault(inv, group.spec.default_server_spiffe_id, SystemEnv);
   Canceller canceller;
   SignalCancel signals(&canceller);  // before Connect starts gRPC's threads
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(inv.connection);
@@ -162,6 +163,7 @@ int Run(const std::vector<std::string>& args) {
   }
 
   ApplyAddressDefault(inv, group->spec.default_address, SystemEnv);
+  ApplyServerIdentityDefault(inv, group->spec.default_server_spiffe_id, SystemEnv);
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(inv.connection);
   if (!channel.ok()) {
     std::cerr << FormatError(channel.status()) << "\n";

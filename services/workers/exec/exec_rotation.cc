@@ -53,6 +53,7 @@ absl::Status ExecRotation::Run(const StepContext& ctx, absl::string_view step) {
   env["COFFER_CA"] = options_.tls.ca_file;
   env["COFFER_CERT"] = options_.tls.cert_file;
   env["COFFER_KEY"] = options_.tls.key_file;
+  env["COFFER_SERVER_SPIFFE_ID"] = options_.store_spiffe_id;
   std::vector<std::string> env_strings;
   for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
   std::vector<char*> envp;

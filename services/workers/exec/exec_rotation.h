@@ -15,6 +15,7 @@
 //   COFFER_CLIENT_REQUEST_TOKEN  the pending version's id
 //   COFFER_STORE_ADDRESS, COFFER_SECRETS_ADDRESS  coffer-store's host:port
 //   COFFER_CA, COFFER_CERT, COFFER_KEY             this worker's TLS files
+//   COFFER_SERVER_SPIFFE_ID                       the SPIFFE ID coffer-store must present
 // so that the program can call the store with cofferctl (as this worker's
 // identity) to read AWSCURRENT, store the pending value and move labels.
 // Exit status 0 is success; another status fails the step
@@ -39,6 +40,9 @@ struct ExecRotationOptions {
   absl::Duration step_timeout = absl::Seconds(60);
   std::string store_address;
   rpc::TlsFiles tls;
+  // The SPIFFE ID the store must present, handed to the command as
+  // $COFFER_SERVER_SPIFFE_ID (cofferctl pins it).
+  std::string store_spiffe_id = "spiffe://coffer.local/store";
 };
 
 // INVALID_ARGUMENT unless `command` is an absolute path to an executable file.

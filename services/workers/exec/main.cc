@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
         options.step_timeout = absl::GetFlag(FLAGS_step_timeout);
         options.store_address = store.address;
         options.tls = store.tls;
+        options.store_spiffe_id = store.spiffe_id;
         return std::make_unique<coffer::workers::ExecRotation>(std::move(options));
       });
 }

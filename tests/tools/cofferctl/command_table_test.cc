@@ -60,10 +60,10 @@ TEST(CommandTableTest, EveryKmsMethodMapsBothWays) {
 }
 
 TEST(CommandTableTest, GroupsWithoutLinkedServiceAreSkipped) {
-  CommandTable table =
-      CommandTable::FromPool(*google::protobuf::DescriptorPool::generated_pool(),
-                             {{"kms", "coffer.kms.v1.KeyManagement", "localhost:7701"},
-                              {"ghost", "coffer.ghost.v1.Ghost", "localhost:1"}});
+  CommandTable table = CommandTable::FromPool(
+      *google::protobuf::DescriptorPool::generated_pool(),
+      {{"kms", "coffer.kms.v1.KeyManagement", "localhost:7701", "spiffe://coffer.local/kms"},
+       {"ghost", "coffer.ghost.v1.Ghost", "localhost:1", ""}});
   ASSERT_EQ(table.groups().size(), 1u);
   EXPECT_EQ(table.groups()[0].spec.name, "kms");
   EXPECT_EQ(table.FindGroup("ghost"), nullptr);
@@ -182,9 +182,9 @@ TEST(UsageTest, TopUsageListsTheWatchAliases) {
   EXPECT_THAT(WatchUsage(table), HasSubstr("Usage: cofferctl watch <target>"));
 
   // Only aliases whose group is linked are offered.
-  CommandTable kms_only =
-      CommandTable::FromPool(*google::protobuf::DescriptorPool::generated_pool(),
-                             {{"kms", "coffer.kms.v1.KeyManagement", "localhost:7701"}});
+  CommandTable kms_only = CommandTable::FromPool(
+      *google::protobuf::DescriptorPool::generated_pool(),
+      {{"kms", "coffer.kms.v1.KeyManagement", "localhost:7701", "spiffe://coffer.local/kms"}});
   EXPECT_EQ(WatchUsageLines(kms_only), "");
   EXPECT_THAT(TopUsage(kms_only), Not(HasSubstr("watch")));
 }

@@ -71,6 +71,28 @@ TEST(InvocationTest, AddressDefaults) {
   EXPECT_EQ(inv->connection.address, "x:3");
 }
 
+TEST(InvocationTest, ServerIdentityDefaults) {
+  const std::string kKms = "spiffe://coffer.local/kms";
+  auto inv = ParseInvocation({"kms", "list-keys"}, Env({}));
+  ASSERT_TRUE(inv.ok());
+  ApplyServerIdentityDefault(*inv, kKms, Env({}));
+  EXPECT_EQ(inv->connection.server_spiffe_id, kKms);  // the group's own
+
+  inv = ParseInvocation({"kms", "list-keys"}, Env({}));
+  ApplyServerIdentityDefault(*inv, kKms, Env({{"COFFER_SERVER_SPIFFE_ID", "spiffe://x/kms"}}));
+  EXPECT_EQ(inv->connection.server_spiffe_id, "spiffe://x/kms");
+
+  inv = ParseInvocation({"kms", "list-keys", "--server-spiffe-id=spiffe://y/kms"}, Env({}));
+  ApplyServerIdentityDefault(*inv, kKms, Env({{"COFFER_SERVER_SPIFFE_ID", "spiffe://x/kms"}}));
+  EXPECT_EQ(inv->connection.server_spiffe_id, "spiffe://y/kms");
+
+  // An empty flag turns pinning off (the host name is checked instead).
+  inv = ParseInvocation({"kms", "list-keys", "--server_spiffe_id="}, Env({}));
+  ASSERT_TRUE(inv.ok());
+  ApplyServerIdentityDefault(*inv, kKms, Env({}));
+  EXPECT_EQ(inv->connection.server_spiffe_id, "");
+}
+
 TEST(InvocationTest, Help) {
   auto top = ParseInvocation({"--help"}, Env({}));
   ASSERT_TRUE(top.ok());

@@ -68,7 +68,7 @@ class KeyServiceTest : public ::testing::Test {
     health_->Set("coffer.kms.v1.KeyManagement", true);
     rpc::ServerOptions options;
     options.listen_address = absl::StrCat("127.0.0.1:", port_);
-    options.tls = testing::SharedPki().Identity("kms");
+    options.tls = testing::SharedPki().Identity(kms_identity_);
     absl::StatusOr<std::unique_ptr<rpc::Server>> server;
     // The port was released by PickPort or by the previous server: binding
     // it again normally works at once; retry briefly in case it does not.
@@ -78,7 +78,7 @@ class KeyServiceTest : public ::testing::Test {
       absl::SleepFor(absl::Milliseconds(100));
       options = rpc::ServerOptions();
       options.listen_address = absl::StrCat("127.0.0.1:", port_);
-      options.tls = testing::SharedPki().Identity("kms");
+      options.tls = testing::SharedPki().Identity(kms_identity_);
     }
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -94,6 +94,7 @@ class KeyServiceTest : public ::testing::Test {
     rpc::ChannelOptions options;
     options.target = absl::StrCat("localhost:", port);
     options.tls = testing::SharedPki().Identity("store");
+    options.expected_spiffe_id = "spiffe://coffer.local/kms";  // as coffer-store pins it
     auto channel = rpc::MakeChannel(std::move(options));
     EXPECT_TRUE(channel.ok()) << channel.status();
     return *channel;
@@ -105,6 +106,7 @@ class KeyServiceTest : public ::testing::Test {
   std::unique_ptr<rpc::HealthStatus> health_;
   std::unique_ptr<rpc::Server> server_;
   int port_ = 0;
+  std::string kms_identity_ = "kms";  // the certificate the KMS serves with
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<KeyService> key_service_;
   const EncryptionContext ctx_{{"SecretARN", "arn:secret"}, {"SecretVersionId", "v1"}};
@@ -161,6 +163,31 @@ TEST_F(KeyServiceTest, UnreachableKmsIsUnavailableAndFast) {
 
   auto unwrapped = key_service_->Decrypt("blob", ctx_);
   EXPECT_EQ(ErrorReason(unwrapped.status()), reason::kUnavailable) << unwrapped.status();
+}
+
+// A server with a valid certificate of the same CA but another identity
+// (here an application's) on the KMS's port never receives a request: the
+// handshake fails, so no wrapped key or context reaches it.
+TEST_F(KeyServiceTest, ImpostorKmsIsRefusedInTheHandshake) {
+  StopKms();
+  kms_identity_ = "app-catagram";
+  StartKms();
+  auto data_key = key_service_->GenerateDataKey(kAlias, ctx_);
+  EXPECT_EQ(data_key.status().code(), absl::StatusCode::kUnavailable) << data_key.status();
+  EXPECT_EQ(data_key.status().message().rfind("KMS unavailable: ", 0), 0u) << data_key.status();
+  auto unwrapped = key_service_->Decrypt("wrapped-key", ctx_);
+  EXPECT_EQ(unwrapped.status().code(), absl::StatusCode::kUnavailable) << unwrapped.status();
+  // The impostor saw nothing: the first GenerateDataKey naming the alias
+  // would have created the built-in key.
+  auto keys = store_->ListKeys(kms::v1::ListKeysRequest());
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(keys->keys_size(), 0);
+
+  StopKms();
+  kms_identity_ = "kms";
+  StartKms();
+  EXPECT_TRUE(testing::WaitFor([&] { return key_service_->GenerateDataKey(kAlias, ctx_).ok(); },
+                               absl::Seconds(10)));
 }
 
 class Recorder {
