@@ -88,11 +88,14 @@ absl::StatusOr<SecretRef> ParseSecretId(const ArnConfig& config, absl::string_vi
   if (!absl::StartsWith(secret_id, prefix)) return ref;  // another partition/region/account
   absl::string_view rest = secret_id.substr(prefix.size());
   if (rest.empty()) return ref;
-  // A full ARN first; the same text may also be a partial ARN of a name that
-  // itself ends in "-xxxxxx", so that is the second candidate.
+  // Text shaped like a full ARN is only ever that full ARN: a stale ARN (its
+  // secret deleted, or re-created with another suffix) must not resolve to a
+  // secret that happens to be named "<name>-xxxxxx". As in AWS, a partial ARN
+  // of a name ending in "-" and six letters or digits is read as a full ARN.
   if (HasArnSuffix(rest)) {
     ref.candidates.push_back(
         {std::string(rest.substr(0, rest.size() - kArnSuffixLength - 1)), std::string(secret_id)});
+    return ref;
   }
   ref.candidates.push_back({std::string(rest), ""});
   return ref;

@@ -52,7 +52,8 @@ struct SecretRef {
 };
 
 // Accepts a name, a full ARN (…:secret:<name>-<6 alnum>) or a partial ARN
-// (…:secret:<name>). An ARN of another partition/region/account yields no
+// (…:secret:<name>). Text shaped like a full ARN is only that full ARN (a
+// stale ARN never resolves to another secret). An ARN of another partition/region/account yields no
 // candidates (the caller reports ResourceNotFoundException). Empty or
 // over-long ids (> 2048) are InvalidParameterException.
 absl::StatusOr<SecretRef> ParseSecretId(const ArnConfig& config, absl::string_view field,

@@ -83,16 +83,17 @@ TEST(SecretNamesTest, ParseSecretIdTable) {
       {"plain name", "prod/db", "", {{"prod/db", ""}}},
       {"name ending in -abcdef", "name-abcdef", "", {{"name-abcdef", ""}}},
       {"invalid name is still looked up", "bad name!", "", {{"bad name!", ""}}},
-      {"full arn", full, "", {{"prod/db", full}, {"prod/db-a1B2c3", ""}}},
+      {"full arn", full, "", {{"prod/db", full}}},
       {"partial arn", partial, "", {{"prod/db", ""}}},
-      {"partial arn of a name ending in -abcdef",
+      // As in AWS: ARN text ending in "-" and six alphanumerics is a full ARN.
+      {"partial arn of a name ending in -abcdef is read as full",
        suffixed_name_partial,
        "",
-       {{"name", suffixed_name_partial}, {"name-abcdef", ""}}},
+       {{"name", suffixed_name_partial}}},
       {"full arn of a name ending in -abcdef",
        suffixed_name_full,
        "",
-       {{"name-abcdef", suffixed_name_full}, {"name-abcdef-Zz9Yy8", ""}}},
+       {{"name-abcdef", suffixed_name_full}}},
       {"suffix with a non-alphanumeric is partial",
        absl::StrCat(kPrefix, "prod/db-a1B2_3"),
        "",
@@ -140,7 +141,7 @@ TEST(SecretNamesTest, ParseSecretIdUsesConfiguredPrefix) {
   const std::string arn = SecretArn(config, "x", "abcdef");
   auto ref = ParseSecretId(config, "secret_id", arn);
   ASSERT_TRUE(ref.ok());
-  ASSERT_EQ(ref->candidates.size(), 2u);
+  ASSERT_EQ(ref->candidates.size(), 1u);
   EXPECT_EQ(ref->candidates[0].name, "x");
   EXPECT_EQ(ref->candidates[0].required_arn, arn);
   auto default_arn = ParseSecretId(config, "secret_id", absl::StrCat(kPrefix, "x-abcdef"));

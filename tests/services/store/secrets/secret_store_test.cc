@@ -642,6 +642,27 @@ TEST_F(SecretStoreTest, TagsPoliciesAndRandomPasswords) {
   EXPECT_EQ(custom->random_password().find_first_of("abc!#$%"), std::string::npos);
 }
 
+// A stale full ARN (its secret deleted) never resolves to another secret,
+// even one literally named "<name>-<suffix>".
+TEST_F(SecretStoreTest, StaleFullArnNeverResolvesToAnotherSecret) {
+  auto created = Create("a", "first");
+  const std::string arn = created.arn();
+  const std::string suffixed_name = "a" + arn.substr(arn.size() - 7);  // "a-Ab3xQ9"
+  sm::DeleteSecretRequest del;
+  del.set_secret_id(arn);
+  del.set_force_delete_without_recovery(true);
+  ASSERT_TRUE(store_->DeleteSecret(del).ok());
+  Create(suffixed_name, "someone-elses");
+  EXPECT_THAT(Value(arn).status(), HasReason(reason::kResourceNotFound));
+  EXPECT_EQ(*Value(suffixed_name), "someone-elses");
+  // Re-created under the same name, the secret has a new ARN: the old one
+  // still finds nothing.
+  auto again = Create("a", "second");
+  ASSERT_NE(again.arn(), arn);
+  EXPECT_THAT(Value(arn).status(), HasReason(reason::kResourceNotFound));
+  EXPECT_EQ(*Value(again.arn()), "second");
+}
+
 TEST_F(SecretStoreTest, StagingLabelsOnPlaceholderVersionKeepTheirLabels) {
   // A version without a value (rotation's AWSPENDING placeholder) is filled
   // by PutSecretValue with its token; its labels stay.
