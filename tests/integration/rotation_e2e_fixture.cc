@@ -165,9 +165,9 @@ std::string Cluster::Logs() const {
 // ---- Test fixture ----
 
 void RotationE2ETest::SetUp() {
-  if (!PostgresServer::Installed()) {
-    GTEST_SKIP() << "PostgreSQL is not installed";
-  }
+  // scripts/test.sh installs PostgreSQL: a missing server is a failure.
+  ASSERT_TRUE(PostgresServer::Installed())
+      << "PostgreSQL is not installed (./scripts/test.sh installs it)";
   if (g_cluster == nullptr) {
     g_cluster = new Cluster();
     if (absl::Status s = g_cluster->Start(); !s.ok()) {

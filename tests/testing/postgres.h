@@ -4,7 +4,7 @@
 // `trust`, so tests prove that passwords are checked), and a superuser with
 // a known password.
 //
-//   if (!coffer::testing::PostgresServer::Installed()) GTEST_SKIP() << "no PostgreSQL";
+//   ASSERT_TRUE(coffer::testing::PostgresServer::Installed());  // never skip: CI installs it
 //   auto pg = coffer::testing::PostgresServer::Start();
 //   ASSERT_TRUE(pg.ok()) << pg.status();
 //   ASSERT_TRUE((*pg)->Exec("CREATE ROLE app LOGIN PASSWORD 'pw1'").ok());

@@ -32,7 +32,6 @@ std::string Token(int n) {
 class PostgresRotationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!coffer::testing::PostgresServer::Installed()) return;
     auto pg = coffer::testing::PostgresServer::Start();
     if (!pg.ok()) {
       start_error_ = new std::string(pg.status().ToString());
@@ -45,9 +44,9 @@ class PostgresRotationTest : public ::testing::Test {
     server_ = nullptr;
   }
   void SetUp() override {
-    if (!coffer::testing::PostgresServer::Installed()) {
-      GTEST_SKIP() << "PostgreSQL is not installed (apt-get install postgresql)";
-    }
+    // scripts/test.sh installs PostgreSQL: a missing server is a failure.
+    ASSERT_TRUE(coffer::testing::PostgresServer::Installed())
+        << "PostgreSQL is not installed (./scripts/test.sh installs it)";
     ASSERT_NE(server_, nullptr) << (start_error_ ? *start_error_ : "");
   }
 
