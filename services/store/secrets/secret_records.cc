@@ -134,7 +134,6 @@ absl::StatusOr<SealedVersion> SecretRecords::Seal(const SecretRecord& record,
   out.record.set_wrapped_data_key(std::move(sealed.wrapped_data_key));
   out.record.set_kms_key_arn(sealed.kms_key_arn);
   out.summary.set_version_id(version_id);
-  *out.summary.mutable_created_date() = ToProto(clock_->Now());
   out.summary.set_kms_key_arn(sealed.kms_key_arn);
   out.summary.set_has_value(true);
   return out;

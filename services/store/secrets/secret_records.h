@@ -67,7 +67,7 @@ using RecordMutation = std::function<absl::Status(SecretRecord&, storage::Transa
 // A version sealed for storage, before its commit.
 struct SealedVersion {
   VersionRecord record;    // stored under schema::VersionKey
-  VersionSummary summary;  // id, creation date, key ARN, has_value; no labels yet
+  VersionSummary summary;  // id, key ARN, has_value; the caller dates it and adds labels
 };
 
 // Scheduled for deletion (inside its recovery window).

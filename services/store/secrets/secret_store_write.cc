@@ -121,7 +121,7 @@ absl::StatusOr<sm::CreateSecretResponse> SecretStore::CreateSecret(
   if (value.present) {
     COFFER_ASSIGN_OR_RETURN(sealed, records_->Seal(record, records_->KmsKeyOf(record), token,
                                                    value.is_binary, value.bytes));
-    *sealed->summary.mutable_created_date() = record.created_date();  // one moment for both
+    *sealed->summary.mutable_created_date() = record.created_date();
     COFFER_RETURN_IF_ERROR(StagingLabels::AddVersion(record, sealed->summary, {}));
   }
   COFFER_RETURN_IF_ERROR(records_->Insert(record, sealed ? &sealed->record : nullptr));
