@@ -110,12 +110,18 @@ if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then
         >/dev/null 2>&1 && break
       sleep 0.2
     done
+    # No password on a command line (ps shows them): psql reads the SQL
+    # from stdin, cofferctl the secret from stdin (printf is a builtin),
+    # psql the admin password from PGPASSWORD. The demo server has no TLS,
+    # so the secrets allow plaintext explicitly ("sslmode":"disable").
     PGPASSWORD="$ADMIN_PW" psql -h 127.0.0.1 -p 5433 -U coffer_admin -d postgres -q -v ON_ERROR_STOP=1 \
-      -c "CREATE ROLE demo_app LOGIN PASSWORD '$APP_PW'" >/dev/null
-    "$CTL" secrets create-secret --name demo/postgres/master --secret-string \
-      "{\"engine\":\"postgres\",\"host\":\"127.0.0.1\",\"port\":5433,\"dbname\":\"postgres\",\"username\":\"coffer_admin\",\"password\":\"$ADMIN_PW\"}" >/dev/null
-    "$CTL" secrets create-secret --name demo/postgres/app --secret-string \
-      "{\"engine\":\"postgres\",\"host\":\"127.0.0.1\",\"port\":5433,\"dbname\":\"postgres\",\"username\":\"demo_app\",\"password\":\"$APP_PW\"}" >/dev/null
+      >/dev/null <<SQL
+CREATE ROLE demo_app LOGIN PASSWORD '$APP_PW';
+SQL
+    printf '%s' "{\"engine\":\"postgres\",\"host\":\"127.0.0.1\",\"port\":5433,\"dbname\":\"postgres\",\"username\":\"coffer_admin\",\"password\":\"$ADMIN_PW\",\"sslmode\":\"disable\"}" \
+      | "$CTL" secrets create-secret --name demo/postgres/master --secret-string-file=/dev/stdin >/dev/null
+    printf '%s' "{\"engine\":\"postgres\",\"host\":\"127.0.0.1\",\"port\":5433,\"dbname\":\"postgres\",\"username\":\"demo_app\",\"password\":\"$APP_PW\",\"sslmode\":\"disable\"}" \
+      | "$CTL" secrets create-secret --name demo/postgres/app --secret-string-file=/dev/stdin >/dev/null
   fi
   PG_INFO="
 A demo PostgreSQL runs on 127.0.0.1:5433 with role demo_app; its credential is

@@ -32,9 +32,12 @@ class ClusterEnvironment : public ::testing::Environment {
 
 std::string CredentialJson(const PostgresServer& pg, const std::string& user,
                            const std::string& password, bool with_master) {
-  std::string json = absl::StrCat(R"({"engine":"postgres","host":")", pg.host(), R"(","port":)",
-                                  pg.port(), R"(,"dbname":"postgres","username":")", user,
-                                  R"(","password":")", password, R"(")");
+  std::string json =
+      absl::StrCat(R"({"engine":"postgres","host":")", pg.host(), R"(","port":)", pg.port(),
+                   R"(,"dbname":"postgres","username":")", user, R"(","password":")", password,
+                   // The test server has no TLS: the worker refuses
+                   // plaintext unless the secret allows it.
+                   R"(","sslmode":"disable")");
   if (with_master) absl::StrAppend(&json, R"(,"master_secret":")", kMasterSecret, R"(")");
   return json + "}";
 }

@@ -42,6 +42,10 @@ absl::StatusOr<std::unique_ptr<PgSession>> PgSession::Connect(const PgLogin& log
     keys.push_back("sslmode");
     values.push_back(login.sslmode.c_str());
   }
+  if (!login.sslrootcert.empty()) {
+    keys.push_back("sslrootcert");
+    values.push_back(login.sslrootcert.c_str());
+  }
   keys.push_back(nullptr);
   values.push_back(nullptr);
   // expand_dbname = 0: dbname is a name, never parsed as a connection string.
@@ -52,7 +56,14 @@ absl::StatusOr<std::unique_ptr<PgSession>> PgSession::Connect(const PgLogin& log
     PQfinish(conn);
     std::string text = absl::StrCat("cannot log in as role \"", login.user, "\" on ", login.host,
                                     ":", login.port, "/", login.dbname, ": ", message);
-    return IsAuthFailure(message) ? absl::UnauthenticatedError(text) : absl::UnavailableError(text);
+    if (IsAuthFailure(message)) return absl::UnauthenticatedError(text);
+    if (absl::StrContains(message, "does not support SSL")) {
+      // sslmode require/verify-*: a configuration problem, not an outage.
+      return absl::FailedPreconditionError(absl::StrCat(
+          text, " (sslmode ", login.sslmode.empty() ? "libpq default" : login.sslmode,
+          ": plaintext is refused; a secret may set \"sslmode\":\"disable\" to allow it)"));
+    }
+    return absl::UnavailableError(text);
   }
   return std::unique_ptr<PgSession>(new PgSession(conn));
 }
@@ -85,6 +96,33 @@ absl::StatusOr<int> PgSession::Query(const std::string& sql,
   if (PQstatus(conn_) != CONNECTION_OK) return absl::UnavailableError(error);
   return absl::FailedPreconditionError(error);
 }
+
+absl::StatusOr<std::vector<std::vector<std::string>>> PgSession::Rows(
+    const std::string& sql, const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  for (const std::string& p : params) values.push_back(p.c_str());
+  PGresult* result = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                  values.data(), nullptr, nullptr, /*resultFormat=*/0);
+  const ExecStatusType status = PQresultStatus(result);
+  if (status != PGRES_TUPLES_OK) {
+    std::string error = result != nullptr ? Trimmed(PQresultErrorMessage(result)) : LastError();
+    PQclear(result);
+    if (PQstatus(conn_) != CONNECTION_OK) return absl::UnavailableError(error);
+    return absl::FailedPreconditionError(error);
+  }
+  std::vector<std::vector<std::string>> rows(PQntuples(result));
+  const int columns = PQnfields(result);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (int c = 0; c < columns; ++c) {
+      rows[r].emplace_back(PQgetvalue(result, static_cast<int>(r), c),
+                           PQgetlength(result, static_cast<int>(r), c));
+    }
+  }
+  PQclear(result);
+  return rows;
+}
+
+int PgSession::ServerVersion() const { return PQserverVersion(conn_); }
 
 absl::StatusOr<std::string> PgSession::QuoteIdentifier(absl::string_view name) {
   char* quoted = PQescapeIdentifier(conn_, name.data(), name.size());

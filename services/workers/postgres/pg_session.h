@@ -31,14 +31,16 @@ struct PgLogin {
   std::string dbname;
   std::string user;
   std::string password;
-  std::string sslmode;  // "" = libpq's default
+  std::string sslmode;      // "" = libpq's default
+  std::string sslrootcert;  // CA file for verify-ca/verify-full ("" = libpq's default)
   absl::Duration connect_timeout = absl::Seconds(5);
 };
 
 class PgSession {
  public:
-  // UNAUTHENTICATED when the server refused the credential, UNAVAILABLE for
-  // any other connection failure.
+  // UNAUTHENTICATED when the server refused the credential,
+  // FAILED_PRECONDITION when sslmode asks for TLS and the server has none,
+  // UNAVAILABLE for any other connection failure.
   static absl::StatusOr<std::unique_ptr<PgSession>> Connect(const PgLogin& login);
   ~PgSession();
   PgSession(const PgSession&) = delete;
@@ -48,6 +50,11 @@ class PgSession {
   absl::Status Exec(const std::string& sql);
   // Runs a parameterised query; returns the number of rows.
   absl::StatusOr<int> Query(const std::string& sql, const std::vector<std::string>& params);
+  // Runs a parameterised query; returns its rows as text (NULL = "").
+  absl::StatusOr<std::vector<std::vector<std::string>>> Rows(
+      const std::string& sql, const std::vector<std::string>& params);
+  // PQserverVersion: 150004 for 15.4.
+  int ServerVersion() const;
 
   // "name" with quotes doubled (PQescapeIdentifier).
   absl::StatusOr<std::string> QuoteIdentifier(absl::string_view name);

@@ -58,6 +58,12 @@ absl::StatusOr<PostgresCredential> ParseCredential(absl::string_view json, absl:
     return s;
   }
   if (absl::Status s = ReadString(f, "sslmode", what, false, &c.sslmode); !s.ok()) return s;
+  if (!c.sslmode.empty() && c.sslmode != "disable" && c.sslmode != "allow" &&
+      c.sslmode != "prefer" && c.sslmode != "require" && c.sslmode != "verify-ca" &&
+      c.sslmode != "verify-full") {
+    return Invalid(what,
+                   "\"sslmode\" must be disable, allow, prefer, require, verify-ca or verify-full");
+  }
 
   auto port = f.fields().find("port");
   if (port != f.fields().end()) {

@@ -2,7 +2,8 @@
 // defines it:
 //
 //   {"engine":"postgres","host":"db.internal","port":5432,"dbname":"app",
-//    "username":"app","password":"...","master_secret":"prod/db/master"}
+//    "username":"app","password":"...","master_secret":"prod/db/master",
+//    "sslmode":"verify-full"}
 //
 //   COFFER_ASSIGN_OR_RETURN(PostgresCredential c, ParseCredential(json, "AWSCURRENT"));
 //   c.password = new_password;
@@ -28,14 +29,16 @@ struct PostgresCredential {
   std::string password;
   // Alternating users: the secret (name or ARN) with the admin credential.
   std::string master_secret;
-  // libpq sslmode ("" = libpq's default).
+  // libpq sslmode; "" = the worker's default (verify-full with a configured
+  // CA, else require: never plaintext unless the secret says so).
   std::string sslmode;
   // The whole object, so that unknown fields survive a rotation.
   google::protobuf::Struct fields;
 };
 
 // INVALID_ARGUMENT for text that is not a JSON object, an engine other than
-// "postgres", or a missing/ill-typed host, username or password. `what`
+// "postgres", a missing/ill-typed host, username or password, or an
+// sslmode libpq does not know. `what`
 // names the version in messages ("AWSCURRENT", "pending version").
 absl::StatusOr<PostgresCredential> ParseCredential(absl::string_view json, absl::string_view what);
 

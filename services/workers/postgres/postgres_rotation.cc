@@ -4,6 +4,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "libs/common/status_macros.h"
 
 namespace coffer::workers {
@@ -44,6 +46,98 @@ absl::StatusOr<PostgresCredential> ReadCurrent(const StepContext& ctx) {
   return ReadVersion(ctx, "", kAwsCurrent, "AWSCURRENT");
 }
 
+// Why the master may not hand a login with `role`'s privileges to a secret:
+// one row per reason, none when it may. $1 = the role, the master is
+// session_user. Memberships are followed through pg_auth_members (not
+// pg_has_role, which is true for every role when the master is a superuser).
+// MASTER_GRANTS restricts the master's memberships to the ones that give it
+// something: from PostgreSQL 16 a CREATEROLE master holds an ADMIN-only
+// membership in every role it creates.
+constexpr char kRoleProblemsSql[] = R"SQL(
+WITH RECURSIVE
+  target AS (
+    SELECT oid, rolsuper, rolcreaterole, rolreplication, rolbypassrls
+    FROM pg_catalog.pg_roles WHERE rolname = $1),
+  master AS (SELECT oid, rolname FROM pg_catalog.pg_roles WHERE rolname = session_user),
+  target_in(roleid) AS (
+    SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN target t ON m.member = t.oid
+    UNION
+    SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN target_in i ON m.member = i.roleid),
+  master_in(roleid) AS (
+    SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN master s ON m.member = s.oid
+    WHERE MASTER_GRANTS
+    UNION
+    SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN master_in i ON m.member = i.roleid
+    WHERE MASTER_GRANTS)
+SELECT reason FROM (
+  SELECT 'it is the master secret''s own role' FROM target t JOIN master s ON t.oid = s.oid
+  UNION ALL SELECT 'it has SUPERUSER' FROM target WHERE rolsuper
+  UNION ALL SELECT 'it has CREATEROLE' FROM target WHERE rolcreaterole
+  UNION ALL SELECT 'it has REPLICATION' FROM target WHERE rolreplication
+  UNION ALL SELECT 'it has BYPASSRLS' FROM target WHERE rolbypassrls
+  UNION ALL SELECT 'it is a member of the master secret''s role "' || s.rolname || '"'
+    FROM master s WHERE s.oid IN (SELECT roleid FROM target_in)
+  UNION ALL SELECT 'the master secret''s role "' || s.rolname || '" is a member of it'
+    FROM master s, target t WHERE t.oid IN (SELECT roleid FROM master_in)
+  UNION ALL SELECT 'it is a member of role "' || r.rolname ||
+                   '", which has SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS'
+    FROM pg_catalog.pg_roles r
+    WHERE r.oid IN (SELECT roleid FROM target_in)
+      AND (r.rolsuper OR r.rolcreaterole OR r.rolreplication OR r.rolbypassrls)
+) AS reasons(reason)
+)SQL";
+
+// FAILED_PRECONDITION naming `role` and every reason it may not be rotated
+// by alternating users (see kRoleProblemsSql).
+absl::Status CheckRotatable(PgSession& session, const std::string& role) {
+  const std::string master_grants =
+      session.ServerVersion() >= 160000 ? "(m.inherit_option OR m.set_option)" : "true";
+  COFFER_ASSIGN_OR_RETURN(
+      auto rows,
+      session.Rows(absl::StrReplaceAll(kRoleProblemsSql, {{"MASTER_GRANTS", master_grants}}),
+                   {role}));
+  if (rows.empty()) return absl::OkStatus();
+  std::vector<std::string> reasons;
+  for (const auto& row : rows) reasons.push_back(row.empty() ? "" : row[0]);
+  return absl::FailedPreconditionError(
+      absl::StrCat("refusing to rotate role \"", role,
+                   "\" with alternating users (its clone would get its privileges): ",
+                   absl::StrJoin(reasons, "; ")));
+}
+
+// An existing clone must be a member of `base` only: it gets no more than
+// the original.
+absl::Status CheckCloneMembership(PgSession& session, const std::string& clone,
+                                  const std::string& base) {
+  COFFER_ASSIGN_OR_RETURN(auto rows, session.Rows(R"SQL(
+SELECT r.rolname FROM pg_catalog.pg_auth_members m
+  JOIN pg_catalog.pg_roles r ON r.oid = m.roleid
+  JOIN pg_catalog.pg_roles c ON c.oid = m.member
+WHERE c.rolname = $1 ORDER BY 1)SQL",
+                                                  {clone}));
+  std::vector<std::string> other;
+  bool has_base = false;
+  for (const auto& row : rows) {
+    if (row.empty()) continue;
+    if (row[0] == base) {
+      has_base = true;
+    } else {
+      other.push_back(absl::StrCat("\"", row[0], "\""));
+    }
+  }
+  if (!other.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("refusing to rotate role \"", clone, "\": it is a member of ",
+                     absl::StrJoin(other, ", "), ", not only of \"", base, "\""));
+  }
+  if (!has_base) {
+    return absl::FailedPreconditionError(absl::StrCat("refusing to rotate role \"", clone,
+                                                      "\": it exists but is not a member of \"",
+                                                      base, "\""));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<PostgresStrategy> ParseStrategy(absl::string_view text) {
@@ -65,16 +159,25 @@ absl::StatusOr<std::string> AlternateUsername(const std::string& username) {
   return clone;
 }
 
-PgLogin PostgresRotation::LoginOf(const PostgresCredential& c) const {
+PgLogin LoginFor(const PostgresCredential& c, const PostgresRotationOptions& options) {
   PgLogin login;
   login.host = c.host;
   login.port = c.port;
   login.dbname = c.dbname;
   login.user = c.username;
   login.password = c.password;
-  login.sslmode = c.sslmode;
-  login.connect_timeout = options_.connect_timeout;
+  if (!c.sslmode.empty()) {
+    login.sslmode = c.sslmode;
+  } else {
+    login.sslmode = options.ssl_root_cert.empty() ? "require" : "verify-full";
+  }
+  login.sslrootcert = options.ssl_root_cert;
+  login.connect_timeout = options.connect_timeout;
   return login;
+}
+
+bool IsReservedRoleName(absl::string_view name) {
+  return name == "postgres" || absl::StartsWith(name, "pg_");
 }
 
 absl::Status PostgresRotation::CreateSecret(const StepContext& ctx) {
@@ -165,6 +268,26 @@ absl::Status PostgresRotation::SetAlternating(const StepContext& ctx,
         absl::StrCat("refusing to rotate role \"", current.username,
                      "\": the pending version names another host than AWSCURRENT"));
   }
+  // The pending user is AWSCURRENT's or its twin, nothing else.
+  absl::StatusOr<std::string> twin = AlternateUsername(current.username);
+  if (pending.username != current.username && (!twin.ok() || pending.username != *twin)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("refusing to rotate role \"", current.username,
+                     "\": the pending version names a username that is neither it nor its \"",
+                     kCloneSuffix, "\" twin"));
+  }
+  const std::string base =
+      absl::EndsWith(pending.username, kCloneSuffix)
+          ? pending.username.substr(0, pending.username.size() - (sizeof(kCloneSuffix) - 1))
+          : pending.username;
+  const bool is_clone = base != pending.username;
+  for (const std::string& name : {base, pending.username}) {
+    if (IsReservedRoleName(name)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "refusing to rotate role \"", name, "\": postgres and pg_* are PostgreSQL's own roles"));
+    }
+  }
+
   absl::StatusOr<worker::SecretValue> master_value =
       ctx.secrets.GetSecretValue(master_id, "", kAwsCurrent);
   if (!master_value.ok()) {
@@ -180,25 +303,51 @@ absl::Status PostgresRotation::SetAlternating(const StepContext& ctx,
         absl::StrCat("refusing to rotate role \"", pending.username,
                      "\": the master secret is for another host than the secret"));
   }
+  if (master.username == base || master.username == pending.username) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to rotate role \"", pending.username, "\": it is the master secret's own role"));
+  }
 
-  const std::string base =
-      absl::EndsWith(pending.username, kCloneSuffix)
-          ? pending.username.substr(0, pending.username.size() - (sizeof(kCloneSuffix) - 1))
-          : pending.username;
-  PgLogin login = LoginOf(master);
-  if (login.sslmode.empty()) login.sslmode = pending.sslmode;
-  COFFER_ASSIGN_OR_RETURN(std::unique_ptr<PgSession> session, PgSession::Connect(login));
+  // The master login follows the master secret's sslmode (or the worker's
+  // default), never the rotated secret's: that one must not downgrade it.
+  COFFER_ASSIGN_OR_RETURN(std::unique_ptr<PgSession> session, PgSession::Connect(LoginOf(master)));
   COFFER_ASSIGN_OR_RETURN(
       int exists,
       session->Query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", {pending.username}));
+  if (is_clone) {
+    COFFER_ASSIGN_OR_RETURN(
+        int base_exists,
+        session->Query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", {base}));
+    if (base_exists == 0) {
+      return absl::FailedPreconditionError(absl::StrCat("refusing to create role \"",
+                                                        pending.username, "\": role \"", base,
+                                                        "\" does not exist"));
+    }
+  }
+  // Every check before any DDL.
+  COFFER_RETURN_IF_ERROR(CheckRotatable(*session, base));
+  if (is_clone && exists > 0) {
+    COFFER_RETURN_IF_ERROR(CheckRotatable(*session, pending.username));
+    COFFER_RETURN_IF_ERROR(CheckCloneMembership(*session, pending.username, base));
+  }
+
   COFFER_ASSIGN_OR_RETURN(std::string role, session->QuoteIdentifier(pending.username));
   COFFER_ASSIGN_OR_RETURN(std::string verifier,
                           session->EncryptPassword(pending.password, pending.username));
   COFFER_ASSIGN_OR_RETURN(std::string literal, session->QuoteLiteral(verifier));
-  std::string sql = absl::StrCat("BEGIN; ", exists > 0 ? "ALTER" : "CREATE", " ROLE ", role,
-                                 " WITH LOGIN PASSWORD ", literal, "; ");
-  if (base != pending.username) {
-    // The clone gets the original's privileges through membership.
+  std::string sql = "BEGIN; ";
+  if (exists > 0) {
+    absl::StrAppend(&sql, "ALTER ROLE ", role, " WITH LOGIN PASSWORD ", literal, "; ");
+  } else {
+    // Every attribute spelled out: nothing comes from defaults.
+    absl::StrAppend(&sql, "CREATE ROLE ", role,
+                    " WITH NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT "
+                    "LOGIN PASSWORD ",
+                    literal, "; ");
+  }
+  if (is_clone && exists == 0) {
+    // The clone gets the original's privileges through membership in it,
+    // and nothing else.
     COFFER_ASSIGN_OR_RETURN(std::string base_role, session->QuoteIdentifier(base));
     absl::StrAppend(&sql, "GRANT ", base_role, " TO ", role, "; ");
   }

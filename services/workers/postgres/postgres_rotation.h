@@ -14,10 +14,20 @@
 //    log in with AWSCURRENT (then AWSPREVIOUS) and ALTER ROLE ... PASSWORD.
 //    Refuses when username or host differ between the versions.
 //  - setSecret, alternating users: log in with the master secret's
-//    credential; CREATE ROLE <clone> LOGIN PASSWORD + GRANT <user> TO
-//    <clone>, or ALTER ROLE ... PASSWORD when the role exists.
+//    credential; CREATE ROLE <clone> NOSUPERUSER ... LOGIN PASSWORD + GRANT
+//    <user> TO <clone>, or ALTER ROLE ... PASSWORD when the role exists.
+//    Before any DDL it refuses (FAILED_PRECONDITION) a role named postgres
+//    or pg_*, and, from the catalog, a role that is the master's own, has
+//    SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS, is a member (directly
+//    or not) of the master's role or of a role with those attributes, or
+//    that the master's role is a member of; an existing clone must be a
+//    member of <user> and of nothing else.
 //  - testSecret: log in with the pending credential and SELECT 1.
 //  - finishSecret: FinishStandard.
+// Connections use the secret's "sslmode"; without one, verify-full when the
+// worker has a CA (--pg_ssl_root_cert), else require: plaintext only when a
+// secret says "disable" (or allow/prefer). The alternating-users master login
+// follows the master secret's own sslmode, never the rotated secret's.
 // Passwords are sent hashed (PQencryptPasswordConn) and quoted
 // (PQescapeLiteral); role names are quoted (PQescapeIdentifier). Errors name
 // the step and the role, never a password.
@@ -44,7 +54,20 @@ struct PostgresRotationOptions {
   int password_length = 32;
   // Characters that break connection strings or shell quoting.
   std::string exclude_characters = "/@\"'\\:;=`$ ";
+  // CA file for the database servers' certificates: the default sslmode
+  // becomes verify-full (libpq sslrootcert). "" = none; the default is
+  // require.
+  std::string ssl_root_cert;
 };
+
+// The libpq login for `credential` with the worker's TLS defaults:
+// sslmode is the secret's, else verify-full when options.ssl_root_cert is
+// set, else require; sslrootcert is options.ssl_root_cert.
+PgLogin LoginFor(const PostgresCredential& credential, const PostgresRotationOptions& options);
+
+// "postgres" and "pg_*" (PostgreSQL's own roles): never rotated by
+// alternating users.
+bool IsReservedRoleName(absl::string_view name);
 
 // "app" -> "app_clone" and "app_clone" -> "app". INVALID_ARGUMENT when the
 // clone's name would pass PostgreSQL's 63-byte limit.
@@ -64,7 +87,7 @@ class PostgresRotation final : public worker::RotationHandler {
                              const PostgresCredential& current);
   absl::Status SetAlternating(const worker::StepContext& ctx, const PostgresCredential& pending,
                               const PostgresCredential& current);
-  PgLogin LoginOf(const PostgresCredential& c) const;
+  PgLogin LoginOf(const PostgresCredential& c) const { return LoginFor(c, options_); }
 
   const PostgresRotationOptions options_;
 };
