@@ -8,6 +8,7 @@
 #include "coffer/kms/v1/kms.pb.h"
 #include "coffer/params/v1/params.pb.h"
 #include "coffer/secrets/v1/secrets.pb.h"
+#include "tools/cofferctl/audit_command.h"
 #include "tools/cofferctl/invocation.h"
 #include "tools/cofferctl/request_builder.h"
 
@@ -130,6 +131,8 @@ std::string TopUsage(const CommandTable& table) {
   if (!watch.empty()) {
     absl::StrAppend(&out, "\nWatching (server stream: one JSON object per line):\n", watch);
   }
+  absl::StrAppend(&out, "\nLocal (no server):\n  cofferctl ", kAuditGroup,
+                  " verify FILE...\n      check the hash chain of audit log files\n");
   absl::StrAppend(&out,
                   "\n`cofferctl <group>` lists its operations; "
                   "`cofferctl <group> <operation> --help` lists its flags.\n");

@@ -6,6 +6,7 @@
 //   cofferctl kms decrypt --ciphertext-blob-file=pw.enc --output-file=pw.txt
 //   cofferctl watch params --path=/app --recursive     (until Ctrl-C)
 //   cofferctl watch secrets --name-prefix=prod/ --max-events=1 --timeout=10m
+//   cofferctl audit verify var/audit/store-audit-*.jsonl   (local: no server)
 //
 // Server streams print one compact JSON object per line, flushed per line.
 // They end with exit code 0 on SIGINT/SIGTERM (the call is cancelled), after
@@ -13,7 +14,7 @@
 // server finishes the stream.
 //
 // Exit codes: 0 success, 1 the call failed (or the output could not be
-// written), 2 bad command line.
+// written; for `audit verify`: the chain is broken), 2 bad command line.
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
@@ -27,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/rpc/server.h"
+#include "tools/cofferctl/audit_command.h"
 #include "tools/cofferctl/caller.h"
 #include "tools/cofferctl/command_table.h"
 #include "tools/cofferctl/invocation.h"
@@ -103,6 +105,9 @@ int RunServerStream(Invocation& inv, const Group& group,
 }
 
 int Run(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == kAuditGroup) {  // local files: no connection flags
+    return RunAudit(std::vector<std::string>(args.begin() + 1, args.end()), std::cout, std::cerr);
+  }
   const CommandTable table = CommandTable::FromGeneratedPool();
   absl::StatusOr<Invocation> parsed = ParseInvocation(args, SystemEnv);
   if (!parsed.ok()) return UsageError(std::string(parsed.status().message()));
