@@ -92,7 +92,9 @@ class Authorizer {
 
 // How a resource is named in one check.
 struct Resource {
-  Resource(absl::string_view id) : id(id) {}  // NOLINT: a bare id converts
+  Resource(absl::string_view id) : id(id) {}   // NOLINT: a bare id converts
+  Resource(const std::string& id) : id(id) {}  // NOLINT
+  Resource(const char* id) : id(id) {}         // NOLINT
   Resource(absl::string_view id, absl::string_view arn, absl::string_view name)
       : id(id), arn(arn), name(name) {}
   absl::string_view id;    // as the caller named it (in messages); may equal arn or name
@@ -123,6 +125,10 @@ class Access {
   // The resource of the last Check (its ARN when known), for the audit log.
   const std::string& resource() const { return resource_; }
   void set_resource(absl::string_view resource) const { resource_ = std::string(resource); }
+  // The rotation a rotation worker says it acts for (the token the rotator
+  // passed it, sent as `coffer-rotation-token` metadata); "" otherwise.
+  const std::string& rotation_token() const { return rotation_token_; }
+  void set_rotation_token(std::string token) { rotation_token_ = std::move(token); }
 
  private:
   Access() = default;
@@ -132,7 +138,11 @@ class Access {
   const Authorizer* authorizer_ = nullptr;
   std::string principal_;
   mutable std::string resource_;
+  std::string rotation_token_;
 };
+
+// The metadata key of Access::rotation_token.
+inline constexpr char kRotationTokenMetadata[] = "coffer-rotation-token";
 
 // PERMISSION_DENIED (AccessDeniedException) for `principal` doing `action`
 // on `resource`; for denials decided outside policies (built-in rules).

@@ -44,6 +44,7 @@ absl::StatusCode ReasonCode(absl::string_view r) {
       {reason::kInvalidNextToken, C::kInvalidArgument},
       {reason::kPreconditionNotMet, C::kFailedPrecondition},
       {reason::kMalformedPolicyDocument, C::kInvalidArgument},
+      {reason::kPublicPolicy, C::kInvalidArgument},
       {reason::kEncryptionFailure, C::kUnavailable},
       {reason::kDecryptionFailure, C::kDataLoss},
       {reason::kParameterNotFound, C::kNotFound},

@@ -48,6 +48,7 @@ inline constexpr char kInvalidRequest[] = "InvalidRequestException";
 inline constexpr char kInvalidNextToken[] = "InvalidNextTokenException";
 inline constexpr char kPreconditionNotMet[] = "PreconditionNotMetException";
 inline constexpr char kMalformedPolicyDocument[] = "MalformedPolicyDocumentException";
+inline constexpr char kPublicPolicy[] = "PublicPolicyException";
 inline constexpr char kEncryptionFailure[] = "EncryptionFailure";
 inline constexpr char kDecryptionFailure[] = "DecryptionFailure";
 // Parameter Store (the services/store/params/param_rules.h names).

@@ -116,6 +116,7 @@ sigset_t ShutdownSignals() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   return set;
 }
 
@@ -125,12 +126,19 @@ void BlockShutdownSignals() {
   COFFER_CHECK(rc == 0, "pthread_sigmask failed");
 }
 
-int WaitForShutdownSignal() {
+int WaitForSignal() {
   const sigset_t set = ShutdownSignals();
   int sig = 0;
   int rc = sigwait(&set, &sig);
   COFFER_CHECK(rc == 0, "sigwait failed");
   return sig;
+}
+
+int WaitForShutdownSignal() {
+  while (true) {
+    int sig = WaitForSignal();
+    if (sig != SIGHUP) return sig;  // nothing to reload here
+  }
 }
 
 }  // namespace coffer::rpc

@@ -72,15 +72,19 @@ class Server {
   bool shut_down_ = false;
 };
 
-// Blocks SIGTERM and SIGINT in the calling thread and every thread it starts
-// later. Call first thing in main(), before any thread exists.
-// SIGINT and SIGTERM: the signals that stop a Coffer process.
+// SIGINT and SIGTERM (the signals that stop a Coffer process) and SIGHUP
+// (reload the policy).
 sigset_t ShutdownSignals();
+
+// Blocks ShutdownSignals() in the calling thread and every thread it starts
+// later. Call first thing in main(), before any thread exists.
 
 void BlockShutdownSignals();
 
 // Waits for SIGTERM or SIGINT (requires BlockShutdownSignals()); returns the
 // signal number.
 int WaitForShutdownSignal();
+// Waits for any of ShutdownSignals() (SIGHUP included); returns it.
+int WaitForSignal();
 
 }  // namespace coffer::rpc

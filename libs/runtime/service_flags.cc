@@ -1,5 +1,9 @@
 #include "libs/runtime/service_flags.h"
 
+#include <signal.h>
+
+#include <algorithm>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -25,6 +29,15 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
 ABSL_FLAG(std::string, ports_file, "",
           "write the bound ports as JSON here once serving (for scripts and tests)");
+
+ABSL_FLAG(std::string, policy_file, "var/policy.json",
+          "the identity policy (JSON statements; default deny); re-read when it changes or on "
+          "SIGHUP");
+ABSL_FLAG(std::string, audit_dir, "var/audit",
+          "directory of this service's hash-chained audit log (JSON lines)");
+ABSL_FLAG(int64_t, audit_max_file_bytes, 64 << 20, "audit files rotate past this size");
+ABSL_FLAG(absl::Duration, audit_write_timeout, absl::Seconds(2),
+          "a call whose audit record is not durable by then fails UNAVAILABLE");
 
 ABSL_FLAG(std::string, arn_partition, "coffer", "ARN partition");
 ABSL_FLAG(std::string, arn_region, "local", "ARN region");
@@ -60,9 +73,56 @@ absl::Status InitProcess(const std::string& data_dir) {
   }
   log::SetLevel(level);
   COFFER_RETURN_IF_ERROR(DisableCoreDumps());
+  // A file-size limit must fail the write (EFBIG: the audit log then fails
+  // closed), not kill the process.
+  ::signal(SIGXFSZ, SIG_IGN);
   crypto::EnsureSodiumInitialized();
   if (!data_dir.empty()) COFFER_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
   return absl::OkStatus();
+}
+
+Guard::~Guard() {
+  if (policy_watch != nullptr) policy_watch->Stop();
+}
+
+absl::StatusOr<std::unique_ptr<Guard>> StartGuard(const std::string& component,
+                                                  metrics::Metrics& metrics, bool with_policy) {
+  auto guard = std::make_unique<Guard>();
+  if (with_policy) {
+    COFFER_ASSIGN_OR_RETURN(guard->authorizer,
+                            authz::Authorizer::FromFile(absl::GetFlag(FLAGS_policy_file)));
+  }
+  audit::AuditOptions audit_options;
+  audit_options.dir = absl::GetFlag(FLAGS_audit_dir);
+  audit_options.service = component;
+  audit_options.max_file_bytes =
+      static_cast<uint64_t>(std::max<int64_t>(4096, absl::GetFlag(FLAGS_audit_max_file_bytes)));
+  audit_options.write_timeout = absl::GetFlag(FLAGS_audit_write_timeout);
+  COFFER_ASSIGN_OR_RETURN(guard->audit, audit::AuditLog::Open(std::move(audit_options)));
+  guard->gate = std::make_unique<CallGate>(guard->authorizer.get(), guard->audit.get(),
+                                           metrics.registry().get());
+  if (guard->authorizer != nullptr) {
+    authz::Authorizer* authorizer = guard->authorizer.get();
+    guard->policy_watch =
+        std::make_unique<PeriodicTask>(absl::StrCat(component, "-policy"), absl::Seconds(1),
+                                       [authorizer] { authorizer->ReloadIfChanged(); });
+    guard->policy_watch->Start();
+  }
+  log::Info(component, with_policy ? "calls are authorized and audited" : "calls are audited",
+            {{"policy_file", with_policy ? absl::GetFlag(FLAGS_policy_file) : ""},
+             {"audit_file", guard->audit->current_file()}});
+  return guard;
+}
+
+int WaitForShutdown(Guard* guard) {
+  while (true) {
+    int sig = rpc::WaitForSignal();
+    if (sig != SIGHUP) return sig;
+    if (guard != nullptr && guard->authorizer != nullptr) {
+      log::Info("authz", "SIGHUP: reloading the policy");
+      (void)guard->authorizer->Reload();  // errors are logged; the old policy stays
+    }
+  }
 }
 
 rpc::TlsFiles TlsFromFlags() {

@@ -25,9 +25,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/audit/audit_log.h"
+#include "libs/authz/authorizer.h"
+#include "libs/common/periodic.h"
 #include "libs/metrics/metrics.h"
 #include "libs/rpc/server.h"
 #include "libs/rpc/tls.h"
+#include "libs/runtime/call_gate.h"
 
 namespace coffer::runtime {
 
@@ -60,6 +64,29 @@ absl::StatusOr<std::unique_ptr<metrics::Metrics>> StartMetrics(const std::string
 // Writes {"grpc":N,"health":N,"metrics":N} to --ports_file when set.
 absl::Status WritePortsFile(const rpc::Server& server, const metrics::Metrics& metrics);
 absl::Duration ShutdownGrace();
+
+// What guards the calls of a service: the identity policy (--policy_file,
+// re-read within a second when it changes, and on SIGHUP through
+// WaitForShutdown), the audit log (--audit_dir, --audit_max_file_bytes,
+// --audit_write_timeout) and the CallGate over both.
+struct Guard {
+  std::unique_ptr<authz::Authorizer> authorizer;
+  std::unique_ptr<audit::AuditLog> audit;
+  std::unique_ptr<CallGate> gate;
+  std::unique_ptr<PeriodicTask> policy_watch;
+  ~Guard();
+};
+// `component` names the audit files ("store" -> store-audit-000001.jsonl).
+// Fails when the policy file is missing or invalid (naming line and field)
+// or the audit directory cannot be written: a service never starts open.
+// `with_policy` false: audit only (rotation workers, which pin their one
+// caller instead of evaluating policies).
+absl::StatusOr<std::unique_ptr<Guard>> StartGuard(const std::string& component,
+                                                  metrics::Metrics& metrics,
+                                                  bool with_policy = true);
+// Waits for SIGTERM or SIGINT (returns the signal); a SIGHUP meanwhile
+// reloads `guard`'s policy (may be null).
+int WaitForShutdown(Guard* guard);
 
 // --arn_partition, --arn_region, --arn_account (defaults coffer, local,
 // 000000000000): the parts of every ARN a service hands out.

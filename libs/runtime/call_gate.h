@@ -1,0 +1,108 @@
+// call_gate.h: what every API call of a Coffer service passes through —
+// the caller's identity, authorization, the audit record, and the metrics of
+// both — so that a handler stays one line and no service can forget a step.
+//
+//   CallGate gate(authorizer.get(), audit.get(), metrics->registry().get());
+//   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const GetRequest* req,
+//                                 GetResponse* resp) override {
+//     return gate_->Unary<GetResponse>(ctx, "secretsmanager:GetSecretValue",
+//         [&](const authz::Access& access) { return store_->Get(*req, access); }, resp);
+//   }
+//
+// Unary(): builds the call's authz::Access from the peer's SPIFFE ID; runs
+// the work unless the audit log is failing (fail closed: UNAVAILABLE at
+// once, never a hang); writes one audit record (time, request id, principal,
+// action, the resource the work checked, the gRPC code, the peer address;
+// never a value) and finishes the call only once that record is durable. If
+// the record cannot be written the caller gets UNAVAILABLE instead of the
+// answer. The request id goes back to the caller as `x-request-id` initial
+// metadata.
+//
+// Metrics: coffer_authz_denied_total{action} (PERMISSION_DENIED answers),
+// coffer_audit_records_total, coffer_audit_write_failures_total.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <string>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "libs/audit/audit_log.h"
+#include "libs/authz/authorizer.h"
+#include "libs/rpc/status.h"
+#include "libs/rpc/unary.h"
+
+namespace prometheus {
+class Registry;
+template <typename T>
+class Family;
+class Counter;
+}  // namespace prometheus
+
+namespace coffer::runtime {
+
+class CallGate {
+ public:
+  // None of the pointers is owned. `authorizer` null: every caller is
+  // trusted (in-process tests only); `audit` null: no audit log;
+  // `registry` null: no metrics.
+  CallGate(const authz::Authorizer* authorizer, audit::AuditLog* audit,
+           prometheus::Registry* registry);
+  CallGate(const CallGate&) = delete;
+  CallGate& operator=(const CallGate&) = delete;
+
+  // A gate without authorizer, audit log or metrics: every caller trusted.
+  // For services built in-process by tests only.
+  static CallGate& Unguarded();
+
+  // The Access of the call's peer.
+  authz::Access AccessFor(const grpc::ServerContextBase& context) const;
+
+  // OK, or UNAVAILABLE while the audit log cannot be written.
+  absl::Status Admit() const;
+
+  // Writes the call's audit record; `done` gets OK once it is durable (at
+  // once without an audit log), UNAVAILABLE when it cannot be written.
+  void Record(const grpc::ServerContextBase& context, absl::string_view action,
+              const authz::Access& access, const absl::Status& status,
+              std::function<void(absl::Status)> done);
+  // The same, waiting (stream starts); the status to answer with.
+  absl::Status RecordAndWait(const grpc::ServerContextBase& context, absl::string_view action,
+                             const authz::Access& access, const absl::Status& status);
+
+  template <typename Response>
+  grpc::ServerUnaryReactor* Unary(
+      grpc::CallbackServerContext* context, absl::string_view action,
+      const std::function<absl::StatusOr<Response>(const authz::Access&)>& work, Response* response,
+      std::function<void()> on_done = nullptr) {
+    authz::Access access = AccessFor(*context);
+    absl::Status status = Admit();
+    if (status.ok()) {
+      absl::StatusOr<Response> result = work(access);
+      status = result.status();
+      if (result.ok()) *response = std::move(result).value();
+    }
+    if (!status.ok()) rpc::LogServerFailure(action, status);
+    auto* reactor = new rpc::CallbackReactor(std::move(on_done));
+    Record(*context, action, access, status, [reactor, status](absl::Status audited) {
+      // A call whose record could not be written fails; its answer (held
+      // in the response until OnDone wipes it) is never sent.
+      reactor->Finish(rpc::ToGrpcStatus(audited.ok() ? status : audited));
+    });
+    return reactor;
+  }
+
+  // True while the audit log accepts records (drives health).
+  bool healthy() const;
+
+ private:
+  const authz::Authorizer* authorizer_;
+  audit::AuditLog* audit_;
+  prometheus::Family<prometheus::Counter>* denied_ = nullptr;
+  prometheus::Counter* records_ = nullptr;
+  prometheus::Counter* failures_ = nullptr;
+};
+
+}  // namespace coffer::runtime
