@@ -49,6 +49,9 @@ absl::Status Serve(const std::string& component, const HandlerFactory& make_hand
        absl::StrSplit(absl::GetFlag(FLAGS_allowed_callers), ',', absl::SkipWhitespace())) {
     service_options.allowed_callers.emplace_back(id);
   }
+  COFFER_ASSIGN_OR_RETURN(auto guard,
+                          runtime::StartGuard(component, *metrics, /*with_policy=*/false));
+  service_options.gate = guard->gate.get();
   WorkerService service(handler.get(), secrets.get(), &probe, std::move(service_options));
 
   rpc::HealthStatus health;
@@ -65,7 +68,7 @@ absl::Status Serve(const std::string& component, const HandlerFactory& make_hand
              {"metrics_port", absl::StrCat(metrics->port())},
              {"store_address", absl::GetFlag(FLAGS_store_address)}});
 
-  int sig = rpc::WaitForShutdownSignal();
+  int sig = runtime::WaitForShutdown(guard.get());
   log::Info(component, "shutting down", {{"signal", absl::StrCat(sig)}});
   server->Shutdown(runtime::ShutdownGrace());
   log::Info(component, "stopped");

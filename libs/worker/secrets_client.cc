@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "coffer/secrets/v1/secrets.grpc.pb.h"
+#include "libs/authz/authorizer.h"
 #include "libs/common/errors.h"
 #include "libs/common/status_macros.h"
 #include "libs/rpc/client_call.h"
@@ -38,10 +39,20 @@ namespace sm = ::coffer::secrets::v1;
 
 class GrpcSecretsClient final : public SecretsClient {
  public:
-  GrpcSecretsClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
-      : stub_(sm::SecretsManager::NewStub(std::move(channel))) {
+  GrpcSecretsClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout,
+                    std::string rotation_token)
+      : channel_(channel), timeout_(timeout), stub_(sm::SecretsManager::NewStub(channel)) {
     options_.timeout = timeout;
     options_.peer = "coffer-store";
+    if (!rotation_token.empty()) {
+      options_.prepare = [token = std::move(rotation_token)](grpc::ClientContext& context) {
+        context.AddMetadata(authz::kRotationTokenMetadata, token);
+      };
+    }
+  }
+
+  std::unique_ptr<SecretsClient> ForRotation(const std::string& token) const override {
+    return std::make_unique<GrpcSecretsClient>(channel_, timeout_, token);
   }
 
   absl::StatusOr<SecretValue> GetSecretValue(const std::string& secret_id,
@@ -123,6 +134,8 @@ class GrpcSecretsClient final : public SecretsClient {
   }
 
  private:
+  std::shared_ptr<grpc::Channel> channel_;
+  absl::Duration timeout_;
   std::unique_ptr<sm::SecretsManager::Stub> stub_;
   rpc::CallOptions options_;
 };
@@ -130,8 +143,10 @@ class GrpcSecretsClient final : public SecretsClient {
 }  // namespace
 
 std::unique_ptr<SecretsClient> MakeGrpcSecretsClient(std::shared_ptr<grpc::Channel> channel,
-                                                     absl::Duration timeout) {
-  return std::make_unique<GrpcSecretsClient>(std::move(channel), timeout);
+                                                     absl::Duration timeout,
+                                                     std::string rotation_token) {
+  return std::make_unique<GrpcSecretsClient>(std::move(channel), timeout,
+                                             std::move(rotation_token));
 }
 
 }  // namespace coffer::worker

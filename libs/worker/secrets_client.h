@@ -81,12 +81,20 @@ class SecretsClient {
   virtual absl::StatusOr<SecretVersions> DescribeSecret(const std::string& secret_id) = 0;
   virtual absl::StatusOr<std::string> GetRandomPassword(
       const secrets::v1::GetRandomPasswordRequest& request) = 0;
+
+  // A client whose calls carry the rotation's token (`coffer-rotation-token`
+  // metadata): the store lets a worker write a secret only inside that
+  // secret's running rotation. Null when the client needs none (fakes).
+  virtual std::unique_ptr<SecretsClient> ForRotation(const std::string& token) const {
+    return nullptr;
+  }
 };
 
 // The SecretsClient of a coffer-store reached through `channel` (mTLS).
 // Every call has `timeout` as its deadline.
 std::unique_ptr<SecretsClient> MakeGrpcSecretsClient(std::shared_ptr<grpc::Channel> channel,
-                                                     absl::Duration timeout);
+                                                     absl::Duration timeout,
+                                                     std::string rotation_token = "");
 
 // True for the store's "no such version / no value yet" answer.
 bool IsValueNotFound(const absl::Status& status);

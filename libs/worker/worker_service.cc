@@ -86,7 +86,11 @@ absl::Status WorkerService::ValidateRequest(const rv1::StepRequest& request) {
 absl::Status WorkerService::RunStep(const rv1::StepRequest& request) {
   if (absl::Status s = ValidateRequest(request); !s.ok()) return s;
   const absl::string_view step = RotationStepName(request.step());
-  const StepContext ctx{request.secret_id(), request.client_request_token(), *secrets_};
+  // The store lets this worker write the secret only with the rotation's
+  // token: every call of the step carries it.
+  std::unique_ptr<SecretsClient> bound = secrets_->ForRotation(request.client_request_token());
+  const StepContext ctx{request.secret_id(), request.client_request_token(),
+                        bound != nullptr ? *bound : *secrets_};
   log::Info(options_.component, "step started",
             {{"step", std::string(step)},
              {"secret_id", request.secret_id()},
@@ -131,33 +135,42 @@ grpc::ServerUnaryReactor* WorkerService::Step(grpc::CallbackServerContext* conte
                                               const rv1::StepRequest* request,
                                               rv1::StepResponse* response) {
   auto* reactor = context->DefaultReactor();
-  if (!options_.allowed_callers.empty()) {
-    const std::string caller = rpc::PeerSpiffeId(*context).value_or("");
-    if (std::find(options_.allowed_callers.begin(), options_.allowed_callers.end(), caller) ==
-        options_.allowed_callers.end()) {
-      reactor->Finish(rpc::ToGrpcStatus(Error(
-          reason::kAccessDenied,
-          absl::StrCat("caller is not allowed to perform rotation:Step on ", request->secret_id()),
-          request->secret_id())));
-      return reactor;
-    }
+  runtime::CallGate& gate =
+      options_.gate != nullptr ? *options_.gate : runtime::CallGate::Unguarded();
+  authz::Access access = gate.AccessFor(*context);
+  access.set_resource(request->secret_id());
+  // Every answer is audited first; a record that cannot be written fails
+  // the call.
+  auto finish = [&gate, reactor, context, access](const absl::Status& status) {
+    gate.Record(*context, "rotation:Step", access, status, [reactor, status](absl::Status s) {
+      reactor->Finish(rpc::ToGrpcStatus(s.ok() ? status : s));
+    });
+  };
+  if (!options_.allowed_callers.empty() &&
+      std::find(options_.allowed_callers.begin(), options_.allowed_callers.end(),
+                access.principal()) == options_.allowed_callers.end()) {
+    finish(authz::AccessDenied(access.principal(), "rotation:Step", request->secret_id(),
+                               "only the rotator may call this worker"));
+    return reactor;
+  }
+  if (absl::Status s = gate.Admit(); !s.ok()) {
+    finish(s);
+    return reactor;
   }
   if (absl::Status s = ValidateRequest(*request); !s.ok()) {
-    reactor->Finish(rpc::ToGrpcStatus(s));
+    finish(s);
     return reactor;
   }
   // Steps block (databases, child processes): never on gRPC's threads.
-  Enqueue([this, reactor, request, context] {
+  Enqueue([this, finish, request, context] {
     // A step that waited in the queue past its caller's deadline (or whose
     // caller went away) must not run: the rotator has already counted it as
     // failed and may be retrying it — or may have given the rotation up.
     if (context->IsCancelled() || context->deadline() <= std::chrono::system_clock::now()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                                   "the step's caller gave up before it could start"));
+      finish(absl::CancelledError("the step's caller gave up before it could start"));
       return;
     }
-    absl::Status status = RunStep(*request);
-    reactor->Finish(rpc::ToGrpcStatus(status));
+    finish(RunStep(*request));
   });
   return reactor;
 }

@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "coffer/rotation/v1/worker.grpc.pb.h"
+#include "libs/runtime/call_gate.h"
 #include "libs/worker/rotation_handler.h"
 #include "libs/worker/secrets_client.h"
 #include "libs/worker/worker_probe.h"
@@ -43,6 +44,8 @@ struct WorkerServiceOptions {
   std::vector<std::string> allowed_callers;
   // Steps that may run at the same time.
   int threads = 4;
+  // Where every Step call is audited (not owned); null: not audited.
+  runtime::CallGate* gate = nullptr;
 };
 
 class WorkerService final : public rotation::v1::RotationWorker::CallbackService {

@@ -114,6 +114,17 @@ class KeyManager {
   // one write) and rotates enabled keys whose automatic rotation is due.
   absl::StatusOr<MaintenanceResult> RunMaintenance();
 
+  // What a key reference (key id, key ARN, alias/<name>, alias ARN) names,
+  // for authorization: the key's ARN ("" when it names no key), the alias
+  // it went by ("" when none), and whether Coffer owns the key
+  // (KEY_MANAGER_COFFER: the built-in alias/coffer/<service> keys).
+  struct KeyNames {
+    std::string arn;
+    std::string alias;
+    bool coffer_managed = false;
+  };
+  KeyNames NamesOf(absl::string_view ref) const;
+
   // Number of keys per state, for the metrics gauge.
   std::map<v1::KeyState, int> CountKeysByState() const;
 

@@ -132,4 +132,20 @@ absl::StatusOr<v1::ListAliasesResponse> KeyManager::ListAliases(
   return response;
 }
 
+KeyManager::KeyNames KeyManager::NamesOf(absl::string_view ref) const {
+  KeyNames names;
+  absl::string_view rest = ref;
+  const std::string prefix = ArnPrefix();
+  if (absl::StartsWith(rest, prefix)) rest = rest.substr(prefix.size());
+  if (absl::StartsWith(rest, "alias/")) names.alias = std::string(rest);
+  absl::ReaderMutexLock lock(&mu_);
+  auto id = ResolveLocked("key_id", ref);
+  if (!id.ok()) return names;
+  names.arn = KeyArn(*id);
+  auto key = keys_.find(*id);
+  names.coffer_managed =
+      key != keys_.end() && key->second->record.metadata().key_manager() == v1::KEY_MANAGER_COFFER;
+  return names;
+}
+
 }  // namespace coffer::kms

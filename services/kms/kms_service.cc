@@ -3,6 +3,7 @@
 #include <functional>
 #include <utility>
 
+#include "libs/common/status_macros.h"
 #include "libs/rpc/unary.h"
 
 namespace coffer::kms {
@@ -18,28 +19,47 @@ bool IsCryptoOperation(absl::string_view method) {
   return false;
 }
 
-template <typename Response>
-grpc::ServerUnaryReactor* Finish(absl::string_view method, KmsProbe* probe,
-                                 absl::StatusOr<Response> result, Response* response,
-                                 std::function<void()> wipe) {
-  if (probe != nullptr && IsCryptoOperation(method)) {
-    probe->CryptoOperation(std::string(method), result.ok());
-  }
-  return rpc::FinishUnary(method, std::move(result), response, std::move(wipe));
-}
-
 }  // namespace
 
-#define COFFER_KMS_HANDLER(Method, wipe)                                           \
-  grpc::ServerUnaryReactor* KmsService::Method(grpc::CallbackServerContext*,       \
-                                               const v1::Method##Request* request, \
-                                               v1::Method##Response* response) {   \
-    return Finish(#Method, probe_, store_->Method(*request), response, wipe);      \
-  }
+template <typename Response>
+grpc::ServerUnaryReactor* KmsService::Run(
+    grpc::CallbackServerContext* context, absl::string_view action,
+    const std::function<absl::Status(const authz::Access&)>& check,
+    const std::function<absl::StatusOr<Response>()>& work, Response* response,
+    std::function<void()> wipe) {
+  const absl::string_view method = action.substr(4);  // "kms:"
+  return gate_->Unary<Response>(
+      context, action,
+      [&](const authz::Access& access) -> absl::StatusOr<Response> {
+        COFFER_RETURN_IF_ERROR(check(access));
+        absl::StatusOr<Response> result = work();
+        if (probe_ != nullptr && IsCryptoOperation(method)) {
+          probe_->CryptoOperation(std::string(method), result.ok());
+        }
+        return result;
+      },
+      response, std::move(wipe));
+}
 
-COFFER_KMS_HANDLER(CreateKey, nullptr)
+// A handler whose authorization names one key (`ref`, an expression over
+// `request`) and, optionally, an encryption context.
+#define COFFER_KMS_HANDLER_ON(Method, ref, ctx, wipe)                                \
+  grpc::ServerUnaryReactor* KmsService::Method(grpc::CallbackServerContext* context, \
+                                               const v1::Method##Request* request,   \
+                                               v1::Method##Response* response) {     \
+    return Run<v1::Method##Response>(                                                \
+        context, "kms:" #Method,                                                     \
+        [&](const authz::Access& access) {                                           \
+          return access_->Check(access, "kms:" #Method, ref, ctx);                   \
+        },                                                                           \
+        [&] { return store_->Method(*request); }, response, wipe);                   \
+  }
+#define COFFER_KMS_HANDLER(Method, wipe) \
+  COFFER_KMS_HANDLER_ON(Method, request->key_id(), nullptr, wipe)
+
+COFFER_KMS_HANDLER_ON(CreateKey, "", nullptr, nullptr)
 COFFER_KMS_HANDLER(DescribeKey, nullptr)
-COFFER_KMS_HANDLER(ListKeys, nullptr)
+COFFER_KMS_HANDLER_ON(ListKeys, "", nullptr, nullptr)
 COFFER_KMS_HANDLER(UpdateKeyDescription, nullptr)
 COFFER_KMS_HANDLER(EnableKey, nullptr)
 COFFER_KMS_HANDLER(DisableKey, nullptr)
@@ -50,20 +70,73 @@ COFFER_KMS_HANDLER(DisableKeyRotation, nullptr)
 COFFER_KMS_HANDLER(GetKeyRotationStatus, nullptr)
 COFFER_KMS_HANDLER(RotateKeyOnDemand, nullptr)
 COFFER_KMS_HANDLER(ListKeyRotations, nullptr)
-COFFER_KMS_HANDLER(CreateAlias, nullptr)
-COFFER_KMS_HANDLER(UpdateAlias, nullptr)
-COFFER_KMS_HANDLER(DeleteAlias, nullptr)
+COFFER_KMS_HANDLER_ON(DeleteAlias, request->alias_name(), nullptr, nullptr)
 COFFER_KMS_HANDLER(ListAliases, nullptr)
-COFFER_KMS_HANDLER(Encrypt, [request] { rpc::WipeString(request->plaintext()); })
-COFFER_KMS_HANDLER(Decrypt, [response] { rpc::WipeString(response->plaintext()); })
-COFFER_KMS_HANDLER(ReEncrypt, nullptr)
-COFFER_KMS_HANDLER(GenerateDataKey, [response] { rpc::WipeString(response->plaintext()); })
-COFFER_KMS_HANDLER(GenerateDataKeyWithoutPlaintext, nullptr)
-COFFER_KMS_HANDLER(GenerateRandom, [response] { rpc::WipeString(response->plaintext()); })
+COFFER_KMS_HANDLER_ON(Encrypt, request->key_id(), &request->encryption_context(),
+                      [request] { rpc::WipeString(request->plaintext()); })
+COFFER_KMS_HANDLER_ON(GenerateDataKey, request->key_id(), &request->encryption_context(),
+                      [response] { rpc::WipeString(response->plaintext()); })
+COFFER_KMS_HANDLER_ON(GenerateDataKeyWithoutPlaintext, request->key_id(),
+                      &request->encryption_context(), nullptr)
+COFFER_KMS_HANDLER_ON(GenerateRandom, "", nullptr,
+                      [response] { rpc::WipeString(response->plaintext()); })
 COFFER_KMS_HANDLER(TagResource, nullptr)
 COFFER_KMS_HANDLER(UntagResource, nullptr)
 COFFER_KMS_HANDLER(ListResourceTags, nullptr)
 
 #undef COFFER_KMS_HANDLER
+#undef COFFER_KMS_HANDLER_ON
+
+// Alias changes name two things: the alias and the key it points at.
+#define COFFER_KMS_ALIAS_HANDLER(Method)                                                         \
+  grpc::ServerUnaryReactor* KmsService::Method(grpc::CallbackServerContext* context,             \
+                                               const v1::Method##Request* request,               \
+                                               v1::Method##Response* response) {                 \
+    return Run<v1::Method##Response>(                                                            \
+        context, "kms:" #Method,                                                                 \
+        [&](const authz::Access& access) {                                                       \
+          COFFER_RETURN_IF_ERROR(access_->Check(access, "kms:" #Method, request->alias_name())); \
+          return access_->Check(access, "kms:" #Method, request->target_key_id());               \
+        },                                                                                       \
+        [&] { return store_->Method(*request); }, response, nullptr);                            \
+  }
+COFFER_KMS_ALIAS_HANDLER(CreateAlias)
+COFFER_KMS_ALIAS_HANDLER(UpdateAlias)
+#undef COFFER_KMS_ALIAS_HANDLER
+
+// Decrypt names its key in the ciphertext (key_id, when given, must match).
+grpc::ServerUnaryReactor* KmsService::Decrypt(grpc::CallbackServerContext* context,
+                                              const v1::DecryptRequest* request,
+                                              v1::DecryptResponse* response) {
+  return Run<v1::DecryptResponse>(
+      context, "kms:Decrypt",
+      [&](const authz::Access& access) {
+        const std::string key = request->key_id().empty()
+                                    ? KmsAccess::KeyOfCiphertext(request->ciphertext_blob())
+                                    : request->key_id();
+        return access_->Check(access, "kms:Decrypt", key, &request->encryption_context());
+      },
+      [&] { return store_->Decrypt(*request); }, response,
+      [response] { rpc::WipeString(response->plaintext()); });
+}
+
+// ReEncrypt decrypts under one key (kms:ReEncryptFrom) and encrypts under
+// another (kms:ReEncryptTo), as AWS KMS authorizes it.
+grpc::ServerUnaryReactor* KmsService::ReEncrypt(grpc::CallbackServerContext* context,
+                                                const v1::ReEncryptRequest* request,
+                                                v1::ReEncryptResponse* response) {
+  return Run<v1::ReEncryptResponse>(
+      context, "kms:ReEncrypt",
+      [&](const authz::Access& access) {
+        const std::string source = request->source_key_id().empty()
+                                       ? KmsAccess::KeyOfCiphertext(request->ciphertext_blob())
+                                       : request->source_key_id();
+        COFFER_RETURN_IF_ERROR(access_->Check(access, "kms:ReEncryptFrom", source,
+                                              &request->source_encryption_context()));
+        return access_->Check(access, "kms:ReEncryptTo", request->destination_key_id(),
+                              &request->destination_encryption_context());
+      },
+      [&] { return store_->ReEncrypt(*request); }, response, nullptr);
+}
 
 }  // namespace coffer::kms

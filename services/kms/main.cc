@@ -27,6 +27,9 @@ ABSL_FLAG(std::string, root_key_file, "",
           "file with the 32-byte root key (mode 0600); required unless --dev_mode");
 ABSL_FLAG(bool, dev_mode, false,
           "development: without --root_key_file, create <data_dir>/root.key on first start");
+ABSL_FLAG(std::string, store_spiffe_id, "spiffe://coffer.local/store",
+          "the identity of coffer-store: the only caller that may use a secret's or parameter's "
+          "encryption context or cause a built-in alias/coffer/<service> key's creation");
 ABSL_FLAG(absl::Duration, maintenance_interval, absl::Minutes(1),
           "how often due key deletions and automatic rotations run");
 
@@ -60,7 +63,9 @@ absl::Status Run() {
   COFFER_ASSIGN_OR_RETURN(auto metrics, runtime::StartMetrics("kms"));
   KmsProbe probe(*metrics->registry());
   probe.SetKeyCounts(store->CountKeysByState());
-  KmsService service(store.get(), &probe);
+  COFFER_ASSIGN_OR_RETURN(auto guard, runtime::StartGuard("kms", *metrics));
+  KmsAccess key_access(store.get(), {absl::GetFlag(FLAGS_store_spiffe_id)});
+  KmsService service(store.get(), &probe, guard->gate.get(), &key_access);
 
   rpc::HealthStatus health;
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
@@ -91,7 +96,16 @@ absl::Status Run() {
   });
   maintenance.Start();
 
-  int sig = rpc::WaitForShutdownSignal();
+  // Health follows the audit log too: a failing log fails every call.
+  PeriodicTask audit_health("kms-audit-health", absl::Seconds(1), [&] {
+    const bool up = guard->gate->healthy();
+    health.Set("", up);
+    health.Set(v1::KeyManagement::service_full_name(), up);
+  });
+  audit_health.Start();
+
+  int sig = runtime::WaitForShutdown(guard.get());
+  audit_health.Stop();
   log::Info("kms", "shutting down", {{"signal", absl::StrCat(sig)}});
   server->Shutdown(runtime::ShutdownGrace());
   maintenance.Stop();

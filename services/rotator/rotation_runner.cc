@@ -193,6 +193,11 @@ class RotationRunner::Run_ {
     rot::AcquireRotationLeaseRequest acquire;
     acquire.set_secret_id(secret_id_);
     acquire.set_holder(r_.options_.holder);
+    // The store lets only the secret's own worker write its pending version.
+    for (const std::string& name : r_.registry_->names()) {
+      const WorkerEndpoint* w = r_.registry_->Find(name);
+      if (w != nullptr) (*acquire.mutable_worker_spiffe_ids())[name] = w->spiffe_id();
+    }
     *acquire.mutable_lease_duration() = ToProtoDuration(r_.options_.lease_duration);
     const absl::Time asked = r_.options_.clock->Now();
     auto lease = r_.control_->AcquireRotationLease(acquire);

@@ -6,6 +6,7 @@
 //                --tls_ca=var/certs/ca.crt --tls_cert=var/certs/store.crt
 //                --tls_key=var/certs/store.key
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -58,6 +59,9 @@ ABSL_FLAG(absl::Duration, policy_interval, absl::Seconds(10),
 ABSL_FLAG(std::vector<std::string>, rotation_control_callers, {"spiffe://coffer.local/rotator"},
           "SPIFFE ids allowed to call coffer.rotation.v1.RotationControl (comma-separated; "
           "empty: any authenticated caller)");
+ABSL_FLAG(std::vector<std::string>, worker_principals, {"spiffe://coffer.local/worker/*"},
+          "SPIFFE ID globs of rotation workers: they write only the secret they rotate, with the "
+          "rotation's token, and read other secrets only where a policy allows");
 ABSL_FLAG(int64_t, change_log_capacity, 100000,
           "change events kept for WatchSecrets/WatchParameters resumption");
 
@@ -99,6 +103,7 @@ absl::Status Run() {
   store_options.arns = {arn.partition, arn.region, arn.account};
   store_options.default_kms_key_id = absl::GetFlag(FLAGS_default_kms_key_id);
   store_options.changes = changes.get();
+  store_options.worker_principals = absl::GetFlag(FLAGS_worker_principals);
   SecretRecords records(db.get(), &envelope, store_options);
   SecretStore store(&records);
   SecretRotation rotation(&records);
@@ -111,10 +116,13 @@ absl::Status Run() {
   log::Info("store", "database open",
             {{"data_dir", data_dir}, {"secrets", absl::StrCat(records.secret_count())}});
 
+  COFFER_ASSIGN_OR_RETURN(auto guard, runtime::StartGuard("store", *metrics));
+  runtime::CallGate* gate = guard->gate.get();
   WatchRegistry watches;
-  SecretsService secrets_service(&store, &rotation, changes.get(), &watches);
-  ParamsService params_service(&params, changes.get(), &watches);
-  RotationControlService rotation_control(&rotation, absl::GetFlag(FLAGS_rotation_control_callers));
+  SecretsService secrets_service(&store, &rotation, changes.get(), &watches, gate);
+  ParamsService params_service(&params, changes.get(), &watches, gate);
+  RotationControlService rotation_control(&rotation, absl::GetFlag(FLAGS_rotation_control_callers),
+                                          gate);
   rpc::HealthStatus health;
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
   server_options.interceptors.push_back(metrics->ServerInterceptorFactory());
@@ -125,10 +133,18 @@ absl::Status Run() {
 
   // SERVING exactly while the KMS answers: without it no new value can be
   // written (reads of cached data keys keep working regardless).
-  KmsMonitor monitor(kms_channel, absl::GetFlag(FLAGS_kms_check_interval), [&](bool up) {
+  // ... and while the audit log can be written (a failing log fails every
+  // call).
+  std::atomic<bool> kms_up{false};
+  auto set_health = [&] {
+    const bool up = kms_up.load() && gate->healthy();
     health.Set("", up);
     health.Set(secrets::v1::SecretsManager::service_full_name(), up);
     health.Set(params::v1::ParameterStore::service_full_name(), up);
+  };
+  KmsMonitor monitor(kms_channel, absl::GetFlag(FLAGS_kms_check_interval), [&](bool up) {
+    kms_up = up;
+    set_health();
     probe.SetKmsReachable(up);
     if (up) {
       log::Info("store", "KMS reachable", {{"kms_address", absl::GetFlag(FLAGS_kms_address)}});
@@ -148,6 +164,7 @@ absl::Status Run() {
   // it deletes only what exceeds --change_log_capacity); the deletion
   // sweeper and the parameter policy scanner at their intervals.
   PeriodicTask metrics_task("store-metrics", absl::Seconds(1), [&] {
+    set_health();
     probe.SyncCache(cache);
     probe.SetSecrets(records.secret_count());
     auto trimmed = changes->Trim();
@@ -176,7 +193,7 @@ absl::Status Run() {
   metrics_task.RunNow();
   for (PeriodicTask* task : {&metrics_task, &sweeper, &policy_scanner}) task->Start();
 
-  int sig = rpc::WaitForShutdownSignal();
+  int sig = runtime::WaitForShutdown(guard.get());
   log::Info("store", "shutting down", {{"signal", absl::StrCat(sig)}});
   watches.StopAll();  // endless streams would otherwise hold Shutdown for its whole grace
   server->Shutdown(runtime::ShutdownGrace());

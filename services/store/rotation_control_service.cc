@@ -4,33 +4,34 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/errors.h"
+#include "libs/common/status_macros.h"
 #include "libs/rpc/peer.h"
 #include "libs/rpc/unary.h"
 
 namespace coffer::store {
 namespace rot = ::coffer::rotation::v1;
 
-absl::Status RotationControlService::Authorize(const grpc::CallbackServerContext& context,
+absl::Status RotationControlService::Authorize(const authz::Access& access,
                                                absl::string_view action) const {
   if (allowed_callers_.empty()) return absl::OkStatus();
-  std::optional<std::string> caller = rpc::PeerSpiffeId(context);
-  if (caller && std::find(allowed_callers_.begin(), allowed_callers_.end(), *caller) !=
-                    allowed_callers_.end()) {
+  if (std::find(allowed_callers_.begin(), allowed_callers_.end(), access.principal()) !=
+      allowed_callers_.end()) {
     return absl::OkStatus();
   }
-  return Error(reason::kAccessDenied,
-               absl::StrCat("rotation:", action, " is allowed only for rotators"));
+  return authz::AccessDenied(access.principal(), action, "*", "allowed only for rotators");
 }
 
-#define COFFER_CONTROL_HANDLER(Method)                                                            \
-  grpc::ServerUnaryReactor* RotationControlService::Method(grpc::CallbackServerContext* context,  \
-                                                           const rot::Method##Request* request,   \
-                                                           rot::Method##Response* response) {     \
-    absl::Status allowed = Authorize(*context, #Method);                                          \
-    if (!allowed.ok()) {                                                                          \
-      return rpc::FinishUnary(#Method, absl::StatusOr<rot::Method##Response>(allowed), response); \
-    }                                                                                             \
-    return rpc::FinishUnary(#Method, rotation_->Method(*request), response);                      \
+#define COFFER_CONTROL_HANDLER(Method)                                                           \
+  grpc::ServerUnaryReactor* RotationControlService::Method(grpc::CallbackServerContext* context, \
+                                                           const rot::Method##Request* request,  \
+                                                           rot::Method##Response* response) {    \
+    return gate_->Unary<rot::Method##Response>(                                                  \
+        context, "rotation:" #Method,                                                            \
+        [&](const authz::Access& access) -> absl::StatusOr<rot::Method##Response> {              \
+          COFFER_RETURN_IF_ERROR(Authorize(access, "rotation:" #Method));                        \
+          return rotation_->Method(*request, access);                                            \
+        },                                                                                       \
+        response);                                                                               \
   }
 
 COFFER_CONTROL_HANDLER(ListRotationSchedules)

@@ -13,15 +13,22 @@
 #include <vector>
 
 #include "coffer/rotation/v1/control.grpc.pb.h"
+#include "libs/runtime/call_gate.h"
 #include "services/store/secrets/secret_rotation.h"
 
 namespace coffer::store {
 
 class RotationControlService final : public rotation::v1::RotationControl::CallbackService {
  public:
+  // `allowed_callers` (SPIFFE IDs; empty: any) is checked before the
+  // policy: a second lock on the rotation-control API. Every call goes
+  // through `gate` (authorization, audit); null: callers trusted (tests).
   explicit RotationControlService(SecretRotation* rotation,
-                                  std::vector<std::string> allowed_callers = {})
-      : rotation_(rotation), allowed_callers_(std::move(allowed_callers)) {}
+                                  std::vector<std::string> allowed_callers = {},
+                                  runtime::CallGate* gate = nullptr)
+      : rotation_(rotation),
+        allowed_callers_(std::move(allowed_callers)),
+        gate_(gate != nullptr ? gate : &runtime::CallGate::Unguarded()) {}
 
 #define COFFER_CONTROL_RPC(Method)                                               \
   grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,         \
@@ -37,11 +44,11 @@ class RotationControlService final : public rotation::v1::RotationControl::Callb
 
  private:
   // OK, or AccessDeniedException for `action` when the caller is not allowed.
-  absl::Status Authorize(const grpc::CallbackServerContext& context,
-                         absl::string_view action) const;
+  absl::Status Authorize(const authz::Access& access, absl::string_view action) const;
 
   SecretRotation* rotation_;
   std::vector<std::string> allowed_callers_;
+  runtime::CallGate* gate_;
 };
 
 }  // namespace coffer::store

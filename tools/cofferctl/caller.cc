@@ -6,6 +6,8 @@
 #include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/support/sync_stream.h>
 
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "libs/common/status_macros.h"
@@ -48,6 +50,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const ConnectionOptions& 
   return rpc::MakeChannel(std::move(options));
 }
 
+// A rotation worker's script acts inside one rotation: the exec worker puts
+// the rotation's token in $COFFER_ROTATION_TOKEN and every call carries it,
+// as the store requires of workers writing the secret they rotate.
+static void AddRotationToken(grpc::ClientContext& context) {
+  const char* token = std::getenv("COFFER_ROTATION_TOKEN");
+  if (token != nullptr && *token != '\0') context.AddMetadata("coffer-rotation-token", token);
+}
+
 absl::StatusOr<std::unique_ptr<pb::Message>> CallUnary(
     const std::shared_ptr<grpc::Channel>& channel, const pb::MethodDescriptor& method,
     const pb::Message& request, absl::Duration timeout) {
@@ -59,6 +69,7 @@ absl::StatusOr<std::unique_ptr<pb::Message>> CallUnary(
 
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  AddRotationToken(context);
   grpc::TemplatedGenericStub<pb::Message, pb::Message> stub(channel);
   const std::string path = MethodPath(method);
   grpc::Status result;
@@ -108,6 +119,7 @@ absl::Status CallServerStreaming(const std::shared_ptr<grpc::Channel>& channel,
   COFFER_ASSIGN_OR_RETURN(std::unique_ptr<pb::Message> message, NewResponse(method));
 
   grpc::ClientContext context;
+  AddRotationToken(context);
   const bool bounded = timeout != absl::InfiniteDuration();
   if (bounded) context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   if (canceller != nullptr && !canceller->Attach(&context)) return absl::OkStatus();

@@ -105,6 +105,24 @@ absl::StatusOr<uint64_t> WatchReactor::StartPosition(ChangeLog& log,
   return position;
 }
 
+grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* WatchReactor::Start(
+    runtime::CallGate& gate, grpc::CallbackServerContext& context, absl::string_view action,
+    ChangeLog* log, WatchRegistry* registry, const std::string& start_after,
+    const std::function<absl::StatusOr<Filter>(const authz::Access&)>& make_filter) {
+  authz::Access access = gate.AccessFor(context);
+  absl::Status admitted = gate.Admit();
+  if (admitted.ok() && log == nullptr) {
+    admitted = absl::UnimplementedError("this server keeps no change log");
+  }
+  absl::StatusOr<Filter> filter =
+      admitted.ok() ? make_filter(access) : absl::StatusOr<Filter>(admitted);
+  absl::StatusOr<uint64_t> start =
+      filter.ok() ? StartPosition(*log, start_after) : absl::StatusOr<uint64_t>(filter.status());
+  absl::Status status = gate.RecordAndWait(context, action, access, start.status());
+  if (!status.ok()) return Failed(status);
+  return new WatchReactor(log, *start, std::move(filter).value(), registry);
+}
+
 grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* WatchReactor::Failed(
     const absl::Status& status) {
   return new FailedWatch(rpc::ToGrpcStatus(status));

@@ -35,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "coffer/v1/change_event.pb.h"
+#include "libs/runtime/call_gate.h"
 #include "services/store/changes/change_log.h"
 
 namespace coffer::store {
@@ -88,6 +89,15 @@ class WatchReactor final : public grpc::ServerWriteReactor<coffer::v1::ChangeEve
   // A reactor that only finishes with `status` (a request rejected before
   // streaming); deletes itself after OnDone.
   static grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* Failed(const absl::Status& status);
+
+  // A watch call through `gate`: the caller's Access makes the filter
+  // (`make_filter` validates the request and filters by what the caller may
+  // see), the start is audited and durable before the first event, and a
+  // failing audit log refuses the stream. `log` null: UNIMPLEMENTED.
+  static grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* Start(
+      runtime::CallGate& gate, grpc::CallbackServerContext& context, absl::string_view action,
+      ChangeLog* log, WatchRegistry* registry, const std::string& start_after,
+      const std::function<absl::StatusOr<Filter>(const authz::Access&)>& make_filter);
 
   // Ends the stream with OK after the write in flight, if any.
   void Stop();

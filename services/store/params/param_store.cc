@@ -75,6 +75,19 @@ std::string ParamStore::ParameterArn(absl::string_view name) const {
                       options_.arns.account, ":parameter/", path);
 }
 
+absl::Status ParamStore::Authorize(const authz::Access& access, absl::string_view action,
+                                   const std::string& name) const {
+  const std::string arn = ParameterArn(name);
+  return access.Check(action, authz::Resource(name, arn, name));
+}
+
+bool ParamStore::Allows(const authz::Access& access, absl::string_view action,
+                        const std::string& name) const {
+  if (access.trusted()) return true;
+  const std::string arn = ParameterArn(name);
+  return access.Allows(action, authz::Resource(name, arn, name));
+}
+
 absl::StatusOr<std::optional<ParameterRecord>> ParamStore::Read(const std::string& name) const {
   COFFER_ASSIGN_OR_RETURN(auto bytes, db_->Get(schema::kParams, name));
   if (!bytes) return std::optional<ParameterRecord>();
@@ -131,8 +144,9 @@ void ParamStore::DeleteIn(storage::Transaction& txn, const ParameterRecord& reco
 }
 
 absl::StatusOr<pm::PutParameterResponse> ParamStore::PutParameter(
-    const pm::PutParameterRequest& request) {
+    const pm::PutParameterRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidateParameterName("name", request.name()));
+  COFFER_RETURN_IF_ERROR(Authorize(access, "ssm:PutParameter", request.name()));
   if (request.description().size() > kMaxDescription) {
     return Error(reason::kValidation, "description: must be at most 1024 characters",
                  request.name(), "description");
@@ -319,17 +333,23 @@ absl::StatusOr<pm::DeleteParameterResponse> ParamStore::DeleteByName(const std::
 }
 
 absl::StatusOr<pm::DeleteParameterResponse> ParamStore::DeleteParameter(
-    const pm::DeleteParameterRequest& request) {
+    const pm::DeleteParameterRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidateParameterName("name", request.name()));
+  COFFER_RETURN_IF_ERROR(Authorize(access, "ssm:DeleteParameter", request.name()));
   return DeleteByName(request.name(), coffer::v1::CHANGE_KIND_DELETED);
 }
 
 absl::StatusOr<pm::DeleteParametersResponse> ParamStore::DeleteParameters(
-    const pm::DeleteParametersRequest& request) {
+    const pm::DeleteParametersRequest& request, const authz::Access& access) {
   if (request.names().empty() || request.names_size() > 10) {
     return Error(reason::kValidation, "names: give 1-10 names", "", "names");
   }
   pm::DeleteParametersResponse response;
+  for (const std::string& name : request.names()) {
+    if (ValidateParameterName("names", name).ok()) {
+      COFFER_RETURN_IF_ERROR(Authorize(access, "ssm:DeleteParameters", name));
+    }
+  }
   for (const std::string& name : request.names()) {
     if (!ValidateParameterName("names", name).ok()) {
       response.add_invalid_parameters(name);
@@ -348,8 +368,9 @@ absl::StatusOr<pm::DeleteParametersResponse> ParamStore::DeleteParameters(
 }
 
 absl::StatusOr<pm::LabelParameterVersionResponse> ParamStore::LabelParameterVersion(
-    const pm::LabelParameterVersionRequest& request) {
+    const pm::LabelParameterVersionRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidateParameterName("name", request.name()));
+  COFFER_RETURN_IF_ERROR(Authorize(access, "ssm:LabelParameterVersion", request.name()));
   if (request.labels().empty() || request.labels_size() > kMaxLabelsPerVersion) {
     return Error(reason::kValidation, "labels: give 1-10 labels", request.name(), "labels");
   }
@@ -377,8 +398,9 @@ absl::StatusOr<pm::LabelParameterVersionResponse> ParamStore::LabelParameterVers
 }
 
 absl::StatusOr<pm::UnlabelParameterVersionResponse> ParamStore::UnlabelParameterVersion(
-    const pm::UnlabelParameterVersionRequest& request) {
+    const pm::UnlabelParameterVersionRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidateParameterName("name", request.name()));
+  COFFER_RETURN_IF_ERROR(Authorize(access, "ssm:UnlabelParameterVersion", request.name()));
   if (request.labels().empty() || request.labels_size() > kMaxLabelsPerVersion) {
     return Error(reason::kValidation, "labels: give 1-10 labels", request.name(), "labels");
   }
@@ -409,8 +431,9 @@ absl::StatusOr<pm::UnlabelParameterVersionResponse> ParamStore::UnlabelParameter
 }
 
 absl::StatusOr<pm::AddTagsToResourceResponse> ParamStore::AddTagsToResource(
-    const pm::AddTagsToResourceRequest& request) {
+    const pm::AddTagsToResourceRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidateResource(request.resource_type(), request.resource_id()));
+  COFFER_RETURN_IF_ERROR(Authorize(access, "ssm:AddTagsToResource", request.resource_id()));
   if (request.tags().empty()) {
     return Error(reason::kValidation, "tags: at least one tag is required", "", "tags");
   }
@@ -434,8 +457,9 @@ absl::StatusOr<pm::AddTagsToResourceResponse> ParamStore::AddTagsToResource(
 }
 
 absl::StatusOr<pm::RemoveTagsFromResourceResponse> ParamStore::RemoveTagsFromResource(
-    const pm::RemoveTagsFromResourceRequest& request) {
+    const pm::RemoveTagsFromResourceRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidateResource(request.resource_type(), request.resource_id()));
+  COFFER_RETURN_IF_ERROR(Authorize(access, "ssm:RemoveTagsFromResource", request.resource_id()));
   if (request.tag_keys().empty() || request.tag_keys_size() > kMaxTags) {
     return Error(reason::kValidation, "tag_keys: give 1-50 keys", "", "tag_keys");
   }
@@ -456,8 +480,9 @@ absl::StatusOr<pm::RemoveTagsFromResourceResponse> ParamStore::RemoveTagsFromRes
 }
 
 absl::StatusOr<pm::ListTagsForResourceResponse> ParamStore::ListTagsForResource(
-    const pm::ListTagsForResourceRequest& request) {
+    const pm::ListTagsForResourceRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidateResource(request.resource_type(), request.resource_id()));
+  COFFER_RETURN_IF_ERROR(Authorize(access, "ssm:ListTagsForResource", request.resource_id()));
   COFFER_ASSIGN_OR_RETURN(auto record, Read(request.resource_id()));
   if (!record) return ResourceNotFound(request.resource_id());
   pm::ListTagsForResourceResponse response;
@@ -543,12 +568,15 @@ absl::StatusOr<PolicyRunResult> ParamStore::RunPolicies() {
 }
 
 absl::StatusOr<std::function<bool(const ChangeEvent&)>> ParamStore::WatchFilter(
-    const pm::WatchParametersRequest& request) {
+    const pm::WatchParametersRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidatePath("path", request.path()));
   const std::string path = NormalizePath(request.path());
   const bool recursive = request.recursive();
-  return std::function<bool(const ChangeEvent&)>([path, recursive](const ChangeEvent& e) {
+  access.set_resource(path);
+  // Only the parameters the caller may describe.
+  return std::function<bool(const ChangeEvent&)>([path, recursive, access](const ChangeEvent& e) {
     if (e.resource_kind() != coffer::v1::RESOURCE_KIND_PARAMETER) return false;
+    if (!access.Allows("ssm:DescribeParameters", authz::Resource(e.name()))) return false;
     if (recursive) return absl::StartsWith(e.name(), path == "/" ? "/" : path + "/");
     return ParentPath(e.name()) == path;
   });

@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "coffer/internal/store/v1/store.pb.h"
 #include "coffer/params/v1/params.pb.h"
+#include "libs/authz/authorizer.h"
 #include "libs/common/clock.h"
 #include "libs/storage/database.h"
 #include "services/store/changes/change_log.h"
@@ -56,31 +57,44 @@ class ParamStore {
   ParamStore(storage::Database* db, Envelope* envelope, ParamStoreOptions options);
 
   absl::StatusOr<params::v1::PutParameterResponse> PutParameter(
-      const params::v1::PutParameterRequest& request);
+      const params::v1::PutParameterRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::GetParameterResponse> GetParameter(
-      const params::v1::GetParameterRequest& request);
+      const params::v1::GetParameterRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::GetParametersResponse> GetParameters(
-      const params::v1::GetParametersRequest& request);
+      const params::v1::GetParametersRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::GetParametersByPathResponse> GetParametersByPath(
-      const params::v1::GetParametersByPathRequest& request);
+      const params::v1::GetParametersByPathRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::DescribeParametersResponse> DescribeParameters(
-      const params::v1::DescribeParametersRequest& request);
+      const params::v1::DescribeParametersRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::GetParameterHistoryResponse> GetParameterHistory(
-      const params::v1::GetParameterHistoryRequest& request);
+      const params::v1::GetParameterHistoryRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::DeleteParameterResponse> DeleteParameter(
-      const params::v1::DeleteParameterRequest& request);
+      const params::v1::DeleteParameterRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::DeleteParametersResponse> DeleteParameters(
-      const params::v1::DeleteParametersRequest& request);
+      const params::v1::DeleteParametersRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::LabelParameterVersionResponse> LabelParameterVersion(
-      const params::v1::LabelParameterVersionRequest& request);
+      const params::v1::LabelParameterVersionRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::UnlabelParameterVersionResponse> UnlabelParameterVersion(
-      const params::v1::UnlabelParameterVersionRequest& request);
+      const params::v1::UnlabelParameterVersionRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::AddTagsToResourceResponse> AddTagsToResource(
-      const params::v1::AddTagsToResourceRequest& request);
+      const params::v1::AddTagsToResourceRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::RemoveTagsFromResourceResponse> RemoveTagsFromResource(
-      const params::v1::RemoveTagsFromResourceRequest& request);
+      const params::v1::RemoveTagsFromResourceRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<params::v1::ListTagsForResourceResponse> ListTagsForResource(
-      const params::v1::ListTagsForResourceRequest& request);
+      const params::v1::ListTagsForResourceRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
 
   // Enforces due policies: Expiration deletes the parameter;
   // ExpirationNotification and NoChangeNotification emit an event (and a
@@ -89,9 +103,15 @@ class ParamStore {
 
   // Validates a WatchParameters request and returns the event filter.
   static absl::StatusOr<std::function<bool(const coffer::v1::ChangeEvent&)>> WatchFilter(
-      const params::v1::WatchParametersRequest& request);
+      const params::v1::WatchParametersRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
 
   std::string ParameterArn(absl::string_view name) const;
+  // OK when the caller may do `action` on parameter `name` (by name or
+  // ARN); PERMISSION_DENIED otherwise.
+  absl::Status Authorize(const authz::Access& access, absl::string_view action,
+                         const std::string& name) const;
+  bool Allows(const authz::Access& access, absl::string_view action, const std::string& name) const;
 
  private:
   // What PutParameter decided from the record it read (and the value it

@@ -60,9 +60,10 @@ absl::StatusOr<pm::Parameter> ParamStore::Materialize(const ParameterRecord& rec
 }
 
 absl::StatusOr<pm::GetParameterResponse> ParamStore::GetParameter(
-    const pm::GetParameterRequest& request) {
+    const pm::GetParameterRequest& request, const authz::Access& access) {
   COFFER_ASSIGN_OR_RETURN(Selector selector, ParseSelector("name", request.name()));
   COFFER_RETURN_IF_ERROR(ValidateParameterName("name", selector.name));
+  COFFER_RETURN_IF_ERROR(Authorize(access, "ssm:GetParameter", selector.name));
   COFFER_ASSIGN_OR_RETURN(ParameterRecord record, ReadExisting(selector.name));
   COFFER_ASSIGN_OR_RETURN(const ParameterVersionInfo* version, SelectVersion(record, selector));
   pm::GetParameterResponse response;
@@ -73,7 +74,7 @@ absl::StatusOr<pm::GetParameterResponse> ParamStore::GetParameter(
 }
 
 absl::StatusOr<pm::GetParametersResponse> ParamStore::GetParameters(
-    const pm::GetParametersRequest& request) {
+    const pm::GetParametersRequest& request, const authz::Access& access) {
   if (request.names().empty() || request.names_size() > 10) {
     return Error(reason::kValidation, "names: give 1-10 names", "", "names");
   }
@@ -84,7 +85,7 @@ absl::StatusOr<pm::GetParametersResponse> ParamStore::GetParameters(
     pm::GetParameterRequest one;
     one.set_name(name);
     one.set_with_decryption(request.with_decryption());
-    auto got = GetParameter(one);
+    auto got = GetParameter(one, access);
     if (got.ok()) {
       *response.add_parameters() = std::move(got->parameter());
     } else if (got.status().code() == absl::StatusCode::kNotFound ||
@@ -98,7 +99,7 @@ absl::StatusOr<pm::GetParametersResponse> ParamStore::GetParameters(
 }
 
 absl::StatusOr<pm::GetParametersByPathResponse> ParamStore::GetParametersByPath(
-    const pm::GetParametersByPathRequest& request) {
+    const pm::GetParametersByPathRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidatePath("path", request.path()));
   COFFER_ASSIGN_OR_RETURN(int max, PageSize(request.max_results(), {10, 10}, kMaxResultsErrors));
   COFFER_ASSIGN_OR_RETURN(auto filters, ParseByPathFilters(request.parameter_filters()));
@@ -110,6 +111,7 @@ absl::StatusOr<pm::GetParametersByPathResponse> ParamStore::GetParametersByPath(
   for (const auto& f : filters) {
     if (f.key == "Label" && !f.values.empty()) label = f.values[0];
   }
+  access.set_resource(path);  // the answer holds only what the caller may read
 
   storage::ScanOptions scan;
   const char* family;
@@ -149,6 +151,7 @@ absl::StatusOr<pm::GetParametersByPathResponse> ParamStore::GetParametersByPath(
   for (const std::string& name : names) {
     COFFER_ASSIGN_OR_RETURN(auto record, Read(name));
     if (!record || !MatchesParameterFilters(*record, filters)) continue;
+    if (!Allows(access, "ssm:GetParametersByPath", name)) continue;
     const ParameterVersionInfo* version = &LatestVersion(*record);
     std::string selector;
     if (!label.empty()) {
@@ -169,7 +172,7 @@ absl::StatusOr<pm::GetParametersByPathResponse> ParamStore::GetParametersByPath(
 }
 
 absl::StatusOr<pm::DescribeParametersResponse> ParamStore::DescribeParameters(
-    const pm::DescribeParametersRequest& request) {
+    const pm::DescribeParametersRequest& request, const authz::Access& access) {
   COFFER_ASSIGN_OR_RETURN(int max, PageSize(request.max_results(), {50, 50}, kMaxResultsErrors));
   COFFER_ASSIGN_OR_RETURN(auto filters, ParseDescribeFilters(request.parameter_filters()));
   COFFER_ASSIGN_OR_RETURN(std::string after,
@@ -202,7 +205,8 @@ absl::StatusOr<pm::DescribeParametersResponse> ParamStore::DescribeParameters(
         last_examined = std::string(key);
         ParameterRecord record;
         if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
-            record.versions().empty() || !MatchesParameterFilters(record, filters)) {
+            record.versions().empty() || !MatchesParameterFilters(record, filters) ||
+            !Allows(access, "ssm:DescribeParameters", record.name())) {
           return true;
         }
         const ParameterVersionInfo& v = LatestVersion(record);
@@ -233,8 +237,9 @@ absl::StatusOr<pm::DescribeParametersResponse> ParamStore::DescribeParameters(
 }
 
 absl::StatusOr<pm::GetParameterHistoryResponse> ParamStore::GetParameterHistory(
-    const pm::GetParameterHistoryRequest& request) {
+    const pm::GetParameterHistoryRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidateParameterName("name", request.name()));
+  COFFER_RETURN_IF_ERROR(Authorize(access, "ssm:GetParameterHistory", request.name()));
   COFFER_ASSIGN_OR_RETURN(int max, PageSize(request.max_results(), {50, 50}, kMaxResultsErrors));
   COFFER_ASSIGN_OR_RETURN(std::string after,
                           DecodePageToken("h", request.next_token(), kNextTokenErrors));

@@ -11,11 +11,14 @@ void WipeParameter(const pm::Parameter& p) {
 }
 }  // namespace
 
-#define COFFER_PARAMS_HANDLER(Method, wipe)                                           \
-  grpc::ServerUnaryReactor* ParamsService::Method(grpc::CallbackServerContext*,       \
-                                                  const pm::Method##Request* request, \
-                                                  pm::Method##Response* response) {   \
-    return rpc::FinishUnary(#Method, store_->Method(*request), response, wipe);       \
+#define COFFER_PARAMS_HANDLER(Method, wipe)                                                      \
+  grpc::ServerUnaryReactor* ParamsService::Method(grpc::CallbackServerContext* context,          \
+                                                  const pm::Method##Request* request,            \
+                                                  pm::Method##Response* response) {              \
+    return gate_->Unary<pm::Method##Response>(                                                   \
+        context, "ssm:" #Method,                                                                 \
+        [&](const authz::Access& access) { return store_->Method(*request, access); }, response, \
+        wipe);                                                                                   \
   }
 
 COFFER_PARAMS_HANDLER(PutParameter, [request] { rpc::WipeString(request->value()); })
@@ -43,12 +46,10 @@ COFFER_PARAMS_HANDLER(ListTagsForResource, nullptr)
 #undef COFFER_PARAMS_HANDLER
 
 grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* ParamsService::WatchParameters(
-    grpc::CallbackServerContext*, const pm::WatchParametersRequest* request) {
-  auto filter = ParamStore::WatchFilter(*request);
-  if (!filter.ok()) return WatchReactor::Failed(filter.status());
-  auto start = WatchReactor::StartPosition(*changes_, request->start_after());
-  if (!start.ok()) return WatchReactor::Failed(start.status());
-  return new WatchReactor(changes_, *start, std::move(filter).value(), watches_);
+    grpc::CallbackServerContext* context, const pm::WatchParametersRequest* request) {
+  return WatchReactor::Start(
+      *gate_, *context, "ssm:WatchParameters", changes_, watches_, request->start_after(),
+      [request](const authz::Access& access) { return ParamStore::WatchFilter(*request, access); });
 }
 
 }  // namespace coffer::store

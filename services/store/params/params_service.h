@@ -8,6 +8,7 @@
 #pragma once
 
 #include "coffer/params/v1/params.grpc.pb.h"
+#include "libs/runtime/call_gate.h"
 #include "services/store/changes/change_log.h"
 #include "services/store/changes/watch_stream.h"
 #include "services/store/params/param_store.h"
@@ -17,8 +18,14 @@ namespace coffer::store {
 class ParamsService final : public params::v1::ParameterStore::CallbackService {
  public:
   // None is owned.
-  ParamsService(ParamStore* store, ChangeLog* changes, WatchRegistry* watches)
-      : store_(store), changes_(changes), watches_(watches) {}
+  // None is owned. Every call goes through `gate` (authorization, audit);
+  // without one, every caller is trusted (in-process tests).
+  ParamsService(ParamStore* store, ChangeLog* changes, WatchRegistry* watches,
+                runtime::CallGate* gate = nullptr)
+      : store_(store),
+        changes_(changes),
+        watches_(watches),
+        gate_(gate != nullptr ? gate : &runtime::CallGate::Unguarded()) {}
 
 #define COFFER_PARAMS_RPC(Method)                                              \
   grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,       \
@@ -47,6 +54,7 @@ class ParamsService final : public params::v1::ParameterStore::CallbackService {
   ParamStore* store_;
   ChangeLog* changes_;
   WatchRegistry* watches_;
+  runtime::CallGate* gate_;
 };
 
 }  // namespace coffer::store

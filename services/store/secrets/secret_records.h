@@ -52,6 +52,9 @@ struct SecretStoreOptions {
   std::string default_kms_key_id = "alias/coffer/secretsmanager";
   // Index entries one ListSecrets/BatchGetSecretValue page may examine.
   size_t list_scan_budget = 5000;
+  // SPIFFE ID globs of rotation workers: they act only on the secret they
+  // rotate (secret_access.h).
+  std::vector<std::string> worker_principals = {"spiffe://coffer.local/worker/*"};
   Clock* clock = nullptr;  // default RealClock()
   // Where every change is also recorded, in the same write (optional).
   ChangeLog* changes = nullptr;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
@@ -12,6 +13,7 @@
 #include "libs/crypto/random.h"
 #include "libs/schedule/schedule.h"
 #include "services/store/schema.h"
+#include "services/store/secrets/secret_access.h"
 #include "services/store/secrets/staging_labels.h"
 
 namespace coffer::store {
@@ -61,6 +63,21 @@ absl::Status AddPendingPlaceholder(SecretRecord& r, const std::string& token, ab
   return StagingLabels::AddVersion(r, placeholder, {kAwsPending});
 }
 
+// Takes AWSPENDING off a version that is not AWSCURRENT (a stale pending
+// version: a failed rotation's, or one a client wrote).
+absl::Status DropStalePending(SecretRecord& r) {
+  const VersionSummary* current = StagingLabels::FindStage(r, kAwsCurrent);
+  const VersionSummary* pending = StagingLabels::FindStage(r, kAwsPending);
+  if (pending == nullptr || pending == current) return absl::OkStatus();
+  return StagingLabels::MoveStage(r, kAwsPending, pending->version_id(), "");
+}
+
+// The stored lease holder: the caller's SPIFFE ID and the holder it named,
+// so that no other identity can act under the lease.
+std::string BoundHolder(const authz::Access& access, const std::string& holder) {
+  return access.trusted() ? holder : absl::StrCat(access.principal(), "#", holder);
+}
+
 // A new run of version `token`, at createSecret.
 void StartRun(SecretRecord& r, const std::string& token, absl::Time now) {
   RotationRun* run = r.mutable_rotation_run();
@@ -108,7 +125,7 @@ absl::Time SecretRotation::NextRotation(const SecretRecord& record, absl::Time a
 }
 
 absl::StatusOr<sm::RotateSecretResponse> SecretRotation::RotateSecret(
-    const sm::RotateSecretRequest& request) {
+    const sm::RotateSecretRequest& request, const authz::Access& access) {
   COFFER_ASSIGN_OR_RETURN(const std::string token,
                           RequestToken("client_request_token", request.client_request_token()));
   if (!request.rotation_worker().empty()) {
@@ -121,7 +138,9 @@ absl::StatusOr<sm::RotateSecretResponse> SecretRotation::RotateSecret(
                                                              rules.duration())
                                .status());
   }
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:RotateSecret", request.secret_id()));
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
   const std::string worker =
       request.rotation_worker().empty() ? record.rotation().worker() : request.rotation_worker();
@@ -139,17 +158,11 @@ absl::StatusOr<sm::RotateSecretResponse> SecretRotation::RotateSecret(
       record, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
       [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
         if (IsDeleted(r)) return MarkedForDeletion(r.name());
-        const VersionSummary* current = StagingLabels::FindStage(r, kAwsCurrent);
-        const VersionSummary* pending = StagingLabels::FindStage(r, kAwsPending);
-        if (pending != nullptr && pending != current) {
-          return Error(reason::kInvalidRequest,
-                       "A previous rotation isn't complete. That rotation will be reattempted.",
-                       r.name());
-        }
         if (r.rotation_run().next_step() != 0) {
           return Error(reason::kInvalidRequest, "A rotation of this secret is already in progress.",
                        r.name());
         }
+        const VersionSummary* current = StagingLabels::FindStage(r, kAwsCurrent);
         absl::Time now = records_->clock()->Now();
         auto* rotation = r.mutable_rotation();
         rotation->set_enabled(true);
@@ -170,6 +183,9 @@ absl::StatusOr<sm::RotateSecretResponse> SecretRotation::RotateSecret(
                        "client_request_token: a version with this id already exists", r.name(),
                        "client_request_token");
         }
+        // A stale AWSPENDING (a failed rotation's, or one a client wrote)
+        // is never adopted: the new rotation starts over with its own.
+        COFFER_RETURN_IF_ERROR(DropStalePending(r));
         COFFER_RETURN_IF_ERROR(AddPendingPlaceholder(r, token, now));
         *rotation->mutable_next_rotation_date() = ToProto(now);
         StartRun(r, token, now);
@@ -184,8 +200,10 @@ absl::StatusOr<sm::RotateSecretResponse> SecretRotation::RotateSecret(
 }
 
 absl::StatusOr<sm::CancelRotateSecretResponse> SecretRotation::CancelRotateSecret(
-    const sm::CancelRotateSecretRequest& request) {
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+    const sm::CancelRotateSecretRequest& request, const authz::Access& access) {
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:CancelRotateSecret", request.secret_id()));
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
   std::string pending_version;
   COFFER_RETURN_IF_ERROR(
@@ -214,17 +232,19 @@ absl::StatusOr<sm::CancelRotateSecretResponse> SecretRotation::CancelRotateSecre
 }
 
 absl::StatusOr<rot::ListRotationSchedulesResponse> SecretRotation::ListRotationSchedules(
-    const rot::ListRotationSchedulesRequest& request) {
+    const rot::ListRotationSchedulesRequest& request, const authz::Access& access) {
   COFFER_ASSIGN_OR_RETURN(int max, PageSize(request.max_results(), {1000, 1000},
                                             {"max_results", reason::kInvalidParameter}));
   rot::ListRotationSchedulesResponse response;
   if (!request.secret_id().empty()) {
-    COFFER_ASSIGN_OR_RETURN(SecretRecord record,
-                            records_->Resolve("secret_id", request.secret_id()));
+    COFFER_ASSIGN_OR_RETURN(
+        SecretRecord record,
+        AuthorizeSecret(*records_, access, "rotation:ListRotationSchedules", request.secret_id()));
     std::string entry = RotationIndexEntry(record);
     if (!entry.empty()) response.add_schedules()->ParseFromString(entry);
     return response;
   }
+  COFFER_RETURN_IF_ERROR(access.Check("rotation:ListRotationSchedules", authz::Resource("*")));
   storage::ScanOptions scan;
   COFFER_ASSIGN_OR_RETURN(scan.start_after,
                           DecodePageToken("schedules", request.next_token(),
@@ -248,23 +268,35 @@ absl::StatusOr<rot::ListRotationSchedulesResponse> SecretRotation::ListRotationS
 }
 
 absl::StatusOr<rot::AcquireRotationLeaseResponse> SecretRotation::AcquireRotationLease(
-    const rot::AcquireRotationLeaseRequest& request) {
+    const rot::AcquireRotationLeaseRequest& request, const authz::Access& access) {
   if (request.holder().empty() || request.holder().size() > 256) {
     return InvalidField("holder", "must be 1-256 characters", reason::kInvalidParameter);
   }
+  if (request.worker_spiffe_ids_size() > 100) {
+    return InvalidField("worker_spiffe_ids", "at most 100 workers", reason::kInvalidParameter);
+  }
+  for (const auto& [name, id] : request.worker_spiffe_ids()) {
+    if (name.size() > 256 || id.size() > 2048) {
+      return InvalidField("worker_spiffe_ids", "names up to 256, ids up to 2048 characters",
+                          reason::kInvalidParameter);
+    }
+  }
   COFFER_ASSIGN_OR_RETURN(absl::Duration duration, LeaseDuration(request.lease_duration()));
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "rotation:AcquireRotationLease", request.secret_id()));
+  const std::string holder = BoundHolder(access, request.holder());
   rot::AcquireRotationLeaseResponse response;
   COFFER_RETURN_IF_ERROR(records_->Mutate(record, coffer::v1::CHANGE_KIND_UNSPECIFIED,
                                           [&](SecretRecord& r, storage::Transaction&) {
-                                            return Acquire(r, request, duration, &response);
+                                            return Acquire(r, request, holder, duration, &response);
                                           }));
   return response;
 }
 
 absl::Status SecretRotation::Acquire(SecretRecord& r,
                                      const rot::AcquireRotationLeaseRequest& request,
-                                     absl::Duration duration,
+                                     const std::string& holder, absl::Duration duration,
                                      rot::AcquireRotationLeaseResponse* response) {
   if (IsDeleted(r)) return MarkedForDeletion(r.name());
   if (!r.rotation().enabled()) {
@@ -273,7 +305,7 @@ absl::Status SecretRotation::Acquire(SecretRecord& r,
   absl::Time now = records_->clock()->Now();
   auto* run = r.mutable_rotation_run();
   if (!run->lease_id().empty() && FromProto(run->lease_expires()) > now &&
-      run->lease_holder() != request.holder()) {
+      run->lease_holder() != holder) {
     return ErrorWithCode(absl::StatusCode::kAborted, reason::kPreconditionNotMet,
                          absl::StrCat("the rotation lease is held by ", run->lease_holder()),
                          r.name());
@@ -292,16 +324,22 @@ absl::Status SecretRotation::Acquire(SecretRecord& r,
                    r.name());
     }
     std::string token;
-    if (pending != nullptr && pending != current) {
-      token = pending->version_id();  // an earlier rotation that did not finish: resume it
+    if (pending != nullptr && pending != current &&
+        pending->version_id() == run->state().version_id()) {
+      token = pending->version_id();  // this secret's last rotation did not finish: resume it
     } else {
+      // A pending version no rotation made (a client's) is replaced, never
+      // adopted: the worker creates the next value.
+      COFFER_RETURN_IF_ERROR(DropStalePending(r));
       token = NewUuid();
       COFFER_RETURN_IF_ERROR(AddPendingPlaceholder(r, token, now));
     }
     StartRun(r, token, now);
   }
   run->set_lease_id(NewUuid());
-  run->set_lease_holder(request.holder());
+  run->set_lease_holder(holder);
+  auto worker = request.worker_spiffe_ids().find(r.rotation().worker());
+  run->set_worker_spiffe_id(worker != request.worker_spiffe_ids().end() ? worker->second : "");
   *run->mutable_lease_expires() = ToProto(now + duration);
   response->set_lease_id(run->lease_id());
   *response->mutable_lease_expires() = run->lease_expires();
@@ -313,30 +351,39 @@ absl::Status SecretRotation::Acquire(SecretRecord& r,
   return absl::OkStatus();
 }
 
-absl::Status SecretRotation::MutateUnderLease(const std::string& secret_id,
+absl::Status SecretRotation::MutateUnderLease(const authz::Access& access, absl::string_view action,
+                                              const std::string& secret_id,
                                               const std::string& lease_id,
                                               const RecordMutation& mutate, SecretRecord* result) {
   if (lease_id.empty()) return InvalidField("lease_id", "is required", reason::kInvalidParameter);
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", secret_id));
-  return records_->Mutate(record, coffer::v1::CHANGE_KIND_UNSPECIFIED,
-                          [&](SecretRecord& r, storage::Transaction& txn) -> absl::Status {
-                            const auto& run = r.rotation_run();
-                            if (run.lease_id() != lease_id ||
-                                FromProto(run.lease_expires()) <= records_->clock()->Now()) {
-                              return LeaseLost(r.name());
-                            }
-                            COFFER_RETURN_IF_ERROR(mutate(r, txn));
-                            if (result != nullptr) *result = r;
-                            return absl::OkStatus();
-                          });
+  COFFER_ASSIGN_OR_RETURN(SecretRecord record,
+                          AuthorizeSecret(*records_, access, action, secret_id));
+  return records_->Mutate(
+      record, coffer::v1::CHANGE_KIND_UNSPECIFIED,
+      [&](SecretRecord& r, storage::Transaction& txn) -> absl::Status {
+        const auto& run = r.rotation_run();
+        if (run.lease_id() != lease_id ||
+            FromProto(run.lease_expires()) <= records_->clock()->Now()) {
+          return LeaseLost(r.name());
+        }
+        // The lease is its holder's identity's alone.
+        if (!access.trusted() &&
+            !absl::StartsWith(run.lease_holder(), absl::StrCat(access.principal(), "#"))) {
+          return authz::AccessDenied(access.principal(), action, secret_id,
+                                     "the lease belongs to another identity");
+        }
+        COFFER_RETURN_IF_ERROR(mutate(r, txn));
+        if (result != nullptr) *result = r;
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<rot::RenewRotationLeaseResponse> SecretRotation::RenewRotationLease(
-    const rot::RenewRotationLeaseRequest& request) {
+    const rot::RenewRotationLeaseRequest& request, const authz::Access& access) {
   COFFER_ASSIGN_OR_RETURN(absl::Duration duration, LeaseDuration(request.lease_duration()));
   SecretRecord updated;
   COFFER_RETURN_IF_ERROR(MutateUnderLease(
-      request.secret_id(), request.lease_id(),
+      access, "rotation:RenewRotationLease", request.secret_id(), request.lease_id(),
       [&](SecretRecord& r, storage::Transaction&) {
         *r.mutable_rotation_run()->mutable_lease_expires() =
             ToProto(records_->clock()->Now() + duration);
@@ -349,7 +396,7 @@ absl::StatusOr<rot::RenewRotationLeaseResponse> SecretRotation::RenewRotationLea
 }
 
 absl::StatusOr<rot::RecordRotationProgressResponse> SecretRotation::RecordRotationProgress(
-    const rot::RecordRotationProgressRequest& request) {
+    const rot::RecordRotationProgressRequest& request, const authz::Access& access) {
   if (request.step() < rot::ROTATION_STEP_CREATE_SECRET ||
       request.step() > rot::ROTATION_STEP_FINISH_SECRET) {
     return InvalidField("step", "must be one of the four rotation steps",
@@ -357,7 +404,7 @@ absl::StatusOr<rot::RecordRotationProgressResponse> SecretRotation::RecordRotati
   }
   SecretRecord updated;
   COFFER_RETURN_IF_ERROR(MutateUnderLease(
-      request.secret_id(), request.lease_id(),
+      access, "rotation:RecordRotationProgress", request.secret_id(), request.lease_id(),
       [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
         auto* run = r.mutable_rotation_run();
         if (run->next_step() == 0) {
@@ -384,10 +431,10 @@ absl::StatusOr<rot::RecordRotationProgressResponse> SecretRotation::RecordRotati
 }
 
 absl::StatusOr<rot::CompleteRotationResponse> SecretRotation::CompleteRotation(
-    const rot::CompleteRotationRequest& request) {
+    const rot::CompleteRotationRequest& request, const authz::Access& access) {
   SecretRecord updated;
   COFFER_RETURN_IF_ERROR(MutateUnderLease(
-      request.secret_id(), request.lease_id(),
+      access, "rotation:CompleteRotation", request.secret_id(), request.lease_id(),
       [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
         absl::Time now = records_->clock()->Now();
         auto* run = r.mutable_rotation_run();
@@ -426,9 +473,9 @@ absl::StatusOr<rot::CompleteRotationResponse> SecretRotation::CompleteRotation(
 }
 
 absl::StatusOr<rot::ReleaseRotationLeaseResponse> SecretRotation::ReleaseRotationLease(
-    const rot::ReleaseRotationLeaseRequest& request) {
+    const rot::ReleaseRotationLeaseRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(MutateUnderLease(
-      request.secret_id(), request.lease_id(),
+      access, "rotation:ReleaseRotationLease", request.secret_id(), request.lease_id(),
       [&](SecretRecord& r, storage::Transaction&) {
         ClearLease(r.mutable_rotation_run());
         return absl::OkStatus();

@@ -15,6 +15,7 @@
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
 #include "libs/crypto/password.h"
+#include "services/store/secrets/secret_access.h"
 #include "services/store/secrets/secret_list.h"
 #include "services/store/secrets/staging_labels.h"
 
@@ -78,15 +79,19 @@ std::string Fingerprint(absl::string_view prefix, const Filters& filters) {
 }  // namespace
 
 absl::StatusOr<std::function<bool(const coffer::v1::ChangeEvent&)>> SecretStore::WatchFilter(
-    const sm::WatchSecretsRequest& request) {
+    const sm::WatchSecretsRequest& request, const authz::Access& access) {
   if (request.name_prefix().size() > kMaxSecretNameLength) {
     return InvalidField("name_prefix", "must be at most 512 characters", reason::kInvalidParameter);
   }
+  access.set_resource("*");
   std::string prefix = request.name_prefix();
+  // Only the secrets the caller may describe (by name: events carry no
+  // resource policy).
   return std::function<bool(const coffer::v1::ChangeEvent&)>(
-      [prefix](const coffer::v1::ChangeEvent& e) {
+      [prefix, access](const coffer::v1::ChangeEvent& e) {
         return e.resource_kind() == coffer::v1::RESOURCE_KIND_SECRET &&
-               absl::StartsWith(e.name(), prefix);
+               absl::StartsWith(e.name(), prefix) &&
+               access.Allows("secretsmanager:DescribeSecret", authz::Resource(e.name()));
       });
 }
 
@@ -130,25 +135,28 @@ absl::StatusOr<sm::GetSecretValueResponse> SecretStore::ValueOf(const SecretReco
 }
 
 absl::StatusOr<sm::GetSecretValueResponse> SecretStore::GetSecretValue(
-    const sm::GetSecretValueRequest& request) {
+    const sm::GetSecretValueRequest& request, const authz::Access& access) {
   if (!request.version_id().empty()) {
     COFFER_RETURN_IF_ERROR(ValidateVersionId("version_id", request.version_id()));
   }
   if (!request.version_stage().empty()) {
     COFFER_RETURN_IF_ERROR(ValidateStage("version_stage", request.version_stage()));
   }
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:GetSecretValue", request.secret_id()));
   return ValueOf(record, request.version_id(), request.version_stage());
 }
 
 absl::StatusOr<sm::BatchGetSecretValueResponse> SecretStore::BatchGetSecretValue(
-    const sm::BatchGetSecretValueRequest& request) {
+    const sm::BatchGetSecretValueRequest& request, const authz::Access& access) {
   const bool by_ids = request.secret_id_list_size() > 0;
   const bool by_filters = request.filters_size() > 0;
   if (by_ids == by_filters) {
     return InvalidField("secret_id_list", "give either secret_id_list or filters, not both",
                         reason::kInvalidParameter);
   }
+  access.set_resource("*");
   sm::BatchGetSecretValueResponse response;
   auto add = [&](const std::string& id, absl::StatusOr<sm::GetSecretValueResponse> got) {
     if (got.ok()) {
@@ -185,7 +193,7 @@ absl::StatusOr<sm::BatchGetSecretValueResponse> SecretStore::BatchGetSecretValue
       }
       sm::GetSecretValueRequest get;
       get.set_secret_id(id);
-      add(id, GetSecretValue(get));
+      add(id, GetSecretValue(get, access));
     }
     return response;
   }
@@ -201,6 +209,12 @@ absl::StatusOr<sm::BatchGetSecretValueResponse> SecretStore::BatchGetSecretValue
   for (const std::string& name : page.names) {
     COFFER_ASSIGN_OR_RETURN(auto record, records_->Read(name));
     if (!record) continue;  // purged meanwhile
+    // Filters return only what the caller may read.
+    if (!access.Allows("secretsmanager:GetSecretValue",
+                       authz::Resource(record->name(), record->arn(), record->name()), nullptr,
+                       record->resource_policy())) {
+      continue;
+    }
     add(name, ValueOf(*record, "", ""));
   }
   response.set_next_token(page.next_token);
@@ -208,8 +222,10 @@ absl::StatusOr<sm::BatchGetSecretValueResponse> SecretStore::BatchGetSecretValue
 }
 
 absl::StatusOr<sm::DescribeSecretResponse> SecretStore::DescribeSecret(
-    const sm::DescribeSecretRequest& request) {
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+    const sm::DescribeSecretRequest& request, const authz::Access& access) {
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:DescribeSecret", request.secret_id()));
   sm::DescribeSecretResponse response;
   FillRotationAndDates(record, &response);
   if (record.has_deletion_date()) *response.mutable_deletion_date() = record.deletion_date();
@@ -221,12 +237,13 @@ absl::StatusOr<sm::DescribeSecretResponse> SecretStore::DescribeSecret(
 }
 
 absl::StatusOr<sm::ListSecretsResponse> SecretStore::ListSecrets(
-    const sm::ListSecretsRequest& request) {
+    const sm::ListSecretsRequest& request, const authz::Access& access) {
   COFFER_ASSIGN_OR_RETURN(int max, PageSize(request.max_results(), {100, 100}, kMaxResultsErrors));
   if (!sm::SortOrder_IsValid(request.sort_order())) {
     return InvalidField("sort_order", "must be asc or desc", reason::kInvalidParameter);
   }
   COFFER_ASSIGN_OR_RETURN(auto filters, ParseFilters(request.filters()));
+  access.set_resource("*");  // listing is filtered: only what the caller may describe
   ListQuery query;
   query.filters = std::move(filters);
   query.include_planned_deletion = request.include_planned_deletion();
@@ -242,6 +259,7 @@ absl::StatusOr<sm::ListSecretsResponse> SecretStore::ListSecrets(
   for (const std::string& name : page.names) {
     COFFER_ASSIGN_OR_RETURN(auto record, records_->Read(name));
     if (!record) continue;  // purged between the index scan and now
+    if (!MayDescribe(access, *record)) continue;
     auto* entry = response.add_secret_list();
     FillRotationAndDates(*record, entry);
     FillVersionStages(*record, entry->mutable_secret_versions_to_stages());
@@ -251,9 +269,11 @@ absl::StatusOr<sm::ListSecretsResponse> SecretStore::ListSecrets(
 }
 
 absl::StatusOr<sm::ListSecretVersionIdsResponse> SecretStore::ListSecretVersionIds(
-    const sm::ListSecretVersionIdsRequest& request) {
+    const sm::ListSecretVersionIdsRequest& request, const authz::Access& access) {
   COFFER_ASSIGN_OR_RETURN(int max, PageSize(request.max_results(), {100, 100}, kMaxResultsErrors));
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+  COFFER_ASSIGN_OR_RETURN(SecretRecord record,
+                          AuthorizeSecret(*records_, access, "secretsmanager:ListSecretVersionIds",
+                                          request.secret_id()));
   COFFER_ASSIGN_OR_RETURN(std::string last,
                           DecodePageToken("versions", request.next_token(), kNextTokenErrors));
   std::vector<const VersionSummary*> versions;  // newest first
@@ -292,12 +312,14 @@ absl::StatusOr<sm::ListSecretVersionIdsResponse> SecretStore::ListSecretVersionI
 }
 
 absl::StatusOr<sm::TagResourceResponse> SecretStore::TagResource(
-    const sm::TagResourceRequest& request) {
+    const sm::TagResourceRequest& request, const authz::Access& access) {
   if (request.tags().empty()) {
     return InvalidField("tags", "at least one tag is required", reason::kInvalidParameter);
   }
   COFFER_RETURN_IF_ERROR(ValidateTags("tags", request.tags(), kMaxTags));
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:TagResource", request.secret_id()));
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
   COFFER_RETURN_IF_ERROR(records_->Mutate(
       record, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
@@ -323,9 +345,11 @@ absl::StatusOr<sm::TagResourceResponse> SecretStore::TagResource(
 }
 
 absl::StatusOr<sm::UntagResourceResponse> SecretStore::UntagResource(
-    const sm::UntagResourceRequest& request) {
+    const sm::UntagResourceRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidateTagKeys("tag_keys", request.tag_keys()));
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:UntagResource", request.secret_id()));
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
   COFFER_RETURN_IF_ERROR(records_->Mutate(
       record, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
@@ -342,11 +366,12 @@ absl::StatusOr<sm::UntagResourceResponse> SecretStore::UntagResource(
 }
 
 absl::StatusOr<sm::GetRandomPasswordResponse> SecretStore::GetRandomPassword(
-    const sm::GetRandomPasswordRequest& request) {
+    const sm::GetRandomPasswordRequest& request, const authz::Access& access) {
   if (request.exclude_characters().size() > 4096) {
     return InvalidField("exclude_characters", "must be at most 4096 characters",
                         reason::kInvalidParameter);
   }
+  COFFER_RETURN_IF_ERROR(access.Check("secretsmanager:GetRandomPassword", authz::Resource("*")));
   crypto::PasswordOptions options;
   if (request.password_length() != 0) {
     if (request.password_length() < 1 || request.password_length() > 4096) {
@@ -370,19 +395,26 @@ absl::StatusOr<sm::GetRandomPasswordResponse> SecretStore::GetRandomPassword(
 }
 
 absl::StatusOr<sm::PutResourcePolicyResponse> SecretStore::PutResourcePolicy(
-    const sm::PutResourcePolicyRequest& request) {
+    const sm::PutResourcePolicyRequest& request, const authz::Access& access) {
   const std::string& policy = request.resource_policy();
   if (policy.empty() || policy.size() > kMaxPolicy) {
     return InvalidField("resource_policy", "must be 1-20480 characters", reason::kInvalidParameter);
   }
-  google::protobuf::Value parsed;
-  if (!google::protobuf::util::JsonStringToMessage(policy, &parsed).ok() ||
-      parsed.kind_case() != google::protobuf::Value::kStructValue) {
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:PutResourcePolicy", request.secret_id()));
+  auto parsed = authz::Policy::Parse(policy, authz::Policy::kResource);
+  if (!parsed.ok()) {
     return Error(reason::kMalformedPolicyDocument,
-                 "resource_policy: must be a JSON object (a policy document)", "",
+                 absl::StrCat("resource_policy: ", parsed.status().message()), "",
                  "resource_policy");
   }
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+  if (request.block_public_policy() && parsed->GrantsEveryone()) {
+    return Error(reason::kPublicPolicy,
+                 "resource_policy: grants every caller (Principal \"*\") while "
+                 "block_public_policy is set",
+                 record.name(), "resource_policy");
+  }
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
   COFFER_RETURN_IF_ERROR(records_->Mutate(record, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
                                           [&](SecretRecord& r, storage::Transaction&) {
@@ -397,9 +429,42 @@ absl::StatusOr<sm::PutResourcePolicyResponse> SecretStore::PutResourcePolicy(
   return response;
 }
 
+absl::StatusOr<sm::ValidateResourcePolicyResponse> SecretStore::ValidateResourcePolicy(
+    const sm::ValidateResourcePolicyRequest& request, const authz::Access& access) {
+  const std::string& policy = request.resource_policy();
+  if (policy.empty() || policy.size() > kMaxPolicy) {
+    return InvalidField("resource_policy", "must be 1-20480 characters", reason::kInvalidParameter);
+  }
+  if (request.secret_id().empty()) {
+    COFFER_RETURN_IF_ERROR(
+        access.Check("secretsmanager:ValidateResourcePolicy", authz::Resource("*")));
+  } else {
+    COFFER_RETURN_IF_ERROR(AuthorizeSecret(*records_, access,
+                                           "secretsmanager:ValidateResourcePolicy",
+                                           request.secret_id())
+                               .status());
+  }
+  sm::ValidateResourcePolicyResponse response;
+  auto parsed = authz::Policy::Parse(policy, authz::Policy::kResource);
+  if (!parsed.ok()) {
+    auto* e = response.add_validation_errors();
+    e->set_check_name("syntax");
+    e->set_error_message(std::string(parsed.status().message()));
+  } else if (parsed->GrantsEveryone()) {
+    auto* e = response.add_validation_errors();
+    e->set_check_name("public_policy");
+    e->set_error_message(
+        "the policy grants every caller with a certificate from the CA (Principal \"*\")");
+  }
+  response.set_policy_validation_passed(response.validation_errors_size() == 0);
+  return response;
+}
+
 absl::StatusOr<sm::GetResourcePolicyResponse> SecretStore::GetResourcePolicy(
-    const sm::GetResourcePolicyRequest& request) {
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+    const sm::GetResourcePolicyRequest& request, const authz::Access& access) {
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:GetResourcePolicy", request.secret_id()));
   sm::GetResourcePolicyResponse response;
   response.set_arn(record.arn());
   response.set_name(record.name());
@@ -408,8 +473,10 @@ absl::StatusOr<sm::GetResourcePolicyResponse> SecretStore::GetResourcePolicy(
 }
 
 absl::StatusOr<sm::DeleteResourcePolicyResponse> SecretStore::DeleteResourcePolicy(
-    const sm::DeleteResourcePolicyRequest& request) {
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+    const sm::DeleteResourcePolicyRequest& request, const authz::Access& access) {
+  COFFER_ASSIGN_OR_RETURN(SecretRecord record,
+                          AuthorizeSecret(*records_, access, "secretsmanager:DeleteResourcePolicy",
+                                          request.secret_id()));
   if (!record.resource_policy().empty()) {
     COFFER_RETURN_IF_ERROR(records_->Mutate(record, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
                                             [&](SecretRecord& r, storage::Transaction&) {

@@ -27,6 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "coffer/secrets/v1/secrets.pb.h"
+#include "libs/authz/authorizer.h"
 #include "services/store/secrets/secret_records.h"
 
 namespace coffer::store {
@@ -37,43 +38,64 @@ class SecretStore {
   explicit SecretStore(SecretRecords* records) : records_(records) {}
 
   absl::StatusOr<secrets::v1::CreateSecretResponse> CreateSecret(
-      const secrets::v1::CreateSecretRequest& request);
+      const secrets::v1::CreateSecretRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::GetSecretValueResponse> GetSecretValue(
-      const secrets::v1::GetSecretValueRequest& request);
+      const secrets::v1::GetSecretValueRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::BatchGetSecretValueResponse> BatchGetSecretValue(
-      const secrets::v1::BatchGetSecretValueRequest& request);
+      const secrets::v1::BatchGetSecretValueRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::PutSecretValueResponse> PutSecretValue(
-      const secrets::v1::PutSecretValueRequest& request);
+      const secrets::v1::PutSecretValueRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::UpdateSecretResponse> UpdateSecret(
-      const secrets::v1::UpdateSecretRequest& request);
+      const secrets::v1::UpdateSecretRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::UpdateSecretVersionStageResponse> UpdateSecretVersionStage(
-      const secrets::v1::UpdateSecretVersionStageRequest& request);
+      const secrets::v1::UpdateSecretVersionStageRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::DescribeSecretResponse> DescribeSecret(
-      const secrets::v1::DescribeSecretRequest& request);
+      const secrets::v1::DescribeSecretRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::ListSecretsResponse> ListSecrets(
-      const secrets::v1::ListSecretsRequest& request);
+      const secrets::v1::ListSecretsRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::ListSecretVersionIdsResponse> ListSecretVersionIds(
-      const secrets::v1::ListSecretVersionIdsRequest& request);
+      const secrets::v1::ListSecretVersionIdsRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::DeleteSecretResponse> DeleteSecret(
-      const secrets::v1::DeleteSecretRequest& request);
+      const secrets::v1::DeleteSecretRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::RestoreSecretResponse> RestoreSecret(
-      const secrets::v1::RestoreSecretRequest& request);
+      const secrets::v1::RestoreSecretRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::TagResourceResponse> TagResource(
-      const secrets::v1::TagResourceRequest& request);
+      const secrets::v1::TagResourceRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::UntagResourceResponse> UntagResource(
-      const secrets::v1::UntagResourceRequest& request);
+      const secrets::v1::UntagResourceRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::GetRandomPasswordResponse> GetRandomPassword(
-      const secrets::v1::GetRandomPasswordRequest& request);
+      const secrets::v1::GetRandomPasswordRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::PutResourcePolicyResponse> PutResourcePolicy(
-      const secrets::v1::PutResourcePolicyRequest& request);
+      const secrets::v1::PutResourcePolicyRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
+  absl::StatusOr<secrets::v1::ValidateResourcePolicyResponse> ValidateResourcePolicy(
+      const secrets::v1::ValidateResourcePolicyRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::GetResourcePolicyResponse> GetResourcePolicy(
-      const secrets::v1::GetResourcePolicyRequest& request);
+      const secrets::v1::GetResourcePolicyRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
   absl::StatusOr<secrets::v1::DeleteResourcePolicyResponse> DeleteResourcePolicy(
-      const secrets::v1::DeleteResourcePolicyRequest& request);
+      const secrets::v1::DeleteResourcePolicyRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
 
   // Validates a WatchSecrets request and returns the event filter.
   static absl::StatusOr<std::function<bool(const coffer::v1::ChangeEvent&)>> WatchFilter(
-      const secrets::v1::WatchSecretsRequest& request);
+      const secrets::v1::WatchSecretsRequest& request,
+      const authz::Access& access = authz::Access::Trusted());
 
  private:
   // The value of one version of `record` (by id, by label, or AWSCURRENT).

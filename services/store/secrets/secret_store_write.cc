@@ -12,6 +12,7 @@
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
 #include "libs/crypto/random.h"
+#include "services/store/secrets/secret_access.h"
 #include "services/store/secrets/secret_store.h"
 #include "services/store/secrets/staging_labels.h"
 
@@ -66,7 +67,7 @@ absl::Status Raced() { return absl::AbortedError("raced"); }
 }  // namespace
 
 absl::StatusOr<sm::CreateSecretResponse> SecretStore::CreateSecret(
-    const sm::CreateSecretRequest& request) {
+    const sm::CreateSecretRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidateSecretName("name", request.name()));
   COFFER_ASSIGN_OR_RETURN(const std::string token,
                           RequestToken("client_request_token", request.client_request_token()));
@@ -74,6 +75,7 @@ absl::StatusOr<sm::CreateSecretResponse> SecretStore::CreateSecret(
   COFFER_RETURN_IF_ERROR(ValidateKmsKeyId(request.kms_key_id()));
   COFFER_RETURN_IF_ERROR(ValidateTags("tags", request.tags(), kMaxTags));
   COFFER_ASSIGN_OR_RETURN(Value value, OneValue(request, /*required=*/false));
+  COFFER_RETURN_IF_ERROR(access.Check("secretsmanager:CreateSecret", request.name()));
 
   sm::CreateSecretResponse response;
   response.set_name(request.name());
@@ -131,7 +133,7 @@ absl::StatusOr<sm::CreateSecretResponse> SecretStore::CreateSecret(
 }
 
 absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
-    const sm::PutSecretValueRequest& request) {
+    const sm::PutSecretValueRequest& request, const authz::Access& access) {
   COFFER_ASSIGN_OR_RETURN(const std::string token,
                           RequestToken("client_request_token", request.client_request_token()));
   COFFER_RETURN_IF_ERROR(ValidateStages("version_stages", request.version_stages(), false));
@@ -140,13 +142,15 @@ absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
                                         request.version_stages().end());
 
   for (int attempt = 0; attempt < 3; ++attempt) {
-    COFFER_ASSIGN_OR_RETURN(SecretRecord record,
-                            records_->Resolve("secret_id", request.secret_id()));
+    COFFER_ASSIGN_OR_RETURN(
+        SecretRecord record,
+        AuthorizeSecret(*records_, access, "secretsmanager:PutSecretValue", request.secret_id()));
     if (IsDeleted(record)) return MarkedForDeletion(record.name());
     sm::PutSecretValueResponse response;
     response.set_arn(record.arn());
     response.set_name(record.name());
     response.set_version_id(token);
+    COFFER_RETURN_IF_ERROR(CheckPendingOwnership(*records_, access, record, token, stages));
     const VersionSummary* existing = StagingLabels::FindVersion(record, token);
     if (existing != nullptr && existing->has_value()) {
       COFFER_ASSIGN_OR_RETURN(bool same,
@@ -164,6 +168,7 @@ absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
     absl::Status s = records_->Mutate(
         record, coffer::v1::CHANGE_KIND_UPDATED,
         [&](SecretRecord& r, storage::Transaction& txn) {
+          COFFER_RETURN_IF_ERROR(CheckPendingOwnership(*records_, access, r, token, stages));
           return CommitPutValue(r, txn, record, sealed, fills_placeholder, stages, &raced,
                                 &final_stages);
         },
@@ -221,7 +226,7 @@ absl::Status SecretStore::CommitPutValue(SecretRecord& r, storage::Transaction& 
 }
 
 absl::StatusOr<sm::UpdateSecretResponse> SecretStore::UpdateSecret(
-    const sm::UpdateSecretRequest& request) {
+    const sm::UpdateSecretRequest& request, const authz::Access& access) {
   COFFER_ASSIGN_OR_RETURN(const std::string token,
                           RequestToken("client_request_token", request.client_request_token()));
   if (request.has_description()) {
@@ -236,7 +241,9 @@ absl::StatusOr<sm::UpdateSecretResponse> SecretStore::UpdateSecret(
                         reason::kInvalidParameter);
   }
 
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:UpdateSecret", request.secret_id()));
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
   if (value.present && StagingLabels::FindVersion(record, token) != nullptr) {
     return VersionExists(record.name());
@@ -317,7 +324,7 @@ absl::Status SecretStore::CommitUpdate(SecretRecord& r, storage::Transaction& tx
 }
 
 absl::StatusOr<sm::UpdateSecretVersionStageResponse> SecretStore::UpdateSecretVersionStage(
-    const sm::UpdateSecretVersionStageRequest& request) {
+    const sm::UpdateSecretVersionStageRequest& request, const authz::Access& access) {
   COFFER_RETURN_IF_ERROR(ValidateStage("version_stage", request.version_stage()));
   if (!request.remove_from_version_id().empty()) {
     COFFER_RETURN_IF_ERROR(
@@ -326,12 +333,17 @@ absl::StatusOr<sm::UpdateSecretVersionStageResponse> SecretStore::UpdateSecretVe
   if (!request.move_to_version_id().empty()) {
     COFFER_RETURN_IF_ERROR(ValidateVersionId("move_to_version_id", request.move_to_version_id()));
   }
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:UpdateSecretVersionStage",
+                      request.secret_id()));
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
   COFFER_RETURN_IF_ERROR(records_->Mutate(
       record, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
       [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
         if (IsDeleted(r)) return MarkedForDeletion(r.name());
+        COFFER_RETURN_IF_ERROR(CheckPendingOwnership(
+            *records_, access, r, request.move_to_version_id(), {request.version_stage()}));
         COFFER_RETURN_IF_ERROR(StagingLabels::MoveStage(r, request.version_stage(),
                                                         request.remove_from_version_id(),
                                                         request.move_to_version_id()));
@@ -345,7 +357,7 @@ absl::StatusOr<sm::UpdateSecretVersionStageResponse> SecretStore::UpdateSecretVe
 }
 
 absl::StatusOr<sm::DeleteSecretResponse> SecretStore::DeleteSecret(
-    const sm::DeleteSecretRequest& request) {
+    const sm::DeleteSecretRequest& request, const authz::Access& access) {
   if (request.force_delete_without_recovery() && request.recovery_window_in_days() != 0) {
     return InvalidField("recovery_window_in_days",
                         "recovery_window_in_days and force_delete_without_recovery are mutually "
@@ -357,7 +369,9 @@ absl::StatusOr<sm::DeleteSecretResponse> SecretStore::DeleteSecret(
     return InvalidField("recovery_window_in_days", "must be between 7 and 30",
                         reason::kInvalidParameter);
   }
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:DeleteSecret", request.secret_id()));
   absl::Time now = records_->clock()->Now();
   sm::DeleteSecretResponse response;
   response.set_arn(record.arn());
@@ -386,8 +400,10 @@ absl::StatusOr<sm::DeleteSecretResponse> SecretStore::DeleteSecret(
 }
 
 absl::StatusOr<sm::RestoreSecretResponse> SecretStore::RestoreSecret(
-    const sm::RestoreSecretRequest& request) {
-  COFFER_ASSIGN_OR_RETURN(SecretRecord record, records_->Resolve("secret_id", request.secret_id()));
+    const sm::RestoreSecretRequest& request, const authz::Access& access) {
+  COFFER_ASSIGN_OR_RETURN(
+      SecretRecord record,
+      AuthorizeSecret(*records_, access, "secretsmanager:RestoreSecret", request.secret_id()));
   if (IsDeleted(record)) {
     COFFER_RETURN_IF_ERROR(records_->Mutate(
         record, coffer::v1::CHANGE_KIND_RESTORED, [&](SecretRecord& r, storage::Transaction& txn) {

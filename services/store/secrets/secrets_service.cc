@@ -14,11 +14,14 @@ void WipeValue(const Message& m) {
 }
 }  // namespace
 
-#define COFFER_SECRETS_HANDLER_OF(logic, Method, wipe)                                 \
-  grpc::ServerUnaryReactor* SecretsService::Method(grpc::CallbackServerContext*,       \
-                                                   const sm::Method##Request* request, \
-                                                   sm::Method##Response* response) {   \
-    return rpc::FinishUnary(#Method, logic->Method(*request), response, wipe);         \
+#define COFFER_SECRETS_HANDLER_OF(logic, Method, wipe)                                          \
+  grpc::ServerUnaryReactor* SecretsService::Method(grpc::CallbackServerContext* context,        \
+                                                   const sm::Method##Request* request,          \
+                                                   sm::Method##Response* response) {            \
+    return gate_->Unary<sm::Method##Response>(                                                  \
+        context, "secretsmanager:" #Method,                                                     \
+        [&](const authz::Access& access) { return logic->Method(*request, access); }, response, \
+        wipe);                                                                                  \
   }
 #define COFFER_SECRETS_HANDLER(Method, wipe) COFFER_SECRETS_HANDLER_OF(store_, Method, wipe)
 
@@ -42,6 +45,7 @@ COFFER_SECRETS_HANDLER(GetRandomPassword,
 COFFER_SECRETS_HANDLER(PutResourcePolicy, nullptr)
 COFFER_SECRETS_HANDLER(GetResourcePolicy, nullptr)
 COFFER_SECRETS_HANDLER(DeleteResourcePolicy, nullptr)
+COFFER_SECRETS_HANDLER(ValidateResourcePolicy, nullptr)
 COFFER_SECRETS_HANDLER_OF(rotation_, RotateSecret, nullptr)
 COFFER_SECRETS_HANDLER_OF(rotation_, CancelRotateSecret, nullptr)
 
@@ -49,15 +53,11 @@ COFFER_SECRETS_HANDLER_OF(rotation_, CancelRotateSecret, nullptr)
 #undef COFFER_SECRETS_HANDLER_OF
 
 grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* SecretsService::WatchSecrets(
-    grpc::CallbackServerContext*, const sm::WatchSecretsRequest* request) {
-  if (changes_ == nullptr) {
-    return WatchReactor::Failed(absl::UnimplementedError("this server keeps no change log"));
-  }
-  auto filter = SecretStore::WatchFilter(*request);
-  if (!filter.ok()) return WatchReactor::Failed(filter.status());
-  auto start = WatchReactor::StartPosition(*changes_, request->start_after());
-  if (!start.ok()) return WatchReactor::Failed(start.status());
-  return new WatchReactor(changes_, *start, std::move(filter).value(), watches_);
+    grpc::CallbackServerContext* context, const sm::WatchSecretsRequest* request) {
+  return WatchReactor::Start(*gate_, *context, "secretsmanager:WatchSecrets", changes_, watches_,
+                             request->start_after(), [request](const authz::Access& access) {
+                               return SecretStore::WatchFilter(*request, access);
+                             });
 }
 
 }  // namespace coffer::store

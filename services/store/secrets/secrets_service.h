@@ -10,6 +10,7 @@
 #pragma once
 
 #include "coffer/secrets/v1/secrets.grpc.pb.h"
+#include "libs/runtime/call_gate.h"
 #include "services/store/changes/change_log.h"
 #include "services/store/changes/watch_stream.h"
 #include "services/store/secrets/secret_rotation.h"
@@ -20,9 +21,15 @@ namespace coffer::store {
 class SecretsService final : public secrets::v1::SecretsManager::CallbackService {
  public:
   // None is owned. Without a change log WatchSecrets is UNIMPLEMENTED.
+  // Every call goes through `gate` (authorization, audit); without one,
+  // every caller is trusted (in-process tests).
   SecretsService(SecretStore* store, SecretRotation* rotation, ChangeLog* changes = nullptr,
-                 WatchRegistry* watches = nullptr)
-      : store_(store), rotation_(rotation), changes_(changes), watches_(watches) {}
+                 WatchRegistry* watches = nullptr, runtime::CallGate* gate = nullptr)
+      : store_(store),
+        rotation_(rotation),
+        changes_(changes),
+        watches_(watches),
+        gate_(gate != nullptr ? gate : &runtime::CallGate::Unguarded()) {}
 
 #define COFFER_SECRETS_RPC(Method)                                              \
   grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,        \
@@ -45,6 +52,7 @@ class SecretsService final : public secrets::v1::SecretsManager::CallbackService
   COFFER_SECRETS_RPC(PutResourcePolicy)
   COFFER_SECRETS_RPC(GetResourcePolicy)
   COFFER_SECRETS_RPC(DeleteResourcePolicy)
+  COFFER_SECRETS_RPC(ValidateResourcePolicy)
   COFFER_SECRETS_RPC(RotateSecret)
   COFFER_SECRETS_RPC(CancelRotateSecret)
 #undef COFFER_SECRETS_RPC
@@ -58,6 +66,7 @@ class SecretsService final : public secrets::v1::SecretsManager::CallbackService
   SecretRotation* rotation_;
   ChangeLog* changes_;
   WatchRegistry* watches_;
+  runtime::CallGate* gate_;
 };
 
 }  // namespace coffer::store

@@ -48,6 +48,9 @@ absl::Status ExecRotation::Run(const StepContext& ctx, absl::string_view step) {
   env["COFFER_ROTATION_STEP"] = std::string(step);
   env["COFFER_SECRET_ID"] = ctx.secret_id;
   env["COFFER_CLIENT_REQUEST_TOKEN"] = ctx.token;
+  // cofferctl sends it to the store, which lets a worker write only the
+  // secret it rotates, inside that rotation.
+  env["COFFER_ROTATION_TOKEN"] = ctx.token;
   env["COFFER_STORE_ADDRESS"] = options_.store_address;
   env["COFFER_SECRETS_ADDRESS"] = options_.store_address;
   env["COFFER_CA"] = options_.tls.ca_file;
