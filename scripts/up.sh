@@ -12,6 +12,15 @@ VAR="$COFFER_ROOT/var"
 mkdir -p "$VAR/data" "$VAR/log"
 chmod 700 "$VAR/data"
 coffer_certs "$VAR/certs"
+# Who may do what (default deny): services get what they need, cofferctl is
+# the administrator, app/catagram reads demo/catagram/*, app/other nothing.
+# Edit var/policy.json freely: services re-read it within a second.
+if [[ ! -f "$VAR/policy.json" ]]; then
+  install -m 0600 "$COFFER_ROOT/deploy/policies/development.json" "$VAR/policy.json"
+fi
+mkdir -p "$VAR/audit"
+chmod 700 "$VAR/audit"
+GUARD=(--policy_file="$VAR/policy.json" --audit_dir="$VAR/audit")
 
 pids=()
 stopping=0
@@ -45,23 +54,25 @@ wait_for_port() {  # wait_for_port <name> <port>
 
 start kms services/kms/coffer-kms \
   --listen_address=127.0.0.1:7701 --metrics_address=127.0.0.1:9701 \
-  --data_dir="$VAR/data/kms" --dev_mode \
+  --data_dir="$VAR/data/kms" --dev_mode "${GUARD[@]}" \
   --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/kms.crt" --tls_key="$VAR/certs/kms.key"
 wait_for_port kms 7701
 
 start store services/store/coffer-store \
   --listen_address=127.0.0.1:7702 --metrics_address=127.0.0.1:9702 \
-  --data_dir="$VAR/data/store" --kms_address=localhost:7701 \
+  --data_dir="$VAR/data/store" --kms_address=localhost:7701 "${GUARD[@]}" \
   --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/store.crt" --tls_key="$VAR/certs/store.key"
 wait_for_port store 7702
 
 # Rotation: two PostgreSQL workers (one per strategy) and the rotator.
 start worker-postgres services/workers/postgres/coffer-worker-postgres --strategy=single-user \
   --listen_address=127.0.0.1:7711 --metrics_address=127.0.0.1:9711 --store_address=localhost:7702 \
+  --audit_dir="$VAR/audit" \
   --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/worker-postgres.crt" \
   --tls_key="$VAR/certs/worker-postgres.key"
 start worker-postgres-alt services/workers/postgres/coffer-worker-postgres --strategy=alternating-users \
   --listen_address=127.0.0.1:7713 --metrics_address=127.0.0.1:9713 --store_address=localhost:7702 \
+  --audit_dir="$VAR/audit" \
   --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/worker-postgres-alt.crt" \
   --tls_key="$VAR/certs/worker-postgres-alt.key"
 wait_for_port worker-postgres 7711
@@ -148,6 +159,10 @@ Use cofferctl from another shell (it reads ./var/certs by default):
   cofferctl params put-parameter --name /demo/url --value https://example.test --type STRING
   cofferctl watch params --path / --recursive
   cofferctl kms list-keys
+
+Every call is authorized by var/policy.json (edit it: services re-read it
+within a second) and audited, hash-chained, under var/audit/:
+  cofferctl audit verify var/audit/store-audit-*.jsonl
 $PG_INFO
 Press Ctrl-C to stop.
 INFO

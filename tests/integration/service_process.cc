@@ -96,6 +96,13 @@ absl::Status ServiceProcess::StartWith(const std::string& listen_address, absl::
     argv.push_back("--health_listen_address=127.0.0.1:0");
   }
   if (!HasFlag(args_, "metrics_address")) argv.push_back("--metrics_address=127.0.0.1:0");
+  // Authorization and audit as in development (tests/integration/policy.json:
+  // the development policy plus the e2e master secret); the audit log lives
+  // as long as this object, across restarts.
+  if (!HasFlag(args_, "policy_file")) {
+    argv.push_back("--policy_file=" + SourceDir() + "/tests/integration/policy.json");
+  }
+  if (!HasFlag(args_, "audit_dir")) argv.push_back("--audit_dir=" + dir_.Join("audit"));
   argv.push_back("--ports_file=" + ports_file_);
 
   process_ = std::make_unique<Subprocess>(std::move(argv));

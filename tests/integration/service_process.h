@@ -3,7 +3,8 @@
 //
 // Starts the binary with the given flags plus --ports_file (and, unless the
 // caller gives them, --listen_address, --health_listen_address and
-// --metrics_address on 127.0.0.1:0), waits for the ports file
+// --metrics_address on 127.0.0.1:0, --policy_file=tests/integration/
+// policy.json and --audit_dir=<its temp dir>/audit), waits for the ports file
 // {"grpc":N,"health":N,"metrics":N}, and makes mTLS channels to it.
 //
 //   coffer::testing::ServiceProcess kms("coffer-kms", {"--dev_mode", "--data_dir=" + dir,
@@ -65,6 +66,8 @@ class ServiceProcess {
 
   const Ports& ports() const { return ports_; }
   std::string address() const;  // "localhost:<grpc port>"
+  // The default --audit_dir (unused when the caller gave its own).
+  std::string audit_dir() const { return dir_.Join("audit"); }
   // Everything every run of the process wrote to stdout and stderr.
   std::string Output() const;
 
