@@ -2,13 +2,17 @@
 #include "libs/storage/database.h"
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/log.h"
 #include "libs/common/status_macros.h"
 #include "libs/storage/status.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/iterator.h"
 #include "rocksdb/options.h"
@@ -20,6 +24,29 @@
 namespace coffer::storage {
 
 namespace {
+
+// RocksDB's info log, forwarded to libs/common/log at warning level and up.
+class ForwardingLogger final : public rocksdb::Logger {
+ public:
+  ForwardingLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buffer[1024];
+    int n = std::vsnprintf(buffer, sizeof(buffer), format, ap);
+    if (n < 0) return;
+    const absl::string_view text(buffer,
+                                 std::min<size_t>(static_cast<size_t>(n), sizeof(buffer) - 1));
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+      log::Error("rocksdb", text);
+    } else {
+      log::Warn("rocksdb", text);
+    }
+  }
+};
 
 rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
@@ -111,6 +138,11 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& 
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 5;
+  // RocksDB's own messages go to our log (warnings and worse), not to a LOG
+  // file: Debian's RocksDB asserts (aborts) when writing LOG fails after an
+  // earlier write error, so a full disk would crash the process instead of
+  // failing the write.
+  db_options.info_log = std::make_shared<ForwardingLogger>();
   if (options.env != nullptr) db_options.env = options.env;
 
   // One table configuration (and so one block cache) shared by every family.

@@ -62,6 +62,8 @@ ServiceProcess::ServiceProcess(std::string binary, std::vector<std::string> args
 
 ServiceProcess::~ServiceProcess() { Kill(); }
 
+int ServiceProcess::pid() const { return process_ != nullptr ? process_->pid() : -1; }
+
 absl::Status ServiceProcess::Start(absl::Duration timeout) { return StartWith("", timeout); }
 
 absl::Status ServiceProcess::Restart(absl::Duration timeout) {

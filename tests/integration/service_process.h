@@ -66,6 +66,8 @@ class ServiceProcess {
 
   const Ports& ports() const { return ports_; }
   std::string address() const;  // "localhost:<grpc port>"
+  // The running process's pid (-1 when none).
+  int pid() const;
   // The default --audit_dir (unused when the caller gave its own).
   std::string audit_dir() const { return dir_.Join("audit"); }
   // Everything every run of the process wrote to stdout and stderr.

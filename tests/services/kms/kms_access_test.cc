@@ -44,7 +44,9 @@ class KmsAccessTest : public ::testing::Test {
     access_ = std::make_unique<KmsAccess>(keys_.get(), KmsAccessOptions{kStore});
   }
 
-  authz::Access As(const std::string& principal) { return authz::Access(authorizer_.get(), principal); }
+  authz::Access As(const std::string& principal) {
+    return authz::Access(authorizer_.get(), principal);
+  }
 
   KmsAccess::ProtoContext Context(std::initializer_list<std::pair<std::string, std::string>> kv) {
     KmsAccess::ProtoContext c;
@@ -63,8 +65,8 @@ TEST_F(KmsAccessTest, OnlyTheStoreUsesSecretsAndParameterContexts) {
        {Context({{"SecretARN", "arn:coffer:secretsmanager:local:0:secret:x-AbCdEf"},
                  {"SecretVersionId", "v"}}),
         Context({{"PARAMETER_ARN", "arn:coffer:ssm:local:0:parameter/x"}})}) {
-    for (const char* action : {"kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt",
-                               "kms:ReEncryptFrom"}) {
+    for (const char* action :
+         {"kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:ReEncryptFrom"}) {
       absl::Status s = access_->Check(As(kAdmin), action, "alias/coffer/secretsmanager", &context);
       EXPECT_THAT(s, HasReason(reason::kAccessDenied)) << action;
       EXPECT_THAT(std::string(s.message()), HasSubstr("only coffer-store")) << action;
@@ -105,8 +107,7 @@ TEST_F(KmsAccessTest, BuiltInKeysAreCoffersAlone) {
   // A customer key is the administrator's to disable.
   auto created = keys_->CreateKey(v1::CreateKeyRequest());
   ASSERT_TRUE(created.ok());
-  EXPECT_TRUE(
-      access_->Check(As(kAdmin), "kms:DisableKey", created->key_metadata().key_id()).ok());
+  EXPECT_TRUE(access_->Check(As(kAdmin), "kms:DisableKey", created->key_metadata().key_id()).ok());
 }
 
 TEST_F(KmsAccessTest, PoliciesNameKeysByAliasAndConditionsTestTheContext) {
@@ -124,9 +125,8 @@ TEST_F(KmsAccessTest, PoliciesNameKeysByAliasAndConditionsTestTheContext) {
   EXPECT_THAT(access_->Check(As(kApp), "kms:Encrypt", "alias/catagram"),
               HasReason(reason::kAccessDenied));
   // The same key by its id is not what the policy names.
-  EXPECT_THAT(
-      access_->Check(As(kApp), "kms:Encrypt", created->key_metadata().key_id(), &ours),
-      HasReason(reason::kAccessDenied));
+  EXPECT_THAT(access_->Check(As(kApp), "kms:Encrypt", created->key_metadata().key_id(), &ours),
+              HasReason(reason::kAccessDenied));
   EXPECT_THAT(access_->Check(As(kApp), "kms:ScheduleKeyDeletion", "alias/catagram"),
               HasReason(reason::kAccessDenied));
 }
