@@ -72,7 +72,7 @@ start worker-postgres services/workers/postgres/coffer-worker-postgres --strateg
   --tls_key="$VAR/certs/worker-postgres.key"
 start worker-postgres-alt services/workers/postgres/coffer-worker-postgres --strategy=alternating-users \
   --listen_address=127.0.0.1:7713 --metrics_address=127.0.0.1:9713 --store_address=localhost:7702 \
-  --audit_dir="$VAR/audit" \
+  --audit_dir="$VAR/audit/postgres-alternating" \
   --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/worker-postgres-alt.crt" \
   --tls_key="$VAR/certs/worker-postgres-alt.key"
 wait_for_port worker-postgres 7711

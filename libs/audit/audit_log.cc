@@ -185,13 +185,17 @@ absl::Status AuditLog::Start() {
   if (absl::Status s = MakeDirectories(dir, 0700); !s.ok()) return s;
   dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd_ < 0) return Errno("open directory", dir, errno);
-  // One writer per directory: a second process would interleave chains.
-  if (::flock(dir_fd_, LOCK_EX | LOCK_NB) != 0) {
+  // One writer per service and directory: a second process would
+  // interleave chains. Services may share a directory (their files differ).
+  const std::string lock_path = dir + "/" + options_.service + "-audit.lock";
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) return Errno("open", lock_path, errno);
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(dir, " is in use by another audit log (another process?)"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir, " is in use by another ", options_.service, " audit log (another process?)"));
     }
-    return Errno("lock", dir, errno);
+    return Errno("lock", lock_path, errno);
   }
   absl::StatusOr<std::vector<uint64_t>> numbers = ListFiles(dir, options_.service);
   if (!numbers.ok()) return numbers.status();
@@ -291,6 +295,7 @@ AuditLog::~AuditLog() {
   }
   if (fd_ >= 0) ::close(fd_);
   if (dir_fd_ >= 0) ::close(dir_fd_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 std::string AuditLog::current_file() const {

@@ -160,6 +160,7 @@ class AuditLog {
 
   // Writer-thread state (set up by Start before the threads exist).
   int dir_fd_ = -1;
+  int lock_fd_ = -1;  // <dir>/<service>-audit.lock, flock'd while open
   int fd_ = -1;
   uint64_t file_number_ = 0;
   uint64_t durable_size_ = 0;  // size of the current file after the last good write
