@@ -235,6 +235,29 @@ TEST_F(RotationE2ETest, FailingSetSecretRetriesWithBackoffThenFailsAndKeepsCurre
   EXPECT_EQ(StatusName(Describe(arn).rotation_state().status()), "STATUS_FAILED");
 }
 
+// A secret that names the administrator as "its" user: the alternating-users
+// worker refuses before any DDL, the rotation fails with the reason, the
+// administrator gains no clone, and AWSCURRENT stays.
+TEST_F(RotationE2ETest, AlternatingUsersRefuseAnAdministratorUsername) {
+  const std::string arn = CreateSecret(
+      "rotation-e2e/evil", CredentialJson(pg(), pg().superuser(), pg().superuser_password(), true));
+  const sm::GetSecretValueResponse before = Get(arn, "AWSCURRENT");
+  ServiceProcess* rotator =
+      NewRotator("evil-1", {WorkerFlag("pg-alt", c_->pg_alt->address(), kPostgresWorkerId)},
+                 {"--max_attempts=2", "--backoff_max=200ms"});
+  ASSERT_TRUE(rotator->Start().ok()) << rotator->Output();
+  const std::string token = Rotate(arn, "pg-alt");
+  const sm::RotationState state = WaitRotationEnd(arn, token);
+  ASSERT_EQ(StatusName(state.status()), "STATUS_FAILED") << state.DebugString();
+  EXPECT_THAT(state.last_error(), HasSubstr("refusing to rotate role")) << state.DebugString();
+  EXPECT_THAT(state.last_error(), ::testing::Not(HasSubstr(pg().superuser_password())));
+  EXPECT_EQ(Query(absl::StrCat("SELECT count(*) FROM pg_roles WHERE rolname = '", pg().superuser(),
+                               "_clone'"))
+                .value_or("?"),
+            "0");
+  EXPECT_EQ(Get(arn, "AWSCURRENT").version_id(), before.version_id());
+}
+
 TEST_F(RotationE2ETest, UnknownWorkerFailsTheRotationWithAClearError) {
   const std::string arn = CreateSecret("rotation-e2e/unknown-worker", "v1");
   ServiceProcess* rotator = NewRotator(

@@ -259,6 +259,20 @@ TEST_F(TrustE2ETest, APolicyEditTakesEffectWithoutRestart) {
   EXPECT_TRUE(Get("app-other", "demo/shared/db").ok());
   EXPECT_TRUE(Get("cofferctl", "demo/shared/db").ok());
   EXPECT_THAT(store_->Output(), HasSubstr("line 1"));
+
+  // SIGHUP reloads at once (and does not stop the service): the original
+  // policy again, so app/other loses the grant.
+  std::ofstream(policy + ".new") << base;
+  ASSERT_EQ(::rename((policy + ".new").c_str(), policy.c_str()), 0);
+  ASSERT_EQ(::kill(store_->pid(), SIGHUP), 0);
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return Get("app-other", "demo/shared/db").error_code() ==
+               grpc::StatusCode::PERMISSION_DENIED;
+      },
+      absl::Seconds(10)));
+  EXPECT_TRUE(store_->running());
+  EXPECT_THAT(store_->Output(), HasSubstr("SIGHUP: reloading the policy"));
 }
 
 TEST_F(TrustE2ETest, EveryCallOfASessionIsAuditedOnceInOrderAndVerifies) {
