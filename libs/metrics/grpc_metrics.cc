@@ -1,5 +1,7 @@
 #include "libs/metrics/grpc_metrics.h"
 
+#include <google/protobuf/descriptor.h>
+
 #include <chrono>
 #include <utility>
 
@@ -151,13 +153,27 @@ std::pair<std::string, std::string> SplitMethodName(absl::string_view full_metho
   return {"unknown", "unknown"};
 }
 
+bool IsKnownMethod(absl::string_view full_method) {
+  const auto [service, method] = SplitMethodName(full_method);
+  if (service == "unknown" && method == "unknown") return false;  // malformed
+  // The pool answers from what is already built, else from the encoded
+  // descriptors of the linked .proto files (building that file once). A miss
+  // costs a lookup under the pool's lock and is not remembered: the pool
+  // clears its "known bad" names on every lookup that needs its fallback.
+  const google::protobuf::MethodDescriptor* found =
+      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+          absl::StrCat(service, ".", method));
+  // "/pkg/Svc.M" spells "pkg.Svc.M" too but is no gRPC path of pkg.Svc.
+  return found != nullptr && found->service()->full_name() == service && found->name() == method;
+}
+
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   static const auto* const kBuckets = new prometheus::Histogram::BucketBoundaries{
       .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
   return *kBuckets;
 }
 
-RpcProbe::RpcProbe(prometheus::Registry& registry, absl::string_view side)
+RpcProbe::RpcProbe(prometheus::Registry& registry, absl::string_view side, Methods methods)
     : started_(prometheus::BuildCounter()
                    .Name(absl::StrCat("grpc_", side, "_started_total"))
                    .Help(absl::StrCat("Total number of RPCs started on the ", side, "."))
@@ -172,25 +188,47 @@ RpcProbe::RpcProbe(prometheus::Registry& registry, absl::string_view side)
                             .Help(absl::StrCat("Histogram of response latency (seconds) of "
                                                "gRPC calls until handled by the ",
                                                side, "."))
-                            .Register(registry)) {}
+                            .Register(registry)),
+      methods_(methods) {}
 
 RpcProbe::Series* RpcProbe::For(absl::string_view full_method, RpcType type) {
-  absl::MutexLock lock(&mu_);
   auto& by_method = series_[static_cast<size_t>(type)];
-  auto it = by_method.find(full_method);
-  if (it != by_method.end()) return it->second.get();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = by_method.find(full_method);
+    if (it != by_method.end()) return it->second.get();
+  }
 
+  // First call of this path (or a path that is no known method): decide
+  // outside our mutex, the descriptor pool has its own.
+  const bool named = methods_ == Methods::kAny || IsKnownMethod(full_method);
+  absl::MutexLock lock(&mu_);
+  if (!named) {
+    // Never keyed by the path: a client choosing random names grows nothing.
+    std::unique_ptr<Series>& unknown = unknown_[static_cast<size_t>(type)];
+    if (unknown == nullptr) unknown = NewSeries("unknown", "unknown", type);
+    return unknown.get();
+  }
+  auto it = by_method.find(full_method);  // another call may have added it meanwhile
+  if (it != by_method.end()) return it->second.get();
+  auto [service, method] = SplitMethodName(full_method);
+  return by_method
+      .emplace(std::string(full_method), NewSeries(std::move(service), std::move(method), type))
+      .first->second.get();
+}
+
+std::unique_ptr<RpcProbe::Series> RpcProbe::NewSeries(std::string service, std::string method,
+                                                      RpcType type) {
   auto series = std::make_unique<Series>();
-  std::tie(series->service, series->method) = SplitMethodName(full_method);
+  series->service = std::move(service);
+  series->method = std::move(method);
   series->type = type;
   const prometheus::Labels labels = {{"grpc_service", series->service},
                                      {"grpc_method", series->method},
                                      {"grpc_type", RpcTypeName(type)}};
   series->started = &started_.Add(labels);
   series->handling_seconds = &handling_seconds_.Add(labels, LatencyBuckets());
-  Series* raw = series.get();
-  by_method.emplace(std::string(full_method), std::move(series));
-  return raw;
+  return series;
 }
 
 void RpcProbe::Started(Series* series) { series->started->Increment(); }
@@ -215,8 +253,8 @@ void RpcProbe::Handled(Series* series, grpc::StatusCode code, double seconds) {
 
 GrpcMetrics::GrpcMetrics(std::shared_ptr<prometheus::Registry> registry)
     : registry_(std::move(registry)),
-      server_(*registry_, "server"),
-      client_(*registry_, "client") {}
+      server_(*registry_, "server", RpcProbe::Methods::kKnown),
+      client_(*registry_, "client", RpcProbe::Methods::kAny) {}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewServerInterceptorFactory(
     std::shared_ptr<GrpcMetrics> metrics) {

@@ -14,7 +14,10 @@
 //   grpc_server_handling_seconds{grpc_service,grpc_method,grpc_type} (histogram)
 //   grpc_client_started_total / grpc_client_handled_total /
 //   grpc_client_handling_seconds with the same labels.
-// Labels are bounded: service and method names and code names only.
+// Labels are bounded: service and method names and code names only. On the
+// server, a method path that is not a method of a linked protobuf service
+// (what any client may send) is counted as grpc_service="unknown",
+// grpc_method="unknown", never under its own name.
 #pragma once
 
 #include <grpcpp/support/client_interceptor.h>
