@@ -4,6 +4,7 @@
 #include <prometheus/family.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -15,8 +16,8 @@
 namespace coffer::runtime {
 
 CallGate::CallGate(const authz::Authorizer* authorizer, audit::AuditLog* audit,
-                   prometheus::Registry* registry)
-    : authorizer_(authorizer), audit_(audit) {
+                   prometheus::Registry* registry, BoundedExecutor* executor)
+    : authorizer_(authorizer), executor_(executor), audit_(audit) {
   if (registry == nullptr) return;
   denied_ = &prometheus::BuildCounter()
                  .Name("coffer_authz_denied_total")
@@ -53,6 +54,31 @@ absl::Status CallGate::Admit() const {
   if (audit_ == nullptr || audit_->healthy()) return absl::OkStatus();
   return ErrorWithCode(absl::StatusCode::kUnavailable, reason::kUnavailable,
                        "audit log unavailable: calls fail until it can be written again");
+}
+
+absl::Status CallGate::StillWanted(const grpc::CallbackServerContext& context) {
+  if (context.IsCancelled()) return absl::CancelledError("the caller went away");
+  if (context.deadline() <= std::chrono::system_clock::now()) {
+    return absl::DeadlineExceededError("the call's deadline passed before it could run");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CallGate::Overloaded() const {
+  return ErrorWithCode(absl::StatusCode::kResourceExhausted, reason::kLimitExceeded,
+                       absl::StrCat("too many calls in flight (limit ", executor_->max_pending(),
+                                    "); retry with backoff"));
+}
+
+void CallGate::Finish(grpc::CallbackServerContext& context, absl::string_view action,
+                      const authz::Access& access, const absl::Status& status,
+                      rpc::CallbackReactor* reactor) {
+  if (!status.ok()) rpc::LogServerFailure(action, status);
+  Record(context, action, access, status, [reactor, status](absl::Status audited) {
+    // A call whose record could not be written fails; its answer (held in
+    // the response until OnDone wipes it) is never sent.
+    reactor->Finish(rpc::ToGrpcStatus(audited.ok() ? status : audited));
+  });
 }
 
 bool CallGate::healthy() const { return audit_ == nullptr || audit_->healthy(); }

@@ -9,9 +9,12 @@
 //         [&](const authz::Access& access) { return store_->Get(*req, access); }, resp);
 //   }
 //
-// Unary(): builds the call's authz::Access from the peer's SPIFFE ID; runs
-// the work unless the audit log is failing (fail closed: UNAVAILABLE at
-// once, never a hang); writes one audit record (time, request id, principal,
+// Unary(): builds the call's authz::Access from the peer's SPIFFE ID; hands
+// the work to the service's bounded executor, off gRPC's callback threads
+// (a full queue answers RESOURCE_EXHAUSTED at once: load shedding; a call
+// whose caller left or whose deadline passed while queued is not run); runs
+// it unless the audit log is failing (fail closed: UNAVAILABLE at once,
+// never a hang); writes one audit record (time, request id, principal,
 // action, the resource the work checked, the gRPC code, the peer address;
 // never a value) and finishes the call only once that record is durable. If
 // the record cannot be written the caller gets UNAVAILABLE instead of the
@@ -31,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "libs/audit/audit_log.h"
 #include "libs/authz/authorizer.h"
+#include "libs/common/executor.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary.h"
 
@@ -47,9 +51,10 @@ class CallGate {
  public:
   // None of the pointers is owned. `authorizer` null: every caller is
   // trusted (in-process tests only); `audit` null: no audit log;
-  // `registry` null: no metrics.
+  // `registry` null: no metrics; `executor` null: the work runs on gRPC's
+  // callback thread (tests) instead of a bounded pool that sheds load.
   CallGate(const authz::Authorizer* authorizer, audit::AuditLog* audit,
-           prometheus::Registry* registry);
+           prometheus::Registry* registry, BoundedExecutor* executor = nullptr);
   CallGate(const CallGate&) = delete;
   CallGate& operator=(const CallGate&) = delete;
 
@@ -75,22 +80,28 @@ class CallGate {
   template <typename Response>
   grpc::ServerUnaryReactor* Unary(
       grpc::CallbackServerContext* context, absl::string_view action,
-      const std::function<absl::StatusOr<Response>(const authz::Access&)>& work, Response* response,
+      std::function<absl::StatusOr<Response>(const authz::Access&)> work, Response* response,
       std::function<void()> on_done = nullptr) {
-    authz::Access access = AccessFor(*context);
-    absl::Status status = Admit();
-    if (status.ok()) {
-      absl::StatusOr<Response> result = work(access);
-      status = result.status();
-      if (result.ok()) *response = std::move(result).value();
-    }
-    if (!status.ok()) rpc::LogServerFailure(action, status);
     auto* reactor = new rpc::CallbackReactor(std::move(on_done));
-    Record(*context, action, access, status, [reactor, status](absl::Status audited) {
-      // A call whose record could not be written fails; its answer (held
-      // in the response until OnDone wipes it) is never sent.
-      reactor->Finish(rpc::ToGrpcStatus(audited.ok() ? status : audited));
-    });
+    // Runs on the executor (or here without one). `work` must capture what
+    // it needs by value: the handler has returned by then.
+    auto run = [this, context, action = std::string(action), work = std::move(work), response,
+                reactor](const authz::Access& access) {
+      absl::Status status = Admit();
+      if (status.ok()) status = StillWanted(*context);
+      if (status.ok()) {
+        absl::StatusOr<Response> result = work(access);
+        status = result.status();
+        if (result.ok()) *response = std::move(result).value();
+      }
+      Finish(*context, action, access, status, reactor);
+    };
+    authz::Access access = AccessFor(*context);
+    if (executor_ == nullptr) {
+      run(access);
+    } else if (!executor_->TrySchedule([run = std::move(run), access] { run(access); })) {
+      Finish(*context, action, access, Overloaded(), reactor);
+    }
     return reactor;
   }
 
@@ -98,7 +109,19 @@ class CallGate {
   bool healthy() const;
 
  private:
+  // OK, or CANCELLED / DEADLINE_EXCEEDED when the caller is gone or out of
+  // time (work that waited in the queue is not started for no one).
+  static absl::Status StillWanted(const grpc::CallbackServerContext& context);
+  // RESOURCE_EXHAUSTED: the executor's queue is full.
+  absl::Status Overloaded() const;
+  // Audits the call, then finishes it with `status` (or UNAVAILABLE when its
+  // record cannot be written).
+  void Finish(grpc::CallbackServerContext& context, absl::string_view action,
+              const authz::Access& access, const absl::Status& status,
+              rpc::CallbackReactor* reactor);
+
   const authz::Authorizer* authorizer_;
+  BoundedExecutor* executor_;
   audit::AuditLog* audit_;
   prometheus::Family<prometheus::Counter>* denied_ = nullptr;
   prometheus::Counter* records_ = nullptr;

@@ -39,6 +39,11 @@ ABSL_FLAG(int64_t, audit_max_file_bytes, 64 << 20, "audit files rotate past this
 ABSL_FLAG(absl::Duration, audit_write_timeout, absl::Seconds(2),
           "a call whose audit record is not durable by then fails UNAVAILABLE");
 
+ABSL_FLAG(int, call_threads, 16,
+          "threads that run calls (storage and KMS work never runs on gRPC's own threads)");
+ABSL_FLAG(int, max_calls_in_flight, 1000,
+          "calls queued or running at once; beyond it calls fail RESOURCE_EXHAUSTED at once");
+
 ABSL_FLAG(std::string, arn_partition, "coffer", "ARN partition");
 ABSL_FLAG(std::string, arn_region, "local", "ARN region");
 ABSL_FLAG(std::string, arn_account, "000000000000", "ARN account");
@@ -83,6 +88,7 @@ absl::Status InitProcess(const std::string& data_dir) {
 
 Guard::~Guard() {
   if (policy_watch != nullptr) policy_watch->Stop();
+  executor.reset();  // runs what is queued while the gate and audit log still exist
 }
 
 absl::StatusOr<std::unique_ptr<Guard>> StartGuard(const std::string& component,
@@ -99,8 +105,11 @@ absl::StatusOr<std::unique_ptr<Guard>> StartGuard(const std::string& component,
       static_cast<uint64_t>(std::max<int64_t>(4096, absl::GetFlag(FLAGS_audit_max_file_bytes)));
   audit_options.write_timeout = absl::GetFlag(FLAGS_audit_write_timeout);
   COFFER_ASSIGN_OR_RETURN(guard->audit, audit::AuditLog::Open(std::move(audit_options)));
+  guard->executor = std::make_unique<BoundedExecutor>(
+      absl::StrCat(component, "-calls"), absl::GetFlag(FLAGS_call_threads),
+      static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_calls_in_flight))));
   guard->gate = std::make_unique<CallGate>(guard->authorizer.get(), guard->audit.get(),
-                                           metrics.registry().get());
+                                           metrics.registry().get(), guard->executor.get());
   if (guard->authorizer != nullptr) {
     authz::Authorizer* authorizer = guard->authorizer.get();
     guard->policy_watch =

@@ -65,13 +65,17 @@ absl::StatusOr<std::unique_ptr<metrics::Metrics>> StartMetrics(const std::string
 absl::Status WritePortsFile(const rpc::Server& server, const metrics::Metrics& metrics);
 absl::Duration ShutdownGrace();
 
-// What guards the calls of a service: the identity policy (--policy_file,
+// What guards the calls of a service: the call executor (--call_threads,
+// --max_calls_in_flight), the identity policy (--policy_file,
 // re-read within a second when it changes, and on SIGHUP through
 // WaitForShutdown), the audit log (--audit_dir, --audit_max_file_bytes,
 // --audit_write_timeout) and the CallGate over both.
 struct Guard {
   std::unique_ptr<authz::Authorizer> authorizer;
   std::unique_ptr<audit::AuditLog> audit;
+  // Runs calls off gRPC's threads (--call_threads) and sheds load beyond
+  // --max_calls_in_flight.
+  std::unique_ptr<BoundedExecutor> executor;
   std::unique_ptr<CallGate> gate;
   std::unique_ptr<PeriodicTask> policy_watch;
   ~Guard();

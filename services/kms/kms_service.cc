@@ -30,7 +30,7 @@ grpc::ServerUnaryReactor* KmsService::Run(
   const absl::string_view method = action.substr(4);  // "kms:"
   return gate_->Unary<Response>(
       context, action,
-      [&](const authz::Access& access) -> absl::StatusOr<Response> {
+      [this, method, check, work](const authz::Access& access) -> absl::StatusOr<Response> {
         COFFER_RETURN_IF_ERROR(check(access));
         absl::StatusOr<Response> result = work();
         if (probe_ != nullptr && IsCryptoOperation(method)) {
@@ -49,10 +49,10 @@ grpc::ServerUnaryReactor* KmsService::Run(
                                                v1::Method##Response* response) {     \
     return Run<v1::Method##Response>(                                                \
         context, "kms:" #Method,                                                     \
-        [&](const authz::Access& access) {                                           \
+        [this, request](const authz::Access& access) {                               \
           return access_->Check(access, "kms:" #Method, ref, ctx);                   \
         },                                                                           \
-        [&] { return store_->Method(*request); }, response, wipe);                   \
+        [this, request] { return store_->Method(*request); }, response, wipe);       \
   }
 #define COFFER_KMS_HANDLER(Method, wipe) \
   COFFER_KMS_HANDLER_ON(Method, request->key_id(), nullptr, wipe)
@@ -94,11 +94,11 @@ COFFER_KMS_HANDLER(ListResourceTags, nullptr)
                                                v1::Method##Response* response) {                 \
     return Run<v1::Method##Response>(                                                            \
         context, "kms:" #Method,                                                                 \
-        [&](const authz::Access& access) {                                                       \
+        [this, request](const authz::Access& access) {                                           \
           COFFER_RETURN_IF_ERROR(access_->Check(access, "kms:" #Method, request->alias_name())); \
           return access_->Check(access, "kms:" #Method, request->target_key_id());               \
         },                                                                                       \
-        [&] { return store_->Method(*request); }, response, nullptr);                            \
+        [this, request] { return store_->Method(*request); }, response, nullptr);                \
   }
 COFFER_KMS_ALIAS_HANDLER(CreateAlias)
 COFFER_KMS_ALIAS_HANDLER(UpdateAlias)
@@ -110,13 +110,13 @@ grpc::ServerUnaryReactor* KmsService::Decrypt(grpc::CallbackServerContext* conte
                                               v1::DecryptResponse* response) {
   return Run<v1::DecryptResponse>(
       context, "kms:Decrypt",
-      [&](const authz::Access& access) {
+      [this, request](const authz::Access& access) {
         const std::string key = request->key_id().empty()
                                     ? KmsAccess::KeyOfCiphertext(request->ciphertext_blob())
                                     : request->key_id();
         return access_->Check(access, "kms:Decrypt", key, &request->encryption_context());
       },
-      [&] { return store_->Decrypt(*request); }, response,
+      [this, request] { return store_->Decrypt(*request); }, response,
       [response] { rpc::WipeString(response->plaintext()); });
 }
 
@@ -127,7 +127,7 @@ grpc::ServerUnaryReactor* KmsService::ReEncrypt(grpc::CallbackServerContext* con
                                                 v1::ReEncryptResponse* response) {
   return Run<v1::ReEncryptResponse>(
       context, "kms:ReEncrypt",
-      [&](const authz::Access& access) {
+      [this, request](const authz::Access& access) {
         const std::string source = request->source_key_id().empty()
                                        ? KmsAccess::KeyOfCiphertext(request->ciphertext_blob())
                                        : request->source_key_id();
@@ -136,7 +136,7 @@ grpc::ServerUnaryReactor* KmsService::ReEncrypt(grpc::CallbackServerContext* con
         return access_->Check(access, "kms:ReEncryptTo", request->destination_key_id(),
                               &request->destination_encryption_context());
       },
-      [&] { return store_->ReEncrypt(*request); }, response, nullptr);
+      [this, request] { return store_->ReEncrypt(*request); }, response, nullptr);
 }
 
 }  // namespace coffer::kms

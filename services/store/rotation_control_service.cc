@@ -21,17 +21,17 @@ absl::Status RotationControlService::Authorize(const authz::Access& access,
   return authz::AccessDenied(access.principal(), action, "*", "allowed only for rotators");
 }
 
-#define COFFER_CONTROL_HANDLER(Method)                                                           \
-  grpc::ServerUnaryReactor* RotationControlService::Method(grpc::CallbackServerContext* context, \
-                                                           const rot::Method##Request* request,  \
-                                                           rot::Method##Response* response) {    \
-    return gate_->Unary<rot::Method##Response>(                                                  \
-        context, "rotation:" #Method,                                                            \
-        [&](const authz::Access& access) -> absl::StatusOr<rot::Method##Response> {              \
-          COFFER_RETURN_IF_ERROR(Authorize(access, "rotation:" #Method));                        \
-          return rotation_->Method(*request, access);                                            \
-        },                                                                                       \
-        response);                                                                               \
+#define COFFER_CONTROL_HANDLER(Method)                                                            \
+  grpc::ServerUnaryReactor* RotationControlService::Method(grpc::CallbackServerContext* context,  \
+                                                           const rot::Method##Request* request,   \
+                                                           rot::Method##Response* response) {     \
+    return gate_->Unary<rot::Method##Response>(                                                   \
+        context, "rotation:" #Method,                                                             \
+        [ this, request ](const authz::Access& access) -> absl::StatusOr<rot::Method##Response> { \
+          COFFER_RETURN_IF_ERROR(Authorize(access, "rotation:" #Method));                         \
+          return rotation_->Method(*request, access);                                             \
+        },                                                                                        \
+        response);                                                                                \
   }
 
 COFFER_CONTROL_HANDLER(ListRotationSchedules)

@@ -11,14 +11,14 @@ void WipeParameter(const pm::Parameter& p) {
 }
 }  // namespace
 
-#define COFFER_PARAMS_HANDLER(Method, wipe)                                                      \
-  grpc::ServerUnaryReactor* ParamsService::Method(grpc::CallbackServerContext* context,          \
-                                                  const pm::Method##Request* request,            \
-                                                  pm::Method##Response* response) {              \
-    return gate_->Unary<pm::Method##Response>(                                                   \
-        context, "ssm:" #Method,                                                                 \
-        [&](const authz::Access& access) { return store_->Method(*request, access); }, response, \
-        wipe);                                                                                   \
+#define COFFER_PARAMS_HANDLER(Method, wipe)                                                        \
+  grpc::ServerUnaryReactor* ParamsService::Method(grpc::CallbackServerContext* context,            \
+                                                  const pm::Method##Request* request,              \
+                                                  pm::Method##Response* response) {                \
+    return gate_->Unary<pm::Method##Response>(                                                     \
+        context, "ssm:" #Method,                                                                   \
+        [this, request](const authz::Access& access) { return store_->Method(*request, access); }, \
+        response, wipe);                                                                           \
   }
 
 COFFER_PARAMS_HANDLER(PutParameter, [request] { rpc::WipeString(request->value()); })

@@ -14,14 +14,14 @@ void WipeValue(const Message& m) {
 }
 }  // namespace
 
-#define COFFER_SECRETS_HANDLER_OF(logic, Method, wipe)                                          \
-  grpc::ServerUnaryReactor* SecretsService::Method(grpc::CallbackServerContext* context,        \
-                                                   const sm::Method##Request* request,          \
-                                                   sm::Method##Response* response) {            \
-    return gate_->Unary<sm::Method##Response>(                                                  \
-        context, "secretsmanager:" #Method,                                                     \
-        [&](const authz::Access& access) { return logic->Method(*request, access); }, response, \
-        wipe);                                                                                  \
+#define COFFER_SECRETS_HANDLER_OF(logic, Method, wipe)                                            \
+  grpc::ServerUnaryReactor* SecretsService::Method(grpc::CallbackServerContext* context,          \
+                                                   const sm::Method##Request* request,            \
+                                                   sm::Method##Response* response) {              \
+    return gate_->Unary<sm::Method##Response>(                                                    \
+        context, "secretsmanager:" #Method,                                                       \
+        [this, request](const authz::Access& access) { return logic->Method(*request, access); }, \
+        response, wipe);                                                                          \
   }
 #define COFFER_SECRETS_HANDLER(Method, wipe) COFFER_SECRETS_HANDLER_OF(store_, Method, wipe)
 
