@@ -33,6 +33,7 @@
 #include "services/store/secrets/secret_rotation.h"
 #include "services/store/secrets/secret_store.h"
 #include "services/store/secrets/secrets_service.h"
+#include "services/store/secrets/staging_labels.h"
 #include "services/store/store_probe.h"
 
 ABSL_FLAG(std::string, data_dir, "var/data/store", "directory of the store's RocksDB");
@@ -62,6 +63,13 @@ ABSL_FLAG(std::vector<std::string>, rotation_control_callers, {"spiffe://coffer.
 ABSL_FLAG(std::vector<std::string>, worker_principals, {"spiffe://coffer.local/worker/*"},
           "SPIFFE ID globs of rotation workers: they write only the secret they rotate, with the "
           "rotation's token, and read other secrets only where a policy allows");
+ABSL_FLAG(int, max_versions_per_secret, 200,
+          "versions one secret may hold at once (LimitExceededException beyond; versions "
+          "without a staging label are removed 24 hours after they were made)");
+ABSL_FLAG(int, max_watch_streams, 10000,
+          "WatchSecrets/WatchParameters streams open at once (RESOURCE_EXHAUSTED beyond)");
+ABSL_FLAG(int, max_watch_streams_per_identity, 100,
+          "watch streams one caller identity may hold open at once");
 ABSL_FLAG(int64_t, change_log_capacity, 100000,
           "change events kept for WatchSecrets/WatchParameters resumption");
 
@@ -104,6 +112,8 @@ absl::Status Run() {
   store_options.default_kms_key_id = absl::GetFlag(FLAGS_default_kms_key_id);
   store_options.changes = changes.get();
   store_options.worker_principals = absl::GetFlag(FLAGS_worker_principals);
+  store_options.max_versions_per_secret =
+      std::max(kMaxVersionsKept + 1, absl::GetFlag(FLAGS_max_versions_per_secret));
   SecretRecords records(db.get(), &envelope, store_options);
   SecretStore store(&records);
   SecretRotation rotation(&records);
@@ -118,7 +128,9 @@ absl::Status Run() {
 
   COFFER_ASSIGN_OR_RETURN(auto guard, runtime::StartGuard("store", *metrics));
   runtime::CallGate* gate = guard->gate.get();
-  WatchRegistry watches;
+  WatchRegistry watches(
+      {static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_watch_streams))),
+       static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_watch_streams_per_identity)))});
   SecretsService secrets_service(&store, &rotation, changes.get(), &watches, gate);
   ParamsService params_service(&params, changes.get(), &watches, gate);
   RotationControlService rotation_control(&rotation, absl::GetFlag(FLAGS_rotation_control_callers),

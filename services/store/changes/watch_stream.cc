@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "libs/common/errors.h"
 #include "libs/common/status_macros.h"
 #include "libs/rpc/status.h"
 
@@ -55,6 +56,31 @@ size_t WatchRegistry::size() const {
   return reactors_.size();
 }
 
+absl::Status WatchRegistry::Reserve(const std::string& principal) {
+  absl::MutexLock lock(&mu_);
+  size_t& mine = per_identity_[principal];
+  if (reserved_ >= limits_.max_total || mine >= limits_.max_per_identity) {
+    const bool total = reserved_ >= limits_.max_total;
+    if (mine == 0) per_identity_.erase(principal);
+    return ErrorWithCode(absl::StatusCode::kResourceExhausted, reason::kLimitExceeded,
+                         total ? absl::StrCat("this server holds ", limits_.max_total,
+                                              " watch streams, the most it allows")
+                               : absl::StrCat("this caller holds ", limits_.max_per_identity,
+                                              " watch streams, the most one identity may hold"));
+  }
+  ++mine;
+  ++reserved_;
+  return absl::OkStatus();
+}
+
+void WatchRegistry::Release(const std::string& principal) {
+  absl::MutexLock lock(&mu_);
+  auto it = per_identity_.find(principal);
+  if (it == per_identity_.end()) return;
+  if (--it->second == 0) per_identity_.erase(it);
+  --reserved_;
+}
+
 bool WatchRegistry::Add(WatchReactor* reactor) {
   absl::MutexLock lock(&mu_);
   reactors_.insert(reactor);
@@ -69,8 +95,8 @@ void WatchRegistry::Remove(WatchReactor* reactor) {
 // --- WatchReactor --------------------------------------------------------
 
 WatchReactor::WatchReactor(ChangeLog* log, uint64_t start_after, Filter filter,
-                           WatchRegistry* registry)
-    : log_(log), filter_(std::move(filter)), registry_(registry) {
+                           WatchRegistry* registry, std::string principal)
+    : log_(log), filter_(std::move(filter)), registry_(registry), principal_(std::move(principal)) {
   {
     absl::MutexLock lock(&mu_);
     read_position_ = start_after;
@@ -118,9 +144,21 @@ grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* WatchReactor::Start(
       admitted.ok() ? make_filter(access) : absl::StatusOr<Filter>(admitted);
   absl::StatusOr<uint64_t> start =
       filter.ok() ? StartPosition(*log, start_after) : absl::StatusOr<uint64_t>(filter.status());
+  // A slot under the caps (per identity and in all); the principal names it
+  // ("-" for a caller without an identity, never an empty key).
+  const std::string holder = access.principal().empty() ? "-" : access.principal();
+  bool reserved = false;
+  if (start.ok() && registry != nullptr) {
+    absl::Status slot = registry->Reserve(holder);
+    if (!slot.ok()) start = slot;
+    reserved = slot.ok();
+  }
   absl::Status status = gate.RecordAndWait(context, action, access, start.status());
-  if (!status.ok()) return Failed(status);
-  return new WatchReactor(log, *start, std::move(filter).value(), registry);
+  if (!status.ok()) {
+    if (reserved) registry->Release(holder);
+    return Failed(status);
+  }
+  return new WatchReactor(log, *start, std::move(filter).value(), registry, reserved ? holder : "");
 }
 
 grpc::ServerWriteReactor<coffer::v1::ChangeEvent>* WatchReactor::Failed(
@@ -154,7 +192,10 @@ void WatchReactor::OnCancel() {
 }
 
 void WatchReactor::OnDone() {
-  if (registry_ != nullptr) registry_->Remove(this);
+  if (registry_ != nullptr) {
+    registry_->Remove(this);
+    if (!principal_.empty()) registry_->Release(principal_);
+  }
   // Waits for a callback running on another thread; after this none runs.
   subscription_.reset();
   bool destroy;

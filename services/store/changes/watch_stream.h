@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -44,9 +45,15 @@ class WatchReactor;
 
 // The open watch streams of a server, so shutdown can end them. Reactors
 // add and remove themselves.
+// Watch streams held open at once: in all, and per caller identity.
+struct WatchLimits {
+  size_t max_total = 10000;
+  size_t max_per_identity = 100;
+};
+
 class WatchRegistry {
  public:
-  WatchRegistry() = default;
+  explicit WatchRegistry(WatchLimits limits = {}) : limits_(limits) {}
   // Waits (briefly) for streams still ending; call StopAll and shut the
   // gRPC server down before destroying.
   ~WatchRegistry();
@@ -59,15 +66,24 @@ class WatchRegistry {
   // Streams not yet done.
   size_t size() const;
 
+  // A slot for one more stream of `principal`: RESOURCE_EXHAUSTED
+  // (LimitExceededException) past either limit. Released when the stream
+  // (created with this principal) is done, or by Release if none is made.
+  absl::Status Reserve(const std::string& principal);
+  void Release(const std::string& principal);
+
  private:
   friend class WatchReactor;
   // False once StopAll ran: the reactor must end at once.
   bool Add(WatchReactor* reactor);
   void Remove(WatchReactor* reactor);
 
+  const WatchLimits limits_;
   mutable absl::Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::set<WatchReactor*> reactors_ ABSL_GUARDED_BY(mu_);
+  size_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, size_t> per_identity_ ABSL_GUARDED_BY(mu_);
 };
 
 class WatchReactor final : public grpc::ServerWriteReactor<coffer::v1::ChangeEvent> {
@@ -77,8 +93,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<coffer::v1::ChangeEve
   // Streams events after `start_after` that pass `filter` (null: all).
   // `log` and `registry` (optional) must outlive the call. The reactor
   // deletes itself after OnDone.
+  // `principal`: whose slot in `registry` (Reserve) the stream holds; ""
+  // when none was reserved.
   WatchReactor(ChangeLog* log, uint64_t start_after, Filter filter,
-               WatchRegistry* registry = nullptr);
+               WatchRegistry* registry = nullptr, std::string principal = "");
 
   // The position to stream after for a request's start_after: "" = now
   // (the watermark); otherwise a decoded position — INVALID_ARGUMENT naming
@@ -120,6 +138,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<coffer::v1::ChangeEve
   ChangeLog* const log_;
   const Filter filter_;
   WatchRegistry* const registry_;
+  const std::string principal_;  // holds a reserved slot when not empty
   std::unique_ptr<ChangeLog::Subscription> subscription_;
 
   absl::Mutex mu_;

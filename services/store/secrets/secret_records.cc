@@ -258,6 +258,15 @@ absl::Status SecretRecords::AddVersion(SecretRecord& r, storage::Transaction& tx
   for (const std::string& removed : StagingLabels::RemoveDeprecated(r, now)) {
     txn.Delete(schema::kVersions, schema::VersionKey(r.name(), removed));
   }
+  // Versions without labels stay 24 hours: without a quota, a client could
+  // grow one secret (and the cost of reading it) without bound.
+  if (r.versions_size() > options_.max_versions_per_secret) {
+    return ErrorWithCode(absl::StatusCode::kResourceExhausted, reason::kLimitExceeded,
+                         absl::StrCat("the secret has ", options_.max_versions_per_secret,
+                                      " versions, the most it may keep; versions without a "
+                                      "staging label are removed 24 hours after they were made"),
+                         r.name());
+  }
   txn.Put(schema::kVersions, schema::VersionKey(r.name(), summary.version_id()),
           value.SerializeAsString());
   return absl::OkStatus();

@@ -52,6 +52,9 @@ struct SecretStoreOptions {
   std::string default_kms_key_id = "alias/coffer/secretsmanager";
   // Index entries one ListSecrets/BatchGetSecretValue page may examine.
   size_t list_scan_budget = 5000;
+  // Versions one secret may hold at once (LimitExceededException beyond):
+  // those without a label are dropped only after 24 hours.
+  int max_versions_per_secret = 200;
   // SPIFFE ID globs of rotation workers: they act only on the secret they
   // rotate (secret_access.h).
   std::vector<std::string> worker_principals = {"spiffe://coffer.local/worker/*"};

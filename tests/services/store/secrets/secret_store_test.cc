@@ -687,3 +687,35 @@ TEST_F(SecretStoreTest, StagingLabelsOnPlaceholderVersionKeepTheirLabels) {
 
 }  // namespace
 }  // namespace coffer::store
+
+namespace coffer::store {
+namespace {
+
+TEST_F(SecretStoreTest, VersionsPerSecretAreBoundedInsideThe24HourWindow) {
+  secret_options_.max_versions_per_secret = 110;
+  Open();
+  sm::CreateSecretRequest create;
+  create.set_name("busy");
+  create.set_secret_string("v0");
+  ASSERT_TRUE(store_->CreateSecret(create).ok());
+  auto put = [&](int i) {
+    sm::PutSecretValueRequest req;
+    req.set_secret_id("busy");
+    req.set_secret_string(absl::StrCat("v", i));
+    return store_->PutSecretValue(req).status();
+  };
+  for (int i = 1; i < 110; ++i) ASSERT_TRUE(put(i).ok()) << i;
+  absl::Status refused = put(110);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused, HasReason(reason::kLimitExceeded));
+  sm::GetSecretValueRequest get;
+  get.set_secret_id("busy");
+  EXPECT_EQ(store_->GetSecretValue(get)->secret_string(), "v109");  // nothing changed
+  // A day later the versions without labels may go, and writes work again.
+  clock_.Advance(absl::Hours(25));
+  EXPECT_TRUE(put(111).ok());
+  EXPECT_EQ(store_->GetSecretValue(get)->secret_string(), "v111");
+}
+
+}  // namespace
+}  // namespace coffer::store

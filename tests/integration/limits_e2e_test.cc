@@ -1,0 +1,203 @@
+// Bounded resources with the real binaries: load shedding past the
+// in-flight limit, a hung KMS that costs only the calls that need it, the
+// per-secret version quota, and the watch-stream caps.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "coffer/secrets/v1/secrets.grpc.pb.h"
+#include "coffer/v1/change_event.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/http_get.h"
+#include "tests/integration/kms_store.h"
+#include "tests/integration/service_process.h"
+#include "tests/testing/test_env.h"
+
+namespace coffer {
+namespace {
+
+namespace sm = ::coffer::secrets::v1;
+using ::testing::HasSubstr;
+using testing::Invoke;
+using testing::ServiceProcess;
+
+class LimitsE2ETest : public ::testing::Test {
+ protected:
+  void Start(const std::vector<std::string>& store_flags) {
+    ASSERT_TRUE(testing::StartKmsAndStore(dir_, store_flags, &kms_, &store_).ok())
+        << (store_ ? store_->Output() : "");
+    secrets_ = sm::SecretsManager::NewStub(store_->Channel("cofferctl"));
+  }
+
+  grpc::Status Create(const std::string& name, const std::string& value) {
+    sm::CreateSecretRequest req;
+    req.set_name(name);
+    req.set_secret_string(value);
+    sm::CreateSecretResponse resp;
+    return Invoke(secrets_.get(), &sm::SecretsManager::Stub::CreateSecret, req, &resp);
+  }
+
+  grpc::Status Get(const std::string& id) {
+    sm::GetSecretValueRequest req;
+    req.set_secret_id(id);
+    sm::GetSecretValueResponse resp;
+    return Invoke(secrets_.get(), &sm::SecretsManager::Stub::GetSecretValue, req, &resp);
+  }
+
+  grpc::Status Put(const std::string& id, const std::string& value) {
+    sm::PutSecretValueRequest req;
+    req.set_secret_id(id);
+    req.set_secret_string(value);
+    sm::PutSecretValueResponse resp;
+    return Invoke(secrets_.get(), &sm::SecretsManager::Stub::PutSecretValue, req, &resp);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<ServiceProcess> kms_, store_;
+  std::unique_ptr<sm::SecretsManager::Stub> secrets_;
+};
+
+TEST_F(LimitsE2ETest, AFloodPastTheInFlightLimitIsShedNotQueued) {
+  Start({"--call_threads=1", "--max_calls_in_flight=2"});
+  ASSERT_TRUE(Create("flood/db", "v").ok());
+  std::mutex mu;
+  std::map<grpc::StatusCode, int> codes;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 48; ++t) {
+    clients.emplace_back([&] {
+      auto stub = sm::SecretsManager::NewStub(store_->Channel("cofferctl"));
+      for (int i = 0; i < 25; ++i) {
+        sm::GetSecretValueRequest req;
+        req.set_secret_id("flood/db");
+        sm::GetSecretValueResponse resp;
+        grpc::Status s = Invoke(stub.get(), &sm::SecretsManager::Stub::GetSecretValue, req, &resp);
+        std::lock_guard<std::mutex> lock(mu);
+        ++codes[s.error_code()];
+        if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+          EXPECT_THAT(s.error_message(), HasSubstr("too many calls in flight"));
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_GT(codes[grpc::StatusCode::OK], 0);
+  EXPECT_GT(codes[grpc::StatusCode::RESOURCE_EXHAUSTED], 0);
+  EXPECT_EQ(codes[grpc::StatusCode::OK] + codes[grpc::StatusCode::RESOURCE_EXHAUSTED], 48 * 25)
+      << "only OK or shed, nothing else";
+  EXPECT_TRUE(store_->running());
+  EXPECT_TRUE(Get("flood/db").ok());
+}
+
+TEST_F(LimitsE2ETest, AHungKmsCostsOnlyTheCallsThatNeedIt) {
+  Start({});
+  ASSERT_TRUE(Create("hung/db", "v").ok());
+  ASSERT_TRUE(Get("hung/db").ok());            // its data key is now cached
+  ASSERT_EQ(::kill(kms_->pid(), SIGSTOP), 0);  // hung, not refused
+
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  std::atomic<int> write_failures{0};
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] {
+      auto stub = sm::SecretsManager::NewStub(store_->Channel("cofferctl"));
+      while (!stop.load()) {
+        sm::CreateSecretRequest req;
+        req.set_name(absl::StrCat("hung/new-", t, "-", absl::ToUnixNanos(absl::Now())));
+        req.set_secret_string("x");
+        sm::CreateSecretResponse resp;
+        const absl::Time start = absl::Now();
+        grpc::Status s = Invoke(stub.get(), &sm::SecretsManager::Stub::CreateSecret, req, &resp);
+        if (!s.ok()) {
+          ++write_failures;
+          EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+          EXPECT_LT(absl::Now() - start, absl::Seconds(4)) << "within the KMS deadline";
+        }
+      }
+    });
+  }
+  // Cached reads keep working while writes wait on the hung KMS.
+  absl::Duration slowest = absl::ZeroDuration();
+  for (int i = 0; i < 100; ++i) {
+    const absl::Time start = absl::Now();
+    grpc::Status s = Get("hung/db");
+    slowest = std::max(slowest, absl::Now() - start);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  stop = true;
+  for (auto& t : writers) t.join();
+  EXPECT_GT(write_failures.load(), 0);
+  EXPECT_LT(slowest, absl::Milliseconds(500));
+
+  ASSERT_EQ(::kill(kms_->pid(), SIGCONT), 0);
+  EXPECT_TRUE(testing::WaitFor([&] { return Create("hung/after", "y").ok(); }, absl::Seconds(15)));
+}
+
+// Opens a WatchSecrets stream as `identity`; returns the status it ends
+// with within `wait` (DEADLINE_EXCEEDED: it was accepted and stayed open).
+struct OpenWatch {
+  OpenWatch(ServiceProcess& store, const std::string& identity) {
+    stub = sm::SecretsManager::NewStub(store.Channel(identity));
+    reader = stub->WatchSecrets(&ctx, sm::WatchSecretsRequest());
+  }
+  ~OpenWatch() {
+    ctx.TryCancel();
+    coffer::v1::ChangeEvent e;
+    while (reader->Read(&e)) {
+    }
+    reader->Finish();
+  }
+  std::unique_ptr<sm::SecretsManager::Stub> stub;
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReader<coffer::v1::ChangeEvent>> reader;
+};
+
+grpc::Status TryWatch(ServiceProcess& store, const std::string& identity) {
+  auto stub = sm::SecretsManager::NewStub(store.Channel(identity));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1500));
+  auto reader = stub->WatchSecrets(&ctx, sm::WatchSecretsRequest());
+  coffer::v1::ChangeEvent e;
+  while (reader->Read(&e)) {
+  }
+  return reader->Finish();
+}
+
+TEST_F(LimitsE2ETest, WatchStreamsAreCappedPerIdentityAndInAll) {
+  Start({"--max_watch_streams=5", "--max_watch_streams_per_identity=3"});
+  std::vector<std::unique_ptr<OpenWatch>> admin;
+  for (int i = 0; i < 3; ++i) admin.push_back(std::make_unique<OpenWatch>(*store_, "cofferctl"));
+  absl::SleepFor(absl::Milliseconds(500));
+  grpc::Status fourth = TryWatch(*store_, "cofferctl");
+  EXPECT_EQ(fourth.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << fourth.error_message();
+  EXPECT_THAT(fourth.error_message(), HasSubstr("one identity may hold"));
+
+  std::vector<std::unique_ptr<OpenWatch>> app;
+  for (int i = 0; i < 2; ++i) app.push_back(std::make_unique<OpenWatch>(*store_, "app-catagram"));
+  absl::SleepFor(absl::Milliseconds(500));
+  grpc::Status sixth = TryWatch(*store_, "app-catagram");
+  EXPECT_EQ(sixth.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << sixth.error_message();
+  EXPECT_THAT(sixth.error_message(), HasSubstr("watch streams, the most it allows"));
+
+  // A closed stream gives its slot back.
+  admin.pop_back();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return TryWatch(*store_, "cofferctl").error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+      },
+      absl::Seconds(10)));
+}
+
+}  // namespace
+}  // namespace coffer
