@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
+#include "libs/common/log.h"
 #include "libs/common/paging.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
@@ -175,6 +176,9 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(const KeyManagerOpt
   if (root_key.size() != crypto::kAeadKeyBytes) {
     return absl::FailedPreconditionError("root key must be 32 bytes");
   }
+  if (options.max_key_versions < 1) {
+    return absl::InvalidArgumentError("max_key_versions must be at least 1");
+  }
   std::unique_ptr<KeyManager> store(new KeyManager(options, std::move(root_key)));
   storage::DatabaseOptions db_options;
   db_options.path = options.db_path;
@@ -231,6 +235,15 @@ absl::Status KeyManager::Load() {
   for (auto& [id, key] : keys_) {
     if (key->material.empty() || !key->material.back()) {
       return absl::DataLossError(absl::StrCat("keystore: key ", id, " has no current material"));
+    }
+    // Records from before on_demand_rotations existed: their history is
+    // complete, so it has the count (stored with the key's next change).
+    uint32_t on_demand = 0;
+    for (const auto& rotation : key->record.rotations()) {
+      if (rotation.rotation_type() == v1::ROTATION_TYPE_ON_DEMAND) ++on_demand;
+    }
+    if (on_demand > key->record.on_demand_rotations()) {
+      key->record.set_on_demand_rotations(on_demand);
     }
     FillMetadata(*key);
   }
@@ -557,13 +570,29 @@ absl::StatusOr<v1::GetKeyRotationStatusResponse> KeyManager::GetKeyRotationStatu
 
 absl::StatusOr<uint32_t> KeyManager::RotateLocked(LoadedKey& key, v1::RotationType type) {
   const std::string& id = key.record.metadata().key_id();
+  const std::string& arn = key.record.metadata().arn();
+  const bool on_demand = type == v1::ROTATION_TYPE_ON_DEMAND;
+  if (on_demand &&
+      key.record.on_demand_rotations() >= static_cast<uint32_t>(kMaxOnDemandRotations)) {
+    return Error(reason::kLimitExceeded,
+                 absl::StrCat("Key '", arn, "' has reached the limit of ", kMaxOnDemandRotations,
+                              " on-demand rotations (RotateKeyOnDemand)"),
+                 arn);
+  }
+  // Bounds the history too: it has one entry per version after the first.
+  const auto max_versions = static_cast<size_t>(options_.max_key_versions);
+  if (key.material.size() >= max_versions) {
+    return Error(reason::kLimitExceeded,
+                 absl::StrCat("Key '", arn, "' has reached the limit of ", max_versions,
+                              " key material versions"),
+                 arn);
+  }
   auto version = static_cast<uint32_t>(key.material.size() + 1);
   absl::Time now = clock_->Now();
   storage::WriteBatch batch;
   COFFER_ASSIGN_OR_RETURN(auto material, NewMaterial(id, version, batch));
   KeyRecord updated = key.record;
-  auto* rotation = updated.add_rotations();
-  rotation->set_key_id(updated.metadata().arn());
+  auto* rotation = updated.add_rotations();  // key_id (the ARN) filled in when listed
   *rotation->mutable_rotation_date() = ToProto(now);
   rotation->set_rotation_type(type);
   rotation->set_key_material_version(version);
@@ -571,6 +600,7 @@ absl::StatusOr<uint32_t> KeyManager::RotateLocked(LoadedKey& key, v1::RotationTy
     *updated.mutable_next_rotation_date() =
         ToProto(now + absl::Hours(24 * updated.rotation_period_in_days()));
   }
+  if (on_demand) updated.set_on_demand_rotations(updated.on_demand_rotations() + 1);
   updated.mutable_metadata()->set_current_key_material_version(version);
   batch.Put(kKeysFamily, id, updated.SerializeAsString());
   COFFER_RETURN_IF_ERROR(WriteOrInternal(batch));
@@ -605,7 +635,9 @@ absl::StatusOr<v1::ListKeyRotationsResponse> KeyManager::ListKeyRotations(
   int i = 0;
   while (i < rotations.size() && rotations[i].key_material_version() <= after_version) ++i;
   for (; i < rotations.size() && response.rotations_size() < limit; ++i) {
-    *response.add_rotations() = rotations[i];
+    auto* rotation = response.add_rotations();
+    *rotation = rotations[i];
+    rotation->set_key_id(key->record.metadata().arn());
   }
   if (i < rotations.size()) {
     response.set_truncated(true);
@@ -713,10 +745,23 @@ absl::StatusOr<MaintenanceResult> KeyManager::RunMaintenance() {
     COFFER_RETURN_IF_ERROR(WriteOrInternal(batch));
     for (const auto& name : alias_names) aliases_.erase(name);
     keys_.erase(id);  // material is wiped when the last in-flight user drops it
+    refusal_logged_.erase(id);
     ++result.keys_deleted;
   }
   for (LoadedKey* key : due_rotation) {
-    COFFER_RETURN_IF_ERROR(RotateLocked(*key, v1::ROTATION_TYPE_AUTOMATIC).status());
+    absl::Status rotated = RotateLocked(*key, v1::ROTATION_TYPE_AUTOMATIC).status();
+    if (ErrorReason(rotated) == reason::kLimitExceeded) {
+      // The key keeps its newest version and stays due: it rotates once the
+      // limit is raised. Said once, not every pass.
+      ++result.rotations_refused;
+      const std::string& id = key->record.metadata().key_id();
+      if (refusal_logged_.insert(id).second) {
+        log::Warn("kms", "automatic rotation refused",
+                  {{"key_id", id}, {"error", std::string(rotated.message())}});
+      }
+      continue;
+    }
+    COFFER_RETURN_IF_ERROR(rotated);
     ++result.keys_rotated;
   }
   return result;

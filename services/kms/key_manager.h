@@ -31,6 +31,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,13 +55,24 @@ struct KeyManagerOptions {
   // LimitExceededException beyond these.
   int max_keys = 100000;
   int max_aliases_per_key = 50;
+  // Material versions per key (the first one included), and so also the
+  // length of its rotation history: a rotation, on demand or automatic, that
+  // would add version max_key_versions + 1 is refused. At least 1.
+  int max_key_versions = 1000;
   Clock* clock = nullptr;  // default RealClock()
   bool sync_writes = true;
 };
 
+// RotateKeyOnDemand calls per key (AWS KMS's limit); the next one is
+// LimitExceededException. Automatic rotations do not count.
+inline constexpr int kMaxOnDemandRotations = 25;
+
 struct MaintenanceResult {
   int keys_deleted = 0;
   int keys_rotated = 0;
+  // Due automatic rotations refused because the key has max_key_versions
+  // versions (the key stays usable; logged once per key and process).
+  int rotations_refused = 0;
 };
 
 class KeyManager {
@@ -111,7 +123,8 @@ class KeyManager {
       const v1::ListResourceTagsRequest& request);
 
   // Destroys keys whose deletion date has passed (key, material, aliases in
-  // one write) and rotates enabled keys whose automatic rotation is due.
+  // one write) and rotates enabled keys whose automatic rotation is due; a
+  // rotation refused by max_key_versions is counted and skipped, not an error.
   absl::StatusOr<MaintenanceResult> RunMaintenance();
 
   // What a key reference (key id, key ARN, alias/<name>, alias ARN) names,
@@ -181,7 +194,9 @@ class KeyManager {
   absl::Status UpdateKey(
       absl::string_view ref,
       const std::function<absl::Status(::coffer::internal::kms::v1::KeyRecord&)>& change);
-  // Adds a material version (one synced write) and records the rotation.
+  // Adds a material version (one synced write) and records the rotation;
+  // LimitExceededException when the key has max_key_versions versions, or
+  // for ROTATION_TYPE_ON_DEMAND kMaxOnDemandRotations on-demand rotations.
   absl::StatusOr<uint32_t> RotateLocked(LoadedKey& key, v1::RotationType type)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // LimitExceededException when `key` has max_aliases_per_key aliases.
@@ -195,6 +210,9 @@ class KeyManager {
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<LoadedKey>> keys_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, ::coffer::internal::kms::v1::AliasRecord> aliases_ ABSL_GUARDED_BY(mu_);
+  // Keys whose refused automatic rotation maintenance has logged (once per
+  // key and process; erased with the key).
+  std::set<std::string> refusal_logged_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace coffer::kms

@@ -32,6 +32,10 @@ ABSL_FLAG(std::string, store_spiffe_id, "spiffe://coffer.local/store",
           "encryption context or cause a built-in alias/coffer/<service> key's creation");
 ABSL_FLAG(absl::Duration, maintenance_interval, absl::Minutes(1),
           "how often due key deletions and automatic rotations run");
+ABSL_FLAG(int, max_key_versions, 1000,
+          "material versions a key may have, the first included (bounds its rotation history "
+          "too); rotations beyond it, on demand or automatic, are refused with "
+          "LimitExceededException");
 
 namespace coffer::kms {
 namespace {
@@ -56,6 +60,10 @@ absl::Status Run() {
   options.partition = arn.partition;
   options.region = arn.region;
   options.account = arn.account;
+  options.max_key_versions = absl::GetFlag(FLAGS_max_key_versions);
+  if (options.max_key_versions < 1) {
+    return absl::InvalidArgumentError("--max_key_versions must be at least 1");
+  }
   COFFER_ASSIGN_OR_RETURN(auto store, KeyManager::Open(options, std::move(root_key)));
   log::Info("kms", "keystore unsealed",
             {{"root_key", root_source->Describe()}, {"data_dir", data_dir}});
@@ -88,9 +96,11 @@ absl::Status Run() {
     if (!result.ok()) {
       log::Error("kms", "maintenance failed", {{"error", result.status().ToString()}});
     } else if (result->keys_deleted + result->keys_rotated > 0) {
+      // Refused rotations (--max_key_versions) the KeyManager logs per key.
       log::Info("kms", "maintenance",
                 {{"keys_deleted", absl::StrCat(result->keys_deleted)},
-                 {"keys_rotated", absl::StrCat(result->keys_rotated)}});
+                 {"keys_rotated", absl::StrCat(result->keys_rotated)},
+                 {"rotations_refused", absl::StrCat(result->rotations_refused)}});
     }
     probe.SetKeyCounts(store->CountKeysByState());
   });

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <set>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -336,6 +337,174 @@ TEST_F(KeyManagerTest, AutomaticRotationFollowsThePeriod) {
   EXPECT_FALSE(store_->GetKeyRotationStatus(status_req)->key_rotation_enabled());
   clock_.Advance(absl::Hours(24 * 400));
   EXPECT_EQ(store_->RunMaintenance()->keys_rotated, 0);
+}
+
+// The 26th on-demand rotation of a key is refused (AWS KMS's limit) and
+// changes nothing; automatic rotations do not count.
+TEST_F(KeyManagerTest, OnDemandRotationsStopAtTheLimit) {
+  ASSERT_EQ(kMaxOnDemandRotations, 25);
+  std::string key = NewKey();
+  v1::EnableKeyRotationRequest enable;
+  enable.set_key_id(key);
+  enable.set_rotation_period_in_days(90);
+  ASSERT_TRUE(store_->EnableKeyRotation(enable).ok());
+  v1::RotateKeyOnDemandRequest rotate;
+  rotate.set_key_id(key);
+  for (int i = 0; i < kMaxOnDemandRotations; ++i) {
+    auto rotated = store_->RotateKeyOnDemand(rotate);
+    ASSERT_TRUE(rotated.ok()) << i << ": " << rotated.status();
+    EXPECT_EQ(rotated->key_material_version(), static_cast<uint32_t>(i + 2));
+  }
+
+  v1::DescribeKeyRequest describe;
+  describe.set_key_id(key);
+  const v1::KeyMetadata before = store_->DescribeKey(describe)->key_metadata();
+  ASSERT_EQ(before.current_key_material_version(), 26u);
+  auto refused = store_->RotateKeyOnDemand(rotate);
+  EXPECT_THAT(refused.status(), HasReason(reason::kLimitExceeded));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("25 on-demand rotations"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr(before.arn()));
+
+  // Nothing changed: metadata, history, material, the version Encrypt uses.
+  EXPECT_EQ(store_->DescribeKey(describe)->key_metadata().SerializeAsString(),
+            before.SerializeAsString());
+  size_t material_records = 0;
+  ASSERT_TRUE(store_->database()
+                  ->Scan("material", {},
+                         [&](absl::string_view, absl::string_view) {
+                           ++material_records;
+                           return true;
+                         })
+                  .ok());
+  EXPECT_EQ(material_records, 26u);
+  EXPECT_EQ(ParseCiphertext(*EncryptWith(key, "x"))->version, 26u);
+
+  // ListKeyRotations pages through all 25, each naming the key's ARN.
+  v1::ListKeyRotationsRequest list;
+  list.set_key_id(key);
+  list.set_limit(10);
+  std::vector<uint32_t> versions;
+  for (int page = 0; page < 5; ++page) {
+    auto rotations = store_->ListKeyRotations(list);
+    ASSERT_TRUE(rotations.ok()) << rotations.status();
+    for (const auto& r : rotations->rotations()) {
+      EXPECT_EQ(r.key_id(), before.arn());
+      EXPECT_EQ(r.rotation_type(), v1::ROTATION_TYPE_ON_DEMAND);
+      versions.push_back(r.key_material_version());
+    }
+    if (!rotations->truncated()) break;
+    list.set_marker(rotations->next_marker());
+  }
+  ASSERT_EQ(versions.size(), 25u);
+  for (uint32_t i = 0; i < versions.size(); ++i) EXPECT_EQ(versions[i], i + 2);
+
+  // An automatic rotation still happens and does not count.
+  clock_.Advance(absl::Hours(24 * 91));
+  auto maintenance = store_->RunMaintenance();
+  ASSERT_TRUE(maintenance.ok()) << maintenance.status();
+  EXPECT_EQ(maintenance->keys_rotated, 1);
+  EXPECT_EQ(maintenance->rotations_refused, 0);
+  EXPECT_EQ(store_->DescribeKey(describe)->key_metadata().current_key_material_version(), 27u);
+  EXPECT_THAT(store_->RotateKeyOnDemand(rotate).status(), HasReason(reason::kLimitExceeded));
+
+  // The count is on disk; other keys have their own.
+  Reopen();
+  EXPECT_THAT(store_->RotateKeyOnDemand(rotate).status(), HasReason(reason::kLimitExceeded));
+  v1::RotateKeyOnDemandRequest other;
+  other.set_key_id(NewKey());
+  EXPECT_TRUE(store_->RotateKeyOnDemand(other).ok());
+}
+
+TEST_F(KeyManagerTest, OnDemandCountOfOlderRecordsComesFromTheirHistory) {
+  std::string key = NewKey();
+  v1::RotateKeyOnDemandRequest rotate;
+  rotate.set_key_id(key);
+  for (int i = 0; i < kMaxOnDemandRotations; ++i)
+    ASSERT_TRUE(store_->RotateKeyOnDemand(rotate).ok());
+
+  // As written before on_demand_rotations existed: no count, ARNs in the
+  // history.
+  auto stored = store_->database()->Get("keys", key);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  ::coffer::internal::kms::v1::KeyRecord record;
+  ASSERT_TRUE(record.ParseFromString(**stored));
+  EXPECT_EQ(record.on_demand_rotations(), 25u);
+  record.clear_on_demand_rotations();
+  for (auto& r : *record.mutable_rotations()) r.set_key_id(record.metadata().arn());
+  ASSERT_TRUE(store_->database()->Put("keys", key, record.SerializeAsString()).ok());
+  Reopen();
+
+  EXPECT_THAT(store_->RotateKeyOnDemand(rotate).status(), HasReason(reason::kLimitExceeded));
+  v1::ListKeyRotationsRequest list;
+  list.set_key_id(key);
+  auto rotations = store_->ListKeyRotations(list);
+  ASSERT_TRUE(rotations.ok()) << rotations.status();
+  EXPECT_EQ(rotations->rotations_size(), 25);
+  EXPECT_EQ(rotations->rotations(0).key_id(), record.metadata().arn());
+}
+
+// max_key_versions bounds every rotation, and so the rotation history;
+// maintenance counts a refused automatic rotation and goes on.
+TEST_F(KeyManagerTest, MaterialVersionsAreBounded) {
+  KeyManagerOptions options;
+  options.max_key_versions = 4;
+  Reopen(options);
+  std::string full = NewKey();
+  std::string other = NewKey();
+  v1::EnableKeyRotationRequest enable;
+  enable.set_rotation_period_in_days(90);
+  for (const std::string& key : {full, other}) {
+    enable.set_key_id(key);
+    ASSERT_TRUE(store_->EnableKeyRotation(enable).ok());
+  }
+  v1::RotateKeyOnDemandRequest rotate;
+  rotate.set_key_id(full);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->RotateKeyOnDemand(rotate).ok());
+  auto refused = store_->RotateKeyOnDemand(rotate);
+  EXPECT_THAT(refused.status(), HasReason(reason::kLimitExceeded));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("4 key material versions"));
+
+  clock_.Advance(absl::Hours(24 * 91));
+  for (int pass = 0; pass < 2; ++pass) {
+    auto maintenance = store_->RunMaintenance();
+    ASSERT_TRUE(maintenance.ok()) << maintenance.status();
+    EXPECT_EQ(maintenance->keys_rotated, pass == 0 ? 1 : 0);  // `other` rotates once
+    EXPECT_EQ(maintenance->rotations_refused, 1);             // `full` stays due
+  }
+  v1::DescribeKeyRequest describe;
+  describe.set_key_id(full);
+  EXPECT_EQ(store_->DescribeKey(describe)->key_metadata().current_key_material_version(), 4u);
+  describe.set_key_id(other);
+  EXPECT_EQ(store_->DescribeKey(describe)->key_metadata().current_key_material_version(), 2u);
+  std::string blob = *EncryptWith(full, "still usable");
+  EXPECT_EQ(ParseCiphertext(blob)->version, 4u);
+  EXPECT_EQ(*DecryptWith(blob), "still usable");
+  v1::ListKeyRotationsRequest list;
+  list.set_key_id(full);
+  EXPECT_EQ(store_->ListKeyRotations(list)->rotations_size(), 3);
+
+  // A higher limit lets the overdue rotation run.
+  options.max_key_versions = 5;
+  Reopen(options);
+  auto maintenance = store_->RunMaintenance();
+  ASSERT_TRUE(maintenance.ok());
+  EXPECT_EQ(maintenance->keys_rotated, 1);
+  EXPECT_EQ(maintenance->rotations_refused, 0);
+  describe.set_key_id(full);
+  EXPECT_EQ(store_->DescribeKey(describe)->key_metadata().current_key_material_version(), 5u);
+  EXPECT_EQ(store_->ListKeyRotations(list)->rotations_size(), 4);
+  EXPECT_EQ(*DecryptWith(blob), "still usable");
+}
+
+TEST_F(KeyManagerTest, MaxKeyVersionsMustBePositive) {
+  store_.reset();
+  KeyManagerOptions options;
+  options.db_path = dir_.Join("keystore");
+  options.max_key_versions = 0;
+  auto store = KeyManager::Open(options, crypto::SecureBuffer::Copy(root_));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(KeyManagerTest, AliasRules) {
