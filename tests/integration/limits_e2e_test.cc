@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -142,6 +143,63 @@ TEST_F(LimitsE2ETest, AHungKmsCostsOnlyTheCallsThatNeedIt) {
 
   ASSERT_EQ(::kill(kms_->pid(), SIGCONT), 0);
   EXPECT_TRUE(testing::WaitFor([&] { return Create("hung/after", "y").ok(); }, absl::Seconds(15)));
+}
+
+// A full disk (a soft RLIMIT_FSIZE below the size of RocksDB's log, above
+// the audit file's): writes fail with a clear status, reads keep working,
+// the process stays up, and once there is room a restart brings writes
+// back with nothing lost.
+TEST_F(LimitsE2ETest, AFullDiskFailsWritesKeepsReadsAndRecovers) {
+  Start({});
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(Create(absl::StrCat("full/s", i), std::string(30000, 'a' + i % 26)).ok());
+  }
+  ASSERT_TRUE(Get("full/s0").ok());
+  std::string audit_file;
+  for (const auto& e : std::filesystem::directory_iterator(store_->audit_dir())) {
+    if (e.path().extension() == ".jsonl") audit_file = e.path().string();
+  }
+  std::uintmax_t wal = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.Join("store/db"))) {
+    if (e.path().extension() == ".log") wal = std::max(wal, std::filesystem::file_size(e.path()));
+  }
+  const std::uintmax_t limit = std::filesystem::file_size(audit_file) + 100000;
+  ASSERT_GT(wal, limit) << "RocksDB's log must be past the limit for this test";
+  auto prlimit = [&](const std::string& value) {
+    testing::Subprocess p(
+        {"/usr/bin/prlimit", "--pid", absl::StrCat(store_->pid()), "--fsize=" + value});
+    ASSERT_TRUE(p.Start().ok());
+    ASSERT_EQ(p.Wait(), 0) << p.Output();
+  };
+  prlimit(absl::StrCat(limit, ":unlimited"));
+
+  grpc::Status write = Put("full/s1", "during");
+  EXPECT_FALSE(write.ok());
+  EXPECT_EQ(write.error_code(), grpc::StatusCode::UNAVAILABLE) << write.error_message();
+  for (int i = 0; i < 30; i += 7) EXPECT_TRUE(Get(absl::StrCat("full/s", i)).ok()) << i;
+  EXPECT_TRUE(store_->running());
+
+  prlimit("unlimited");
+  // RocksDB keeps a failed log write's error until it reopens the database:
+  // once there is room again, a restart brings writes back, nothing lost.
+  store_->Kill();
+  ASSERT_TRUE(store_->Restart().ok()) << store_->Output();
+  secrets_ = sm::SecretsManager::NewStub(store_->Channel("cofferctl"));
+  ASSERT_TRUE(Put("full/s1", "after").ok());
+  sm::GetSecretValueRequest req;
+  req.set_secret_id("full/s1");
+  sm::GetSecretValueResponse resp;
+  ASSERT_TRUE(Invoke(secrets_.get(), &sm::SecretsManager::Stub::GetSecretValue, req, &resp).ok());
+  EXPECT_TRUE(resp.secret_string() == "after") << "the value written after recovery";
+  for (int i = 0; i < 30; ++i) {
+    sm::GetSecretValueRequest old;
+    old.set_secret_id(absl::StrCat("full/s", i));
+    old.set_version_stage(i == 1 ? "AWSPREVIOUS" : "AWSCURRENT");
+    sm::GetSecretValueResponse got;
+    ASSERT_TRUE(Invoke(secrets_.get(), &sm::SecretsManager::Stub::GetSecretValue, old, &got).ok())
+        << i;
+    EXPECT_TRUE(got.secret_string() == std::string(30000, 'a' + i % 26)) << i;
+  }
 }
 
 // Opens a WatchSecrets stream as `identity`; returns the status it ends
