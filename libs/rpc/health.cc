@@ -130,7 +130,7 @@ class HealthStatus::Watcher final : public grpc::ServerWriteReactor<HealthCheckR
   HealthCheckResponse response_;
 };
 
-HealthStatus::HealthStatus() = default;
+HealthStatus::HealthStatus(size_t max_watchers) : max_watchers_(max_watchers) {}
 
 HealthStatus::~HealthStatus() {
   Shutdown();
@@ -217,6 +217,22 @@ grpc::ServerUnaryReactor* HealthStatus::Check(grpc::CallbackServerContext* conte
 
 grpc::ServerWriteReactor<HealthCheckResponse>* HealthStatus::Watch(
     grpc::CallbackServerContext* context, const HealthCheckRequest* request) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (watchers_.size() >= max_watchers_) {
+      // A reactor that only refuses; it deletes itself when done.
+      class Refused final : public grpc::ServerWriteReactor<HealthCheckResponse> {
+       public:
+        explicit Refused(size_t limit) {
+          Finish(
+              grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                           "too many health Watch streams (limit " + std::to_string(limit) + ")"));
+        }
+        void OnDone() override { delete this; }
+      };
+      return new Refused(max_watchers_);
+    }
+  }
   auto* watcher = new Watcher(this, request->service());
   // gRPC binds the reactor (and may run OnDone) only after we return, so the
   // watcher stays valid here whatever happens below.

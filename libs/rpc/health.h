@@ -25,7 +25,10 @@ namespace coffer::rpc {
 
 class HealthStatus final : public grpc::health::v1::Health::CallbackService {
  public:
-  HealthStatus();
+  // At most `max_watchers` Watch streams are open at once (on the mTLS and
+  // the plaintext health-only port together); more get RESOURCE_EXHAUSTED:
+  // anyone who reaches the health-only port may open them.
+  explicit HealthStatus(size_t max_watchers = 1000);
   ~HealthStatus() override;
 
   void Set(const std::string& service, bool serving);
@@ -45,6 +48,7 @@ class HealthStatus final : public grpc::health::v1::Health::CallbackService {
   class Watcher;
   // Called from a Watcher's OnDone.
   void RemoveWatcher(Watcher* watcher);
+  const size_t max_watchers_;
   mutable absl::Mutex mu_;
   std::map<std::string, bool> status_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;

@@ -44,6 +44,9 @@ ABSL_FLAG(int, call_threads, 16,
 ABSL_FLAG(int, max_calls_in_flight, 1000,
           "calls queued or running at once; beyond it calls fail RESOURCE_EXHAUSTED at once");
 
+ABSL_FLAG(int, max_health_watches, 1000,
+          "grpc.health.v1 Watch streams open at once (both ports; RESOURCE_EXHAUSTED beyond)");
+
 ABSL_FLAG(std::string, arn_partition, "coffer", "ARN partition");
 ABSL_FLAG(std::string, arn_region, "local", "ARN region");
 ABSL_FLAG(std::string, arn_account, "000000000000", "ARN account");
@@ -132,6 +135,10 @@ int WaitForShutdown(Guard* guard) {
       (void)guard->authorizer->Reload();  // errors are logged; the old policy stays
     }
   }
+}
+
+size_t MaxHealthWatches() {
+  return static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_health_watches)));
 }
 
 rpc::TlsFiles TlsFromFlags() {

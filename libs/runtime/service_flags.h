@@ -57,6 +57,8 @@ int ServiceMain(int argc, char** argv, const ServiceDefaults& defaults, absl::st
 absl::Status InitProcess(const std::string& data_dir = "");
 
 rpc::TlsFiles TlsFromFlags();
+// --max_health_watches: the HealthStatus bound on open Watch streams.
+size_t MaxHealthWatches();
 // listen addresses and TLS from the flags (interceptors are the caller's).
 rpc::ServerOptions ServerOptionsFromFlags();
 // A metrics registry, served over HTTP unless --metrics_address is empty.

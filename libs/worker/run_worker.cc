@@ -54,7 +54,7 @@ absl::Status Serve(const std::string& component, const HandlerFactory& make_hand
   service_options.gate = guard->gate.get();
   WorkerService service(handler.get(), secrets.get(), &probe, std::move(service_options));
 
-  rpc::HealthStatus health;
+  rpc::HealthStatus health(runtime::MaxHealthWatches());
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
   server_options.interceptors.push_back(metrics->ServerInterceptorFactory());
   COFFER_ASSIGN_OR_RETURN(auto server,

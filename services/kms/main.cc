@@ -75,7 +75,7 @@ absl::Status Run() {
   KmsAccess key_access(store.get(), {absl::GetFlag(FLAGS_store_spiffe_id)});
   KmsService service(store.get(), &probe, guard->gate.get(), &key_access);
 
-  rpc::HealthStatus health;
+  rpc::HealthStatus health(runtime::MaxHealthWatches());
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
   server_options.interceptors.push_back(metrics->ServerInterceptorFactory());
   COFFER_ASSIGN_OR_RETURN(auto server,

@@ -145,7 +145,7 @@ absl::Status Run(const std::vector<std::string>& worker_args) {
   auto watch = MakeGrpcSecretsWatchClient(store_channel);
   auto workers = MakeGrpcWorkerClient(tls, metrics.get());
 
-  rpc::HealthStatus health;
+  rpc::HealthStatus health(runtime::MaxHealthWatches());
   health.Set("", false);
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
   server_options.interceptors.push_back(metrics->ServerInterceptorFactory());

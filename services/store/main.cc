@@ -135,7 +135,7 @@ absl::Status Run() {
   ParamsService params_service(&params, changes.get(), &watches, gate);
   RotationControlService rotation_control(&rotation, absl::GetFlag(FLAGS_rotation_control_callers),
                                           gate);
-  rpc::HealthStatus health;
+  rpc::HealthStatus health(runtime::MaxHealthWatches());
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
   server_options.interceptors.push_back(metrics->ServerInterceptorFactory());
   COFFER_ASSIGN_OR_RETURN(

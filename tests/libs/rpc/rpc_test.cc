@@ -389,6 +389,48 @@ TEST_F(RpcServerTest, WatchStreamsChangesAndEndsOnShutdown) {
   EXPECT_TRUE(reader->Finish().ok());
 }
 
+TEST(HealthWatchLimitTest, WatchStreamsOnThePlaintextPortAreCapped) {
+  EchoService echo;
+  HealthStatus health(/*max_watchers=*/3);
+  ServerOptions options;
+  options.tls = SharedPki().Identity("kms");
+  options.health_listen_address = "127.0.0.1:0";
+  auto server = Server::Start(std::move(options), {&echo}, &health);
+  ASSERT_TRUE(server.ok()) << server.status();
+  health.Set("", true);
+  auto plain = grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->health_port()),
+                                   grpc::InsecureChannelCredentials());
+  auto stub = Health::NewStub(plain);
+  struct Open {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> reader;
+  };
+  std::vector<std::unique_ptr<Open>> open;
+  for (int i = 0; i < 3; ++i) {
+    auto o = std::make_unique<Open>();
+    o->reader = stub->Watch(&o->context, HealthCheckRequest());
+    HealthCheckResponse first;
+    ASSERT_TRUE(o->reader->Read(&first));  // admitted: the current status arrives
+    open.push_back(std::move(o));
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto refused = stub->Watch(&context, HealthCheckRequest());
+  HealthCheckResponse response;
+  EXPECT_FALSE(refused->Read(&response));
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Check still answers.
+  grpc::ClientContext check_context;
+  EXPECT_TRUE(stub->Check(&check_context, HealthCheckRequest(), &response).ok());
+  for (auto& o : open) o->context.TryCancel();
+  for (auto& o : open) {
+    while (o->reader->Read(&response)) {
+    }
+    o->reader->Finish();
+  }
+  (*server)->Shutdown(absl::Seconds(2));
+}
+
 TEST_F(RpcServerTest, WatchEndsWhenClientCancels) {
   StartServer();
   auto channel = Connect(server_->port(), SharedPki().Identity("store"));
