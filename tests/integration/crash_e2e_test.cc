@@ -47,9 +47,7 @@ int Rounds() {
   return n > 0 ? n : 5;
 }
 
-std::string Token(std::mt19937_64& rng) {
-  return absl::StrFormat("%016x%016x", rng(), rng());
-}
+std::string Token(std::mt19937_64& rng) { return absl::StrFormat("%016x%016x", rng(), rng()); }
 
 class CrashE2ETest : public ::testing::Test {
  protected:
@@ -216,9 +214,9 @@ TEST_F(CrashE2ETest, KmsKilledDuringWritesLosesNoAcknowledgedKeyOrCiphertext) {
   std::mt19937_64 rng(1130);
   auto kms = kmsv1::KeyManagement::NewStub(kms_->Channel("cofferctl"));
   kmsv1::CreateKeyResponse base;
-  ASSERT_TRUE(Invoke(kms.get(), &kmsv1::KeyManagement::Stub::CreateKey, kmsv1::CreateKeyRequest(),
-                     &base)
-                  .ok());
+  ASSERT_TRUE(
+      Invoke(kms.get(), &kmsv1::KeyManagement::Stub::CreateKey, kmsv1::CreateKeyRequest(), &base)
+          .ok());
   struct Sealed {
     std::string blob, plaintext, purpose;
   };
