@@ -1,5 +1,7 @@
 #include "services/store/changes/watch_stream.h"
 
+#include <pthread.h>
+
 #include <utility>
 #include <vector>
 
@@ -27,11 +29,53 @@ class FailedWatch final : public grpc::ServerWriteReactor<coffer::v1::ChangeEven
 
 // --- WatchRegistry -------------------------------------------------------
 
+WatchRegistry::WatchRegistry(WatchLimits limits) : limits_(limits) {
+  dispatcher_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "watch-dispatch");
+    Dispatch();
+  });
+}
+
 WatchRegistry::~WatchRegistry() {
   StopAll();
+  {
+    absl::MutexLock lock(&mu_);
+    auto none_left = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return reactors_.empty(); };
+    mu_.AwaitWithTimeout(absl::Condition(&none_left), absl::Seconds(5));
+    dispatcher_stopping_ = true;
+  }
+  dispatcher_.join();
+}
+
+void WatchRegistry::Wake(WatchReactor* reactor) {
   absl::MutexLock lock(&mu_);
-  auto none_left = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return reactors_.empty(); };
-  mu_.AwaitWithTimeout(absl::Condition(&none_left), absl::Seconds(5));
+  if (reactors_.count(reactor) != 0) dirty_.insert(reactor);
+}
+
+void WatchRegistry::Dispatch() {
+  while (true) {
+    std::vector<WatchReactor*> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](WatchRegistry* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return self->dispatcher_stopping_ || !self->dirty_.empty();
+          },
+          this));
+      if (dispatcher_stopping_) return;
+      // Still registered (Remove drops them from dirty_ too), so alive: a
+      // reference keeps them so until their pump is over.
+      for (WatchReactor* reactor : dirty_) {
+        reactor->Ref();
+        batch.push_back(reactor);
+      }
+      dirty_.clear();
+    }
+    for (WatchReactor* reactor : batch) {
+      reactor->Pump();
+      reactor->Unref();
+    }
+  }
 }
 
 void WatchRegistry::StopAll() {
@@ -90,6 +134,7 @@ bool WatchRegistry::Add(WatchReactor* reactor) {
 void WatchRegistry::Remove(WatchReactor* reactor) {
   absl::MutexLock lock(&mu_);
   reactors_.erase(reactor);
+  dirty_.erase(reactor);
 }
 
 // --- WatchReactor --------------------------------------------------------
@@ -104,7 +149,15 @@ WatchReactor::WatchReactor(ChangeLog* log, uint64_t start_after, Filter filter,
   if (registry_ != nullptr && !registry_->Add(this)) Stop();
   // Before the handler returns the reactor, gRPC only records StartWrite and
   // Finish, so the callback may pump from here on.
-  subscription_ = log_->Subscribe([this] { Pump(); });
+  // A commit only marks this stream to advance; the registry's dispatcher
+  // reads the log (without a registry, the committing thread does).
+  subscription_ = log_->Subscribe([this] {
+    if (registry_ != nullptr) {
+      registry_->Wake(this);
+    } else {
+      Pump();
+    }
+  });
   Pump();
 }
 

@@ -30,6 +30,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -53,7 +54,10 @@ struct WatchLimits {
 
 class WatchRegistry {
  public:
-  explicit WatchRegistry(WatchLimits limits = {}) : limits_(limits) {}
+  // Starts the dispatcher thread: a commit only marks the streams to
+  // advance; the dispatcher reads the log for them, never the committing
+  // thread.
+  explicit WatchRegistry(WatchLimits limits = {});
   // Waits (briefly) for streams still ending; call StopAll and shut the
   // gRPC server down before destroying.
   ~WatchRegistry();
@@ -77,12 +81,18 @@ class WatchRegistry {
   // False once StopAll ran: the reactor must end at once.
   bool Add(WatchReactor* reactor);
   void Remove(WatchReactor* reactor);
+  // Asks the dispatcher to advance `reactor` (a change-log callback).
+  void Wake(WatchReactor* reactor);
+  void Dispatch();
 
   const WatchLimits limits_;
   mutable absl::Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::set<WatchReactor*> reactors_ ABSL_GUARDED_BY(mu_);
   size_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<WatchReactor*> dirty_ ABSL_GUARDED_BY(mu_);  // to advance
+  bool dispatcher_stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread dispatcher_;
   std::map<std::string, size_t> per_identity_ ABSL_GUARDED_BY(mu_);
 };
 
