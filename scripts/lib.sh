@@ -16,6 +16,8 @@ COFFER_PACKAGES=(
   libabsl-dev librocksdb-dev libsodium-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libpq-dev libre2-dev postgresql
 )
+# scripts/fuzz.sh: clang 14 with libFuzzer and the sanitizer runtimes, llvm-symbolizer.
+COFFER_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)
 
 coffer_sudo() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

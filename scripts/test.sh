@@ -11,3 +11,6 @@ coffer_build
 echo "==> running tests"
 cd "$COFFER_BUILD"
 ctest --output-on-failure --timeout 300 -j"$(nproc)" "$@"
+
+# A short run of every libFuzzer target (fuzz/); any finding fails the suite.
+"$COFFER_ROOT/scripts/fuzz.sh" 5

@@ -36,12 +36,14 @@ bool Glob::Matches(absl::string_view text) const {
   // patterns without '*' and O(n*m) at worst, never exponential.
   size_t p = 0, t = 0, star = std::string::npos, resume = 0;
   while (t < text.size()) {
-    if (p < pattern_.size() && (pattern_[p] == '?' || eq(pattern_[p], text[t]))) {
-      ++p;
-      ++t;
-    } else if (p < pattern_.size() && pattern_[p] == '*') {
+    // '*' first: a '*' in the text is an ordinary character, never a
+    // literal match for the pattern's wildcard.
+    if (p < pattern_.size() && pattern_[p] == '*') {
       star = p++;
       resume = t;
+    } else if (p < pattern_.size() && (pattern_[p] == '?' || eq(pattern_[p], text[t]))) {
+      ++p;
+      ++t;
     } else if (star != std::string::npos) {
       p = star + 1;
       t = ++resume;
