@@ -32,6 +32,10 @@ TEST(GlobTest, Matching) {
       {"*a*b*c*", "xxaxxbxxcxx", true},
       {"*a*b*c*", "xxaxxcxxbxx", false},
       {"exact", "exact", true},
+      // A '*' in the text is an ordinary character (found by policy_fuzz).
+      {"x*", "x*y", true},
+      {"a*b", "a*xb", true},
+      {"arn:*", "arn:*x", true},
       {"exact", "exactly", false},
       {"exact", "Exact", false},
       {"spiffe://coffer.local/app/*", "spiffe://coffer.local/app/catagram", true},
