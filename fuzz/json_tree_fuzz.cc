@@ -1,4 +1,4 @@
-// json_tree_fuzz: authz::ParseJson on arbitrary text. Properties: errors are
+// json_tree_fuzz: coffer::ParseJson on arbitrary text. Properties: errors are
 // INVALID_ARGUMENT "line N: ..."; a document that parses, written back out
 // compactly, parses again to the same tree (types, strings, number
 // literals, member order); line numbers never run past the input's lines.
@@ -9,11 +9,11 @@
 
 #include "absl/strings/match.h"
 #include "fuzz/fuzz_check.h"
-#include "libs/authz/json_tree.h"
+#include "libs/common/json.h"
 
 namespace {
 
-using coffer::authz::JsonValue;
+using coffer::JsonValue;
 
 void WriteString(const std::string& s, std::string* out) {
   out->push_back('"');
@@ -84,7 +84,7 @@ bool Same(const JsonValue& a, const JsonValue& b) {
 
 void CheckTree(const JsonValue& v, int max_line) {
   FUZZ_CHECK(v.line >= 1 && v.line <= max_line, "line within the input");
-  FUZZ_CHECK(coffer::authz::JsonTypeName(v.type) != nullptr, "type name");
+  FUZZ_CHECK(coffer::JsonTypeName(v.type) != nullptr, "type name");
   for (const JsonValue& item : v.items) CheckTree(item, max_line);
   for (const auto& [name, value] : v.members) {
     FUZZ_CHECK(v.Find(name) != nullptr, "Find finds every member");
@@ -96,7 +96,7 @@ void CheckTree(const JsonValue& v, int max_line) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view text = coffer::fuzz::AsText(data, size);
-  absl::StatusOr<JsonValue> doc = coffer::authz::ParseJson(text);
+  absl::StatusOr<JsonValue> doc = coffer::ParseJson(text);
   if (!doc.ok()) {
     FUZZ_CHECK(absl::IsInvalidArgument(doc.status()), "error code");
     FUZZ_CHECK(absl::StartsWith(doc.status().message(), "line "), "error names a line");
@@ -105,7 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckTree(*doc, 1 + static_cast<int>(std::count(text.begin(), text.end(), '\n')));
   std::string again;
   Write(*doc, &again);
-  absl::StatusOr<JsonValue> reparsed = coffer::authz::ParseJson(again);
+  absl::StatusOr<JsonValue> reparsed = coffer::ParseJson(again);
   FUZZ_CHECK(reparsed.ok(), "a parsed document written back parses");
   FUZZ_CHECK(Same(*doc, *reparsed), "round trip keeps the tree");
   return 0;

@@ -49,165 +49,6 @@ const std::vector<absl::string_view>& RecordKeys(absl::string_view type, bool wi
 
 bool IsNumberKey(absl::string_view key) { return key == "seq" || key == "version"; }
 
-class FlatParser {
- public:
-  explicit FlatParser(absl::string_view text) : s_(text) {}
-
-  absl::StatusOr<std::vector<FlatField>> Parse() {
-    std::vector<FlatField> fields;
-    SkipSpace();
-    if (!Eat('{')) return Error("expected '{'");
-    SkipSpace();
-    if (Eat('}')) return Finish(std::move(fields));
-    while (true) {
-      FlatField field;
-      SkipSpace();
-      if (!String(&field.key)) return Error("expected a key");
-      SkipSpace();
-      if (!Eat(':')) return Error("expected ':'");
-      SkipSpace();
-      if (Peek() == '"') {
-        if (!String(&field.value)) return Error("bad string");
-      } else if (!Integer(&field.value)) {
-        return Error("expected a string or an integer");
-      } else {
-        field.is_number = true;
-      }
-      fields.push_back(std::move(field));
-      SkipSpace();
-      if (Eat(',')) continue;
-      if (Eat('}')) return Finish(std::move(fields));
-      return Error("expected ',' or '}'");
-    }
-  }
-
- private:
-  absl::StatusOr<std::vector<FlatField>> Finish(std::vector<FlatField> fields) {
-    SkipSpace();
-    if (pos_ != s_.size()) return Error("text after the object");
-    return fields;
-  }
-  absl::Status Error(absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat("not JSON: ", what, " at offset ", pos_));
-  }
-  char Peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
-  bool Eat(char c) {
-    if (Peek() != c || pos_ >= s_.size()) return false;
-    ++pos_;
-    return true;
-  }
-  void SkipSpace() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) {
-      ++pos_;
-    }
-  }
-  bool Integer(std::string* out) {
-    const size_t start = pos_;
-    Eat('-');
-    const size_t digits = pos_;
-    while (absl::ascii_isdigit(static_cast<unsigned char>(Peek()))) ++pos_;
-    if (pos_ == digits) return false;
-    if (s_[digits] == '0' && pos_ - digits > 1) return false;  // no leading zeros
-    const char next = Peek();
-    if (next == '.' || next == 'e' || next == 'E') return false;  // integers only
-    *out = std::string(s_.substr(start, pos_ - start));
-    return true;
-  }
-  bool Hex4(uint32_t* cp) {
-    if (pos_ + 4 > s_.size()) return false;
-    *cp = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char c = s_[pos_++];
-      *cp <<= 4;
-      if (c >= '0' && c <= '9') {
-        *cp |= static_cast<uint32_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        *cp |= static_cast<uint32_t>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        *cp |= static_cast<uint32_t>(c - 'A' + 10);
-      } else {
-        return false;
-      }
-    }
-    return true;
-  }
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xc0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xe0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-    } else {
-      out->push_back(static_cast<char>(0xf0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-    }
-  }
-  bool String(std::string* out) {
-    if (!Eat('"')) return false;
-    out->clear();
-    while (pos_ < s_.size()) {
-      const char c = s_[pos_++];
-      if (c == '"') return true;
-      if (static_cast<unsigned char>(c) < 0x20) return false;  // raw control character
-      if (c != '\\') {
-        out->push_back(c);
-        continue;
-      }
-      if (pos_ >= s_.size()) return false;
-      const char e = s_[pos_++];
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out->push_back(e);
-          break;
-        case 'b':
-          out->push_back('\b');
-          break;
-        case 'f':
-          out->push_back('\f');
-          break;
-        case 'n':
-          out->push_back('\n');
-          break;
-        case 'r':
-          out->push_back('\r');
-          break;
-        case 't':
-          out->push_back('\t');
-          break;
-        case 'u': {
-          uint32_t cp;
-          if (!Hex4(&cp)) return false;
-          if (cp >= 0xdc00 && cp <= 0xdfff) return false;  // lone low surrogate
-          if (cp >= 0xd800 && cp <= 0xdbff) {
-            uint32_t low;
-            if (!Eat('\\') || !Eat('u') || !Hex4(&low) || low < 0xdc00 || low > 0xdfff) {
-              return false;
-            }
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
-          }
-          AppendUtf8(cp, out);
-          break;
-        }
-        default:
-          return false;
-      }
-    }
-    return false;  // unterminated
-  }
-
-  absl::string_view s_;
-  size_t pos_ = 0;
-};
-
 }  // namespace
 
 std::string AuditFileName(absl::string_view service, uint64_t number) {
@@ -274,7 +115,28 @@ std::string SealLine(absl::string_view body, absl::string_view prev, std::string
 }
 
 absl::StatusOr<std::vector<FlatField>> ParseFlatObject(absl::string_view text) {
-  return FlatParser(text).Parse();
+  absl::StatusOr<JsonValue> doc = ParseJson(text);
+  if (!doc.ok())
+    return absl::InvalidArgumentError(absl::StrCat("not JSON: ", doc.status().message()));
+  if (doc->type != JsonValue::kObject) return absl::InvalidArgumentError("not JSON: not an object");
+  std::vector<FlatField> fields;
+  fields.reserve(doc->members.size());
+  for (auto& [key, value] : doc->members) {
+    FlatField field;
+    field.key = key;
+    if (value.type == JsonValue::kString) {
+      field.value = std::move(value.text);
+    } else if (value.type == JsonValue::kNumber &&
+               value.text.find_first_of(".eE") == std::string::npos) {
+      field.value = std::move(value.text);
+      field.is_number = true;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("not JSON: ", key, " must be a string or an integer"));
+    }
+    fields.push_back(std::move(field));
+  }
+  return fields;
 }
 
 absl::StatusOr<ChainLink> CheckLine(absl::string_view line) {

@@ -6,7 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "libs/authz/json_tree.h"
+#include "libs/common/json.h"
 
 namespace coffer::authz {
 

@@ -6,8 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "libs/authz/json_tree.h"
-
 namespace coffer::authz {
 namespace {
 
@@ -52,20 +50,6 @@ TEST(GlobTest, PathologicalPatternIsNotExponential) {
   std::string text(5000, 'a');
   Glob g("*a*a*a*a*a*a*a*a*a*a*b");
   EXPECT_FALSE(g.Matches(text));  // finishes quickly (quadratic at worst)
-}
-
-TEST(JsonTreeTest, LinesAndErrors) {
-  auto doc = ParseJson("{\n \"a\": [1, \"x\\u00e9\"],\n \"b\": {\"c\": true}\n}");
-  ASSERT_TRUE(doc.ok()) << doc.status();
-  ASSERT_NE(doc->Find("b"), nullptr);
-  EXPECT_EQ(doc->Find("b")->line, 3);
-  EXPECT_EQ(doc->Find("a")->items[1].text, "x\xc3\xa9");
-  auto bad = ParseJson("{\n\"a\": 1,\n}");
-  ASSERT_FALSE(bad.ok());
-  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("line 3"));
-  EXPECT_FALSE(ParseJson(std::string(100, '[') + std::string(100, ']')).ok());  // too deep
-  EXPECT_FALSE(ParseJson("{} {}").ok());
-  EXPECT_FALSE(ParseJson("\"unterminated").ok());
 }
 
 struct ParseErrorCase {
