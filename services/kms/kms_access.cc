@@ -36,7 +36,8 @@ bool MayCreateBuiltin(absl::string_view action) {
 
 }  // namespace
 
-std::string KmsAccess::KeyOfCiphertext(absl::string_view blob) {
+std::string KmsAccess::KeyOfCiphertext(const std::string& key_id, absl::string_view blob) {
+  if (!key_id.empty()) return key_id;
   auto parsed = ParseCiphertext(blob);
   return parsed.ok() ? parsed->key_id : "";
 }

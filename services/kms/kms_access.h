@@ -46,8 +46,9 @@ class KmsAccess {
   absl::Status Check(const authz::Access& access, absl::string_view action,
                      absl::string_view key_ref, const ProtoContext* context = nullptr) const;
 
-  // The key id a ciphertext blob was made under ("" if it is not one).
-  static std::string KeyOfCiphertext(absl::string_view blob);
+  // The key a Decrypt/ReEncrypt names: `key_id` when the caller gave one,
+  // else the key id the ciphertext blob was made under ("" if it is not one).
+  static std::string KeyOfCiphertext(const std::string& key_id, absl::string_view blob);
 
  private:
   const KeyManager* keys_;

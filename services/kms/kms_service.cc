@@ -111,10 +111,10 @@ grpc::ServerUnaryReactor* KmsService::Decrypt(grpc::CallbackServerContext* conte
   return Run<v1::DecryptResponse>(
       context, "kms:Decrypt",
       [this, request](const authz::Access& access) {
-        const std::string key = request->key_id().empty()
-                                    ? KmsAccess::KeyOfCiphertext(request->ciphertext_blob())
-                                    : request->key_id();
-        return access_->Check(access, "kms:Decrypt", key, &request->encryption_context());
+        return access_->Check(
+            access, "kms:Decrypt",
+            KmsAccess::KeyOfCiphertext(request->key_id(), request->ciphertext_blob()),
+            &request->encryption_context());
       },
       [this, request] { return store_->Decrypt(*request); }, response,
       [response] { rpc::WipeString(response->plaintext()); });
@@ -128,11 +128,10 @@ grpc::ServerUnaryReactor* KmsService::ReEncrypt(grpc::CallbackServerContext* con
   return Run<v1::ReEncryptResponse>(
       context, "kms:ReEncrypt",
       [this, request](const authz::Access& access) {
-        const std::string source = request->source_key_id().empty()
-                                       ? KmsAccess::KeyOfCiphertext(request->ciphertext_blob())
-                                       : request->source_key_id();
-        COFFER_RETURN_IF_ERROR(access_->Check(access, "kms:ReEncryptFrom", source,
-                                              &request->source_encryption_context()));
+        COFFER_RETURN_IF_ERROR(access_->Check(
+            access, "kms:ReEncryptFrom",
+            KmsAccess::KeyOfCiphertext(request->source_key_id(), request->ciphertext_blob()),
+            &request->source_encryption_context()));
         return access_->Check(access, "kms:ReEncryptTo", request->destination_key_id(),
                               &request->destination_encryption_context());
       },
