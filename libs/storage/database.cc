@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+#include <filesystem>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -132,6 +133,12 @@ void Transaction::Delete(absl::string_view column_family, absl::string_view key)
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("database path is empty");
+  // A fresh database's directory made here: RocksDB would report the
+  // missing directory as an error in its log (forwarded to ours) first.
+  if (options.create_if_missing && options.env == nullptr) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.path, ec);
+  }
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = options.create_if_missing;
