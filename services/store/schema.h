@@ -8,6 +8,7 @@
 //   family            key                                   value
 //   secrets           name                                  SecretRecord
 //   versions          name \0 version_id                    VersionRecord (sealed value)
+//   deprecated_versions name                                DeprecatedVersions (no labels)
 //   by_created        be64(created micros) name             ListIndexEntry (ListSecrets)
 //   by_deletion       be64(deletion micros) name            "" (the deletion sweeper)
 //   rotations         name                                  RotationScheduleEntry (rotators)
@@ -35,6 +36,7 @@ namespace coffer::store::schema {
 
 inline constexpr char kSecrets[] = "secrets";
 inline constexpr char kVersions[] = "versions";
+inline constexpr char kDeprecatedVersions[] = "deprecated_versions";
 inline constexpr char kByCreated[] = "by_created";
 inline constexpr char kByDeletion[] = "by_deletion";
 inline constexpr char kRotations[] = "rotations";
@@ -49,8 +51,8 @@ inline constexpr size_t kTimeBytes = 8;
 
 // Every family the store's database is opened with.
 inline std::vector<std::string> ColumnFamilies() {
-  return {kSecrets, kVersions,    kByCreated,     kByDeletion,     kRotations,
-          kParams,  kParamValues, kParamChildren, kParamPolicyDue, kChanges};
+  return {kSecrets, kVersions,    kDeprecatedVersions, kByCreated,      kByDeletion, kRotations,
+          kParams,  kParamValues, kParamChildren,      kParamPolicyDue, kChanges};
 }
 
 // versions: one secret version.

@@ -1,5 +1,7 @@
 #include "services/store/secrets/secret_records.h"
 
+#include <algorithm>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -31,6 +33,63 @@ ListIndexEntry IndexEntryOf(const SecretRecord& r) {
   *e.mutable_tags() = r.tags();
   e.set_planned_deletion(IsDeleted(r));
   return e;
+}
+
+using ::coffer::internal::store::v1::DeprecatedVersions;
+
+// Merges `deprecated` into `r`'s versions (skipping ids it already holds),
+// oldest first.
+void MergeDeprecated(SecretRecord& r, DeprecatedVersions deprecated) {
+  if (deprecated.versions().empty()) return;
+  std::set<std::string> held;
+  for (const auto& v : r.versions()) held.insert(v.version_id());
+  for (auto& v : *deprecated.mutable_versions()) {
+    if (held.count(v.version_id()) == 0) *r.add_versions() = std::move(v);
+  }
+  std::stable_sort(
+      r.mutable_versions()->begin(), r.mutable_versions()->end(),
+      [](const VersionSummary& a, const VersionSummary& b) { return a.ordinal() < b.ordinal(); });
+}
+
+// Takes the versions without labels out of `r` (which holds every version,
+// oldest first). Records from before ordinals existed are numbered by
+// position first, so the two lists can be merged again.
+DeprecatedVersions SplitDeprecated(SecretRecord& r) {
+  auto* versions = r.mutable_versions();
+  if (std::any_of(versions->begin(), versions->end(),
+                  [](const VersionSummary& v) { return v.ordinal() == 0; })) {
+    for (int i = 0; i < versions->size(); ++i) versions->Mutable(i)->set_ordinal(i + 1);
+  }
+  DeprecatedVersions deprecated;
+  google::protobuf::RepeatedPtrField<VersionSummary> labelled;
+  for (auto& v : *versions) {
+    *(v.stages().empty() ? deprecated.add_versions() : labelled.Add()) = std::move(v);
+  }
+  versions->Swap(&labelled);
+  return deprecated;
+}
+
+absl::StatusOr<DeprecatedVersions> ParseDeprecated(const std::optional<std::string>& bytes,
+                                                   absl::string_view name) {
+  DeprecatedVersions deprecated;
+  if (bytes && !deprecated.ParseFromString(*bytes)) {
+    return Error(reason::kInternal, "stored version list is unreadable", name);
+  }
+  return deprecated;
+}
+
+// Writes `r` (every version) split into its record and deprecated list;
+// `deprecated_before` is the list's stored bytes ("" = none).
+void WriteSplit(SecretRecord& r, storage::Transaction& txn, const std::string& deprecated_before) {
+  DeprecatedVersions deprecated = SplitDeprecated(r);
+  txn.Put(schema::kSecrets, r.name(), r.SerializeAsString());
+  std::string after = deprecated.versions().empty() ? "" : deprecated.SerializeAsString();
+  if (after == deprecated_before) return;
+  if (after.empty()) {
+    txn.Delete(schema::kDeprecatedVersions, r.name());
+  } else {
+    txn.Put(schema::kDeprecatedVersions, r.name(), after);
+  }
 }
 
 absl::Status NameTaken(absl::string_view name) {
@@ -114,6 +173,13 @@ absl::StatusOr<SecretRecord> SecretRecords::Resolve(absl::string_view field,
     }
   }
   return SecretNotFound(secret_id);
+}
+
+absl::Status SecretRecords::WithDeprecated(SecretRecord& record) const {
+  COFFER_ASSIGN_OR_RETURN(auto bytes, db_->Get(schema::kDeprecatedVersions, record.name()));
+  COFFER_ASSIGN_OR_RETURN(DeprecatedVersions deprecated, ParseDeprecated(bytes, record.name()));
+  MergeDeprecated(record, std::move(deprecated));
+  return absl::OkStatus();
 }
 
 std::string SecretRecords::KmsKeyOf(const SecretRecord& record) const {
@@ -205,10 +271,15 @@ absl::Status SecretRecords::Mutate(const SecretRecord& resolved, coffer::v1::Cha
     if (!bytes || !record.ParseFromString(*bytes) || record.arn() != resolved.arn()) {
       return SecretNotFound(resolved.name());  // purged (and maybe re-created) meanwhile
     }
+    COFFER_ASSIGN_OR_RETURN(auto deprecated_bytes,
+                            txn.GetForUpdate(schema::kDeprecatedVersions, record.name()));
+    COFFER_ASSIGN_OR_RETURN(DeprecatedVersions deprecated,
+                            ParseDeprecated(deprecated_bytes, record.name()));
+    MergeDeprecated(record, std::move(deprecated));
     const ListIndexEntry before = IndexEntryOf(record);
     const std::string rotation_before = RotationIndexEntry(record);
     COFFER_RETURN_IF_ERROR(mutate(record, txn));
-    txn.Put(schema::kSecrets, record.name(), record.SerializeAsString());
+    WriteSplit(record, txn, deprecated_bytes.value_or(""));
     const std::string rotation_after = RotationIndexEntry(record);
     if (rotation_after != rotation_before) {
       if (rotation_after.empty()) {
@@ -234,7 +305,8 @@ absl::Status SecretRecords::Insert(const SecretRecord& record, const VersionReco
       Commit([&](storage::Transaction& txn, coffer::v1::ChangeEvent* event) -> absl::Status {
         COFFER_ASSIGN_OR_RETURN(auto current, txn.GetForUpdate(schema::kSecrets, record.name()));
         if (current) return NameTaken(record.name());
-        txn.Put(schema::kSecrets, record.name(), record.SerializeAsString());
+        SecretRecord stored = record;
+        WriteSplit(stored, txn, "");
         if (version != nullptr) {
           txn.Put(schema::kVersions, schema::VersionKey(record.name(), version->version_id()),
                   version->SerializeAsString());
@@ -328,7 +400,13 @@ absl::Status SecretRecords::Purge(const SecretRecord& resolved, bool only_if_due
             (!record.has_deletion_date() || FromProto(record.deletion_date()) > clock_->Now())) {
           return absl::OkStatus();
         }
+        COFFER_ASSIGN_OR_RETURN(auto deprecated_bytes,
+                                txn.GetForUpdate(schema::kDeprecatedVersions, record.name()));
+        COFFER_ASSIGN_OR_RETURN(DeprecatedVersions deprecated,
+                                ParseDeprecated(deprecated_bytes, record.name()));
+        MergeDeprecated(record, std::move(deprecated));
         txn.Delete(schema::kSecrets, record.name());
+        txn.Delete(schema::kDeprecatedVersions, record.name());
         for (const auto& k : version_keys) txn.Delete(schema::kVersions, k);
         // Versions committed between the scan above and this transaction's read
         // are in the record read here.

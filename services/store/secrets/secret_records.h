@@ -2,10 +2,17 @@
 // the record access and the one commit path under SecretStore (the secrets
 // API) and SecretRotation (rotation configuration and leases).
 //
-// One SecretRecord per name (metadata, tags, version summaries with their
-// staging labels, rotation state) and one VersionRecord per version (the
+// One SecretRecord per name (metadata, tags, the summaries of the versions
+// with staging labels, rotation state), the summaries of its deprecated
+// versions (no labels) beside it, and one VersionRecord per version (the
 // value, sealed by Envelope under its own data key), plus the by_created,
-// by_deletion and rotations indexes (services/store/schema.h). Every change
+// by_deletion and rotations indexes (services/store/schema.h).
+//
+// Reads (Read, Resolve) see the labelled versions only, so reading a secret
+// costs the same however many deprecated versions it keeps; WithDeprecated
+// adds the rest where a caller needs every version. Mutate's and Insert's
+// records always hold every version, oldest first, and are split again when
+// written. Every change
 // goes through Commit: one optimistic transaction, committed as one synced
 // atomic write together with its change event, so a crash leaves the old or
 // the new state, never a mix. Mutate re-reads the record inside the
@@ -108,11 +115,15 @@ class SecretRecords {
   Clock* clock() const { return clock_; }
   storage::Database* db() const { return db_; }
 
-  // The record stored under exactly `name`, if any.
+  // The record stored under exactly `name`, if any (labelled versions only).
   absl::StatusOr<std::optional<SecretRecord>> Read(const std::string& name) const;
   // The record a secret id (name, full ARN or partial ARN) refers to;
   // ResourceNotFoundException otherwise. `field` names the id in errors.
+  // Labelled versions only.
   absl::StatusOr<SecretRecord> Resolve(absl::string_view field, const std::string& secret_id) const;
+  // Adds the deprecated versions of a record read by Read or Resolve, so
+  // that it holds every version, oldest first.
+  absl::Status WithDeprecated(SecretRecord& record) const;
 
   // The KMS key of a secret (its own or the default).
   std::string KmsKeyOf(const SecretRecord& record) const;

@@ -100,8 +100,14 @@ absl::StatusOr<sm::GetSecretValueResponse> SecretStore::ValueOf(const SecretReco
                                                                 const std::string& version_stage) {
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
   const VersionSummary* version = nullptr;
+  SecretRecord all;  // every version, when the one asked for has no label
   if (!version_id.empty()) {
     version = StagingLabels::FindVersion(record, version_id);
+    if (version == nullptr) {
+      all = record;
+      COFFER_RETURN_IF_ERROR(records_->WithDeprecated(all));
+      version = StagingLabels::FindVersion(all, version_id);
+    }
     if (version == nullptr) return ValueNotFound(record.name(), "VersionId: " + version_id);
     if (!version_stage.empty() && std::find(version->stages().begin(), version->stages().end(),
                                             version_stage) == version->stages().end()) {
@@ -276,6 +282,7 @@ absl::StatusOr<sm::ListSecretVersionIdsResponse> SecretStore::ListSecretVersionI
                                           request.secret_id()));
   COFFER_ASSIGN_OR_RETURN(std::string last,
                           DecodePageToken("versions", request.next_token(), kNextTokenErrors));
+  if (request.include_deprecated()) COFFER_RETURN_IF_ERROR(records_->WithDeprecated(record));
   std::vector<const VersionSummary*> versions;  // newest first
   for (int i = record.versions_size() - 1; i >= 0; --i) {
     const auto& v = record.versions(i);

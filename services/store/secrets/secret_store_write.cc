@@ -88,6 +88,7 @@ absl::StatusOr<sm::CreateSecretResponse> SecretStore::CreateSecret(
                    request.name());
     }
     // An idempotent retry of the same create: same token, same value.
+    COFFER_RETURN_IF_ERROR(records_->WithDeprecated(*existing));
     const VersionSummary* v = StagingLabels::FindVersion(*existing, token);
     if (value.present && v != nullptr && v->has_value() &&
         !request.client_request_token().empty()) {
@@ -146,6 +147,8 @@ absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
         SecretRecord record,
         AuthorizeSecret(*records_, access, "secretsmanager:PutSecretValue", request.secret_id()));
     if (IsDeleted(record)) return MarkedForDeletion(record.name());
+    // A retried put finds its version even after it lost its labels.
+    COFFER_RETURN_IF_ERROR(records_->WithDeprecated(record));
     sm::PutSecretValueResponse response;
     response.set_arn(record.arn());
     response.set_name(record.name());
@@ -245,8 +248,9 @@ absl::StatusOr<sm::UpdateSecretResponse> SecretStore::UpdateSecret(
       SecretRecord record,
       AuthorizeSecret(*records_, access, "secretsmanager:UpdateSecret", request.secret_id()));
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
-  if (value.present && StagingLabels::FindVersion(record, token) != nullptr) {
-    return VersionExists(record.name());
+  if (value.present) {
+    COFFER_RETURN_IF_ERROR(records_->WithDeprecated(record));
+    if (StagingLabels::FindVersion(record, token) != nullptr) return VersionExists(record.name());
   }
   const bool key_changes =
       !request.kms_key_id().empty() && request.kms_key_id() != record.kms_key_id();

@@ -109,6 +109,9 @@ absl::Status StagingLabels::AddVersion(SecretRecord& record, VersionSummary vers
   if (old_current_ptr == nullptr && !named_current) labels.push_back(kAwsCurrent);
 
   version.clear_stages();
+  int64_t last_ordinal = 0;
+  for (const VersionSummary& v : versions) last_ordinal = std::max(last_ordinal, v.ordinal());
+  version.set_ordinal(last_ordinal + 1);
   VersionSummary& added = *versions.Add();
   added = std::move(version);
   for (const std::string& label : labels) Attach(versions, added, label);

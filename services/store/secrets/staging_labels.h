@@ -47,8 +47,10 @@ class StagingLabels {
   using SecretRecord = ::coffer::internal::store::v1::SecretRecord;
   using VersionSummary = ::coffer::internal::store::v1::VersionSummary;
 
-  // Appends `version` (its id must be new; its stages are replaced) and
-  // applies the label moves. On error the record is unchanged.
+  // Appends `version` (its id must be new; its stages are replaced; its
+  // ordinal follows the last one) and applies the label moves. On error the
+  // record is unchanged. `record` must hold all versions, deprecated ones
+  // too (SecretRecords::Mutate's records do).
   static absl::Status AddVersion(SecretRecord& record, VersionSummary version,
                                  const std::vector<std::string>& stages);
 
