@@ -134,7 +134,7 @@ Decision Access::Decide(absl::string_view action, const Resource& resource, cons
 
 absl::Status Access::Check(absl::string_view action, const Resource& resource,
                            const Context* context, absl::string_view resource_policy) const {
-  resource_ = std::string(resource.arn.empty() ? resource.id : resource.arn);
+  set_resource(resource.arn.empty() ? resource.id : resource.arn);
   if (trusted()) return absl::OkStatus();
   if (Decide(action, resource, context, resource_policy) == Decision::kAllow) {
     return absl::OkStatus();

@@ -123,8 +123,12 @@ class Access {
   bool trusted() const { return authorizer_ == nullptr; }
   const std::string& principal() const { return principal_; }
   // The resource of the last Check (its ARN when known), for the audit log.
+  // Not recorded for Trusted(): that one object is shared by every
+  // in-process caller at once, and nothing audits it.
   const std::string& resource() const { return resource_; }
-  void set_resource(absl::string_view resource) const { resource_ = std::string(resource); }
+  void set_resource(absl::string_view resource) const {
+    if (!trusted()) resource_ = std::string(resource);
+  }
   // The rotation a rotation worker says it acts for (the token the rotator
   // passed it, sent as `coffer-rotation-token` metadata); "" otherwise.
   const std::string& rotation_token() const { return rotation_token_; }

@@ -51,6 +51,24 @@ TEST(AccessTest, CheckNamesActionAndResourceAndRecordsTheArn) {
   EXPECT_TRUE(Access::Trusted().Check("kms:ScheduleKeyDeletion", {"anything"}).ok());
 }
 
+TEST(AccessTest, TrustedIsSharedByConcurrentCallersAndRecordsNothing) {
+  // Every in-process caller (sweepers, tests, benchmarks) shares the one
+  // Trusted() object: it must hold no per-call state they would race on.
+  const Access& trusted = Access::Trusted();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&trusted, t] {
+      const std::string name = std::string(100, static_cast<char>('a' + t));
+      for (int i = 0; i < 20000; ++i) {
+        ASSERT_TRUE(trusted.Check("secretsmanager:GetSecretValue", {name}).ok());
+        trusted.set_resource(name);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(trusted.resource(), "");
+}
+
 TEST(AccessTest, ResourcePolicyTakesPart) {
   auto policy = Policy::Parse(AllowGet("demo/*"), Policy::kIdentity);
   ASSERT_TRUE(policy.ok());
