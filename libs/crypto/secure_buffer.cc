@@ -5,6 +5,8 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
 #include "libs/crypto/sodium_status.h"
 
@@ -21,58 +23,91 @@ SecureBuffer SecureBuffer::Allocate(size_t n) {
   EnsureSodiumInitialized();
   SecureBuffer buffer;
   if (n == 0) return buffer;  // no allocation for empty buffers
-  void* p = sodium_malloc(n);
-  COFFER_CHECK(p != nullptr, "sodium_malloc failed (out of guarded memory?)");
-  sodium_memzero(p, n);  // sodium_malloc fills with a garbage pattern
-  buffer.data_ = static_cast<uint8_t*>(p);
-  buffer.size_ = n;
+  buffer.arena_ = &SecureArena::Default();
+  buffer.block_ = buffer.arena_->Allocate(n);
   return buffer;
 }
 
 SecureBuffer SecureBuffer::Random(size_t n) {
   SecureBuffer buffer = Allocate(n);
-  if (n > 0) randombytes_buf(buffer.data_, n);
+  if (n > 0) randombytes_buf(buffer.data(), n);
   return buffer;
 }
 
 SecureBuffer SecureBuffer::Copy(absl::string_view bytes) {
-  SecureBuffer buffer = Allocate(bytes.size());
-  if (!bytes.empty()) std::memcpy(buffer.data_, bytes.data(), bytes.size());
+  EnsureSodiumInitialized();
+  SecureBuffer buffer;
+  if (bytes.empty()) return buffer;
+  buffer.arena_ = &SecureArena::Default();
+  buffer.block_ = buffer.arena_->AllocateCopy(bytes);
+  return buffer;
+}
+
+SecureBuffer SecureBuffer::ReadOnlyCopy(absl::string_view bytes) {
+  EnsureSodiumInitialized();
+  SecureBuffer buffer;
+  if (bytes.empty()) return buffer;
+  buffer.arena_ = &SecureArena::ReadOnly();
+  buffer.block_ = buffer.arena_->AllocateCopy(bytes);
+  return buffer;
+}
+
+absl::StatusOr<SecureBuffer> SecureBuffer::AllocateDedicated(size_t n) {
+  EnsureSodiumInitialized();
+  SecureBuffer buffer;
+  if (n == 0) return buffer;
+  void* p = sodium_malloc(n);
+  if (p == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("sodium_malloc of ", n, " bytes failed (out of memory mappings?)"));
+  }
+  sodium_memzero(p, n);  // sodium_malloc fills with a garbage pattern
+  buffer.block_.data = static_cast<uint8_t*>(p);
+  buffer.block_.size = n;
   return buffer;
 }
 
 SecureBuffer::SecureBuffer(SecureBuffer&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+    : arena_(std::exchange(other.arena_, nullptr)),
+      block_(std::exchange(other.block_, SecureBlock{})) {}
 
 SecureBuffer& SecureBuffer::operator=(SecureBuffer&& other) noexcept {
   if (this != &other) {
-    if (data_ != nullptr) sodium_free(data_);
-    data_ = std::exchange(other.data_, nullptr);
-    size_ = std::exchange(other.size_, 0);
+    Release();
+    arena_ = std::exchange(other.arena_, nullptr);
+    block_ = std::exchange(other.block_, SecureBlock{});
   }
   return *this;
 }
 
-SecureBuffer::~SecureBuffer() {
-  // sodium_free makes the region writable again, zeroes it and unmaps it.
-  if (data_ != nullptr) sodium_free(data_);
+SecureBuffer::~SecureBuffer() { Release(); }
+
+void SecureBuffer::Release() {
+  if (arena_ != nullptr) {
+    arena_->Free(block_);  // wipes
+  } else if (block_.data != nullptr) {
+    // sodium_free makes the region writable again, zeroes it and unmaps it.
+    sodium_free(block_.data);
+  }
+  arena_ = nullptr;
+  block_ = SecureBlock{};
 }
 
 void SecureBuffer::MakeReadOnly() {
-  if (data_ != nullptr) {
-    internal::CheckSodium(sodium_mprotect_readonly(data_), "sodium_mprotect_readonly");
+  if (dedicated()) {
+    internal::CheckSodium(sodium_mprotect_readonly(block_.data), "sodium_mprotect_readonly");
   }
 }
 
 void SecureBuffer::MakeNoAccess() {
-  if (data_ != nullptr) {
-    internal::CheckSodium(sodium_mprotect_noaccess(data_), "sodium_mprotect_noaccess");
+  if (dedicated()) {
+    internal::CheckSodium(sodium_mprotect_noaccess(block_.data), "sodium_mprotect_noaccess");
   }
 }
 
 void SecureBuffer::MakeReadWrite() {
-  if (data_ != nullptr) {
-    internal::CheckSodium(sodium_mprotect_readwrite(data_), "sodium_mprotect_readwrite");
+  if (dedicated()) {
+    internal::CheckSodium(sodium_mprotect_readwrite(block_.data), "sodium_mprotect_readwrite");
   }
 }
 

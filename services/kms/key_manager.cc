@@ -224,8 +224,7 @@ absl::Status KeyManager::Load() {
         }
         auto material = std::make_shared<Material>();
         material->version = sealed.version();
-        material->key = std::move(opened).value();
-        material->key.MakeReadOnly();
+        material->key = crypto::SecureBuffer::ReadOnlyCopy(opened->view());  // `opened` is wiped
         auto& versions = it->second->material;
         if (versions.size() < sealed.version()) versions.resize(sealed.version());
         versions[sealed.version() - 1] = std::move(material);
@@ -340,14 +339,15 @@ absl::StatusOr<KeyManager::LoadedKey*> KeyManager::FindKeyLocked(absl::string_vi
 
 absl::StatusOr<std::shared_ptr<KeyManager::Material>> KeyManager::NewMaterial(
     const std::string& key_id, uint32_t version, storage::WriteBatch& batch) {
+  // Drawn in writable memory (wiped when this returns), kept read-only.
+  const crypto::SecureBuffer fresh = crypto::SecureBuffer::Random(kMaterialBytes);
   auto material = std::make_shared<Material>();
   material->version = version;
-  material->key = crypto::SecureBuffer::Random(kMaterialBytes);
+  material->key = crypto::SecureBuffer::ReadOnlyCopy(fresh.view());
   SealedMaterial sealed;
   sealed.set_version(version);
-  sealed.set_sealed(crypto::AeadSeal(root_key_, material->key.view(), MaterialAd(key_id, version)));
+  sealed.set_sealed(crypto::AeadSeal(root_key_, fresh.view(), MaterialAd(key_id, version)));
   *sealed.mutable_creation_date() = ToProto(clock_->Now());
-  material->key.MakeReadOnly();
   batch.Put(kMaterialFamily, MaterialKey(key_id, version), sealed.SerializeAsString());
   return material;
 }

@@ -32,7 +32,9 @@
 
 namespace coffer::kms {
 
-// One version of a key's material, unsealed, read-only.
+// One version of a key's material, unsealed, in read-only guarded memory
+// (SecureBuffer::ReadOnlyCopy: packed with the other versions into a few
+// regions, not one mapping per version; wiped when the last holder drops it).
 struct KeyManager::Material {
   uint32_t version = 0;
   crypto::SecureBuffer key;

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
@@ -42,7 +43,15 @@ class FileSource : public RootKeySource {
       ::close(fd);
       return Unusable(path_, absl::StrCat("must hold exactly ", kRootKeyBytes, " bytes"));
     }
-    crypto::SecureBuffer key = crypto::SecureBuffer::Allocate(kRootKeyBytes);
+    // A dedicated allocation (guard pages and a canary of its own), read-only
+    // once filled.
+    absl::StatusOr<crypto::SecureBuffer> allocated =
+        crypto::SecureBuffer::AllocateDedicated(kRootKeyBytes);
+    if (!allocated.ok()) {
+      ::close(fd);
+      return allocated.status();
+    }
+    crypto::SecureBuffer key = std::move(allocated).value();
     size_t done = 0;
     while (done < kRootKeyBytes) {
       ssize_t n = ::read(fd, key.data() + done, kRootKeyBytes - done);

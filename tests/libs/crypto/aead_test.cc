@@ -1,5 +1,6 @@
 #include "libs/crypto/aead.h"
 
+#include <cstring>
 #include <string>
 
 #include "absl/status/status.h"
@@ -109,10 +110,19 @@ TEST_F(AeadTest, CiphertextDoesNotContainPlaintext) {
 }
 
 TEST_F(AeadTest, WorksWithReadOnlyKey) {
-  key_.MakeReadOnly();
-  absl::StatusOr<SecureBuffer> opened = AeadOpen(key_, AeadSeal(key_, "x", "ad"), "ad");
+  // Both kinds of read-only key: the KMS's material and its root key.
+  SecureBuffer material = SecureBuffer::ReadOnlyCopy(key_.view());
+  absl::StatusOr<SecureBuffer> opened = AeadOpen(material, AeadSeal(material, "x", "ad"), "ad");
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_EQ(opened->view(), "x");
+
+  absl::StatusOr<SecureBuffer> root = SecureBuffer::AllocateDedicated(kAeadKeyBytes);
+  ASSERT_TRUE(root.ok()) << root.status();
+  std::memcpy(root->data(), key_.data(), kAeadKeyBytes);
+  root->MakeReadOnly();
+  opened = AeadOpen(*root, AeadSeal(*root, "y", "ad"), "ad");
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->view(), "y");
 }
 
 TEST(AeadDeathTest, WrongKeyOrNonceSizeCrashesOnEncrypt) {

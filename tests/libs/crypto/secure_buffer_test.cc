@@ -1,5 +1,6 @@
 #include "libs/crypto/secure_buffer.h"
 
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -74,8 +75,30 @@ TEST(SecureBufferTest, MoveAssignReleasesOldAndTakesNew) {
   EXPECT_TRUE(b.empty());
 }
 
+// A dedicated buffer (its own sodium_malloc allocation) filled with `bytes`.
+SecureBuffer Dedicated(absl::string_view bytes) {
+  absl::StatusOr<SecureBuffer> b = SecureBuffer::AllocateDedicated(bytes.size());
+  EXPECT_TRUE(b.ok()) << b.status();
+  std::memcpy(b->data(), bytes.data(), bytes.size());
+  return std::move(b).value();
+}
+
+TEST(SecureBufferTest, DedicatedBuffers) {
+  absl::StatusOr<SecureBuffer> b = SecureBuffer::AllocateDedicated(100);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(b->dedicated());
+  EXPECT_EQ(b->view(), std::string(100, '\0'));
+  SecureBuffer moved = std::move(b).value();
+  EXPECT_TRUE(moved.dedicated());
+  absl::StatusOr<SecureBuffer> empty = SecureBuffer::AllocateDedicated(0);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+  EXPECT_FALSE(empty->dedicated());
+  EXPECT_FALSE(SecureBuffer::Allocate(32).dedicated());
+}
+
 TEST(SecureBufferTest, ReadOnlyIsStillReadable) {
-  SecureBuffer b = SecureBuffer::Copy("read me");
+  SecureBuffer b = Dedicated("read me");
   b.MakeReadOnly();
   EXPECT_EQ(b.view(), "read me");
   b.MakeReadWrite();
@@ -84,18 +107,28 @@ TEST(SecureBufferTest, ReadOnlyIsStillReadable) {
 }
 
 TEST(SecureBufferTest, NoAccessThenReadWriteRestoresContents) {
-  SecureBuffer b = SecureBuffer::Copy("hidden");
+  SecureBuffer b = Dedicated("hidden");
   b.MakeNoAccess();
   b.MakeReadWrite();
   EXPECT_EQ(b.view(), "hidden");
 }
 
-TEST(SecureBufferTest, ReadOnlyBufferDestroysCleanly) {
-  SecureBuffer b = SecureBuffer::Random(64);
+TEST(SecureBufferTest, ProtectedBufferDestroysCleanly) {
+  SecureBuffer b = Dedicated(std::string(64, 'b'));
   b.MakeReadOnly();
-  SecureBuffer c = SecureBuffer::Random(64);
+  SecureBuffer c = Dedicated(std::string(64, 'c'));
   c.MakeNoAccess();
   // Destructors must cope with protected memory (sodium_free unprotects).
+}
+
+TEST(SecureBufferTest, ProtectionIsANoOpOnArenaBuffers) {
+  // Arena slots share pages: protecting one would protect its neighbours,
+  // so the calls do nothing (documented); the buffer stays writable.
+  SecureBuffer b = SecureBuffer::Copy("shared page");
+  b.MakeNoAccess();
+  b.MakeReadOnly();
+  b.data()[0] = 'S';
+  EXPECT_EQ(b.view(), "Shared page");
 }
 
 using SecureBufferDeathTest = ::testing::Test;
@@ -104,7 +137,7 @@ TEST_F(SecureBufferDeathTest, WriteToReadOnlyFaults) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
-        SecureBuffer b = SecureBuffer::Allocate(16);
+        SecureBuffer b = Dedicated(std::string(16, 'x'));
         b.MakeReadOnly();
         volatile uint8_t* p = b.data();
         p[0] = 1;
@@ -116,7 +149,7 @@ TEST_F(SecureBufferDeathTest, ReadOfNoAccessFaults) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
-        SecureBuffer b = SecureBuffer::Allocate(16);
+        SecureBuffer b = Dedicated(std::string(16, 'x'));
         b.MakeNoAccess();
         volatile const uint8_t* p = b.data();
         uint8_t v = p[0];
