@@ -15,6 +15,7 @@
 #include "libs/common/status_macros.h"
 #include "libs/crypto/secure_buffer.h"
 #include "libs/metrics/metrics.h"
+#include "libs/metrics/secure_memory_metrics.h"
 #include "libs/rpc/server.h"
 #include "libs/runtime/service_flags.h"
 #include "services/kms/key_manager.h"
@@ -71,6 +72,8 @@ absl::Status Run() {
   COFFER_ASSIGN_OR_RETURN(auto metrics, runtime::StartMetrics("kms"));
   KmsProbe probe(*metrics->registry());
   probe.SetKeyCounts(store->CountKeysByState());
+  metrics::SecureMemoryMetrics secure_memory(*metrics->registry());
+  secure_memory.Update();
   COFFER_ASSIGN_OR_RETURN(auto guard, runtime::StartGuard("kms", *metrics));
   KmsAccess key_access(store.get(), {absl::GetFlag(FLAGS_store_spiffe_id)});
   KmsService service(store.get(), &probe, guard->gate.get(), &key_access);
@@ -106,16 +109,18 @@ absl::Status Run() {
   });
   maintenance.Start();
 
-  // Health follows the audit log too: a failing log fails every call.
-  PeriodicTask audit_health("kms-audit-health", absl::Seconds(1), [&] {
+  // Every second: health follows the audit log too (a failing log fails
+  // every call), and the guarded-memory metrics.
+  PeriodicTask status("kms-status", absl::Seconds(1), [&] {
     const bool up = guard->gate->healthy();
     health.Set("", up);
     health.Set(v1::KeyManagement::service_full_name(), up);
+    secure_memory.Update();
   });
-  audit_health.Start();
+  status.Start();
 
   int sig = runtime::WaitForShutdown(guard.get());
-  audit_health.Stop();
+  status.Stop();
   log::Info("kms", "shutting down", {{"signal", absl::StrCat(sig)}});
   server->Shutdown(runtime::ShutdownGrace());
   maintenance.Stop();

@@ -15,6 +15,7 @@
 #include "libs/common/log.h"
 #include "libs/common/periodic.h"
 #include "libs/common/status_macros.h"
+#include "libs/metrics/secure_memory_metrics.h"
 #include "libs/rpc/channel.h"
 #include "libs/rpc/server.h"
 #include "libs/runtime/service_flags.h"
@@ -89,6 +90,7 @@ absl::Status Run() {
 
   COFFER_ASSIGN_OR_RETURN(auto metrics, runtime::StartMetrics("store"));
   StoreProbe probe(*metrics->registry());
+  metrics::SecureMemoryMetrics secure_memory(*metrics->registry());
 
   rpc::ChannelOptions kms_options;
   kms_options.target = absl::GetFlag(FLAGS_kms_address);
@@ -178,6 +180,7 @@ absl::Status Run() {
   PeriodicTask metrics_task("store-metrics", absl::Seconds(1), [&] {
     set_health();
     probe.SyncCache(cache);
+    secure_memory.Update();
     probe.SetSecrets(records.secret_count());
     auto trimmed = changes->Trim();
     if (!trimmed.ok()) {
