@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "coffer/v1/error.pb.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/utf8.h"
 
 namespace coffer {
 namespace internal {
@@ -96,9 +97,10 @@ absl::Status InvalidField(absl::string_view field, absl::string_view problem,
 
 void SetErrorDetail(absl::Status& status, const ErrorDetail& detail) {
   coffer::v1::ErrorInfo info;
-  info.set_reason(detail.reason);
-  info.set_resource(detail.resource);
-  info.set_field(detail.field);
+  // proto3 strings must be UTF-8, or the payload would not parse again.
+  info.set_reason(ValidUtf8(detail.reason));
+  info.set_resource(ValidUtf8(detail.resource));
+  info.set_field(ValidUtf8(detail.field));
   status.SetPayload(kErrorInfoTypeUrl, absl::Cord(info.SerializeAsString()));
 }
 

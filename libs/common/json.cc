@@ -5,37 +5,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "libs/common/utf8.h"
 
 namespace coffer {
-namespace {
-// Length of the valid UTF-8 sequence starting at s[i], or 0.
-size_t Utf8SequenceLength(absl::string_view s, size_t i) {
-  auto c = static_cast<uint8_t>(s[i]);
-  size_t len;
-  uint32_t min;
-  if (c < 0x80) return 1;
-  if ((c & 0xe0) == 0xc0) {
-    len = 2;
-    min = 0x80;
-  } else if ((c & 0xf0) == 0xe0) {
-    len = 3;
-    min = 0x800;
-  } else if ((c & 0xf8) == 0xf0) {
-    len = 4;
-    min = 0x10000;
-  } else
-    return 0;
-  if (i + len > s.size()) return 0;
-  uint32_t cp = c & (0xff >> (len + 1));
-  for (size_t k = 1; k < len; ++k) {
-    auto cc = static_cast<uint8_t>(s[i + k]);
-    if ((cc & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-}  // namespace
 
 std::string JsonQuote(absl::string_view s) {
   std::string out;

@@ -5,6 +5,7 @@
 #include "coffer/v1/error.pb.h"
 #include "google/rpc/status.pb.h"
 #include "libs/common/errors.h"
+#include "libs/common/utf8.h"
 
 namespace coffer::rpc {
 
@@ -12,7 +13,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   // absl and gRPC share the canonical code numbering.
   const auto code = static_cast<grpc::StatusCode>(static_cast<int>(status.code()));
-  std::string message(status.message());
+  // The rich status is a proto: its strings must be UTF-8 (the reason
+  // would be lost otherwise). The message header itself could carry any byte.
+  std::string message = ValidUtf8(status.message());
 
   google::rpc::Status rich;
   rich.set_code(static_cast<int>(status.code()));

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "libs/common/utf8.h"
+
 namespace coffer {
 namespace {
 
@@ -24,6 +26,21 @@ TEST(JsonReaderTest, LinesAndErrors) {
   EXPECT_FALSE(ParseJson("\"unterminated").ok());
   EXPECT_FALSE(ParseJson("01").ok());  // no leading zeros
   EXPECT_TRUE(ParseJson("-0").ok());
+}
+
+TEST(Utf8Test, ValidSequencesStayInvalidBytesBecomeReplacementCharacters) {
+  EXPECT_EQ(ValidUtf8("plain"), "plain");
+  EXPECT_EQ(ValidUtf8("caf\xc3\xa9 \xf0\x9f\x94\x91"), "caf\xc3\xa9 \xf0\x9f\x94\x91");
+  const std::string fffd = "\xef\xbf\xbd";
+  EXPECT_EQ(ValidUtf8("\xff"), fffd);
+  EXPECT_EQ(ValidUtf8("a\x80"
+                      "b"),
+            "a" + fffd + "b");                               // stray continuation
+  EXPECT_EQ(ValidUtf8("\xc0\xaf"), fffd + fffd);             // overlong '/'
+  EXPECT_EQ(ValidUtf8("\xed\xa0\x80"), fffd + fffd + fffd);  // a surrogate
+  EXPECT_EQ(ValidUtf8("\xe2\x82"), fffd + fffd);             // cut off
+  EXPECT_EQ(Utf8SequenceLength("\xf4\x90\x80\x80", 0), 0u);  // beyond U+10FFFF
+  EXPECT_EQ(Utf8SequenceLength("\xf4\x8f\xbf\xbf", 0), 4u);
 }
 
 }  // namespace

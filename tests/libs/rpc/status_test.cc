@@ -32,6 +32,21 @@ TEST(StatusTest, RoundTripKeepsCodeMessageAndDetail) {
   EXPECT_EQ(ErrorReason(back), reason::kDisabled);
 }
 
+TEST(StatusTest, BytesThatAreNotUtf8KeepTheReason) {
+  // A resource or message with a stray byte (a name the caller sent) must not
+  // make the details unparseable: the reason is what clients branch on.
+  const std::string bad = std::string("secret-\xff\xc0-name");
+  absl::Status original =
+      coffer::Error(reason::kResourceNotFound, "can't find " + bad, bad, "secret_id");
+  ASSERT_EQ(ErrorReason(original), reason::kResourceNotFound);
+  absl::Status back = FromGrpcStatus(ToGrpcStatus(original));
+  EXPECT_EQ(ErrorReason(back), reason::kResourceNotFound);
+  std::optional<ErrorDetail> detail = GetErrorDetail(back);
+  ASSERT_TRUE(detail.has_value());
+  EXPECT_EQ(detail->resource, "secret-\xef\xbf\xbd\xef\xbf\xbd-name");
+  EXPECT_EQ(back.message(), "can't find secret-\xef\xbf\xbd\xef\xbf\xbd-name");
+}
+
 TEST(StatusTest, DetailsAreAStandardGoogleRpcStatus) {
   grpc::Status wire = ToGrpcStatus(InvalidField("plaintext", "must be 1-4096 bytes"));
   google::rpc::Status rich;
