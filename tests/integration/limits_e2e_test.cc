@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -145,8 +146,8 @@ TEST_F(LimitsE2ETest, AHungKmsCostsOnlyTheCallsThatNeedIt) {
   EXPECT_TRUE(testing::WaitFor([&] { return Create("hung/after", "y").ok(); }, absl::Seconds(15)));
 }
 
-// A full disk (a soft RLIMIT_FSIZE below the size of RocksDB's log, above
-// the audit file's): writes fail with a clear status, reads keep working,
+// A file-size limit (a soft RLIMIT_FSIZE below the size of RocksDB's log,
+// above the audit file's): writes fail with a clear status, reads keep working,
 // the process stays up, and once there is room a restart brings writes
 // back with nothing lost.
 TEST_F(LimitsE2ETest, AFullDiskFailsWritesKeepsReadsAndRecovers) {
@@ -180,8 +181,9 @@ TEST_F(LimitsE2ETest, AFullDiskFailsWritesKeepsReadsAndRecovers) {
   EXPECT_TRUE(store_->running());
 
   prlimit("unlimited");
-  // RocksDB keeps a failed log write's error until it reopens the database:
-  // once there is room again, a restart brings writes back, nothing lost.
+  // A file-size limit (EFBIG) is an I/O error RocksDB does not resume from
+  // (unlike ENOSPC, AFullDiskRecoversWithoutARestartOnceThereIsRoom): a
+  // restart brings writes back, nothing lost.
   store_->Kill();
   ASSERT_TRUE(store_->Restart().ok()) << store_->Output();
   secrets_ = sm::SecretsManager::NewStub(store_->Channel("cofferctl"));
@@ -200,6 +202,107 @@ TEST_F(LimitsE2ETest, AFullDiskFailsWritesKeepsReadsAndRecovers) {
         << i;
     EXPECT_TRUE(got.secret_string() == std::string(30000, 'a' + i % 26)) << i;
   }
+}
+
+// A disk that really fills up (a small tmpfs under the store's data
+// directory, filled by another file until ENOSPC): writes fail with
+// UNAVAILABLE, reads keep working, and once the other file is gone writes
+// work again by themselves, with no restart and nothing lost.
+TEST_F(LimitsE2ETest, AFullDiskRecoversWithoutARestartOnceThereIsRoom) {
+  const std::string data = dir_.Join("store");
+  std::filesystem::create_directories(data);
+  {
+    testing::Subprocess mount({"/bin/mount", "-t", "tmpfs", "-o", "size=400m", "tmpfs", data});
+    ASSERT_TRUE(mount.Start().ok());
+    ASSERT_EQ(mount.Wait(), 0) << "mounting a tmpfs needs root (CI runs as root): "
+                               << mount.Output();
+  }
+  struct Unmount {
+    ~Unmount() {
+      store->reset();  // the process first: a busy tmpfs does not unmount
+      testing::Subprocess umount({"/bin/umount", "-l", path});
+      if (umount.Start().ok()) umount.Wait();
+    }
+    std::unique_ptr<ServiceProcess>* store;
+    std::string path;
+  } unmount{&store_, data};
+  Start({});
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(Create(absl::StrCat("enospc/s", i), std::string(2000, 'a' + i)).ok());
+  }
+  ASSERT_TRUE(Get("enospc/s0").ok());
+
+  // Fill what is left of the disk.
+  const std::string filler = data + "/filler";
+  {
+    std::FILE* f = std::fopen(filler.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    const std::string chunk(1 << 16, 'f');
+    while (std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size()) {
+    }
+    std::fclose(f);
+  }
+  // RocksDB preallocated its log: writing on until the disk refuses takes
+  // tens of megabytes.
+  std::atomic<int> failed{0}, next{0};
+  std::mutex mu;
+  std::vector<std::string> acknowledged;
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&] {
+      auto stub = sm::SecretsManager::NewStub(store_->Channel("cofferctl"));
+      for (int i = next++; i < 4000 && failed.load() < 3; i = next++) {
+        sm::CreateSecretRequest req;
+        req.set_name(absl::StrCat("enospc/big", i));
+        req.set_secret_string(std::string(60000, 'a' + i % 26));
+        sm::CreateSecretResponse resp;
+        grpc::Status s = Invoke(stub.get(), &sm::SecretsManager::Stub::CreateSecret, req, &resp);
+        if (s.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          acknowledged.push_back(req.name());
+          continue;
+        }
+        ++failed;
+        EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  ASSERT_GE(failed.load(), 3) << "writes must fail on a full disk";
+  for (int i = 0; i < 20; i += 3) EXPECT_TRUE(Get(absl::StrCat("enospc/s", i)).ok()) << i;
+  ASSERT_TRUE(store_->running());
+
+  // Room again: writes come back by themselves.
+  std::filesystem::remove(filler);
+  EXPECT_TRUE(testing::WaitFor([&] { return Put("enospc/s1", "after").ok(); }, absl::Seconds(20)))
+      << store_->Output();
+  ASSERT_TRUE(Create("enospc/new", "created after").ok());
+  // Nothing lost, across a restart too.
+  store_->Kill();
+  ASSERT_TRUE(store_->Restart().ok()) << store_->Output();
+  secrets_ = sm::SecretsManager::NewStub(store_->Channel("cofferctl"));
+  for (int i = 0; i < 20; ++i) {
+    sm::GetSecretValueRequest req;
+    req.set_secret_id(absl::StrCat("enospc/s", i));
+    if (i == 1) req.set_version_stage("AWSPREVIOUS");  // "after" is current
+    sm::GetSecretValueResponse got;
+    ASSERT_TRUE(Invoke(secrets_.get(), &sm::SecretsManager::Stub::GetSecretValue, req, &got).ok())
+        << i;
+    if (i != 1) {
+      EXPECT_TRUE(got.secret_string() == std::string(2000, 'a' + i)) << i;
+    }
+  }
+  EXPECT_TRUE(Get("enospc/new").ok());
+  for (const std::string& name : acknowledged) {
+    sm::GetSecretValueRequest req;
+    req.set_secret_id(name);
+    sm::GetSecretValueResponse got;
+    ASSERT_TRUE(Invoke(secrets_.get(), &sm::SecretsManager::Stub::GetSecretValue, req, &got).ok())
+        << name;
+    EXPECT_EQ(got.secret_string().size(), 60000u) << name;
+  }
+  std::printf("full disk: %zu large writes acknowledged before it filled, all there after\n",
+              acknowledged.size());
 }
 
 // Opens a WatchSecrets stream as `identity`; returns the status it ends
