@@ -28,6 +28,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "coffer/secrets/v1/secrets.grpc.pb.h"
 #include "libs/audit/audit_log.h"
@@ -253,6 +254,9 @@ double Median(std::vector<double> v) {
 
 int Main() {
   log::SetLevel(log::Level::kError);
+  // As the services do (runtime::InitProcess): Debian's Abseil leaves mutex
+  // deadlock detection on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   char tmpl[] = "/tmp/guard-bench-pki.XXXXXX";
   const std::string pki = mkdtemp(tmpl);
   Run("bash " + std::string(COFFER_SOURCE_DIR) + "/deploy/certs/make-certs.sh " + pki +

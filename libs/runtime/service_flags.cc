@@ -8,6 +8,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/common/log.h"
 #include "libs/common/process.h"
 #include "libs/common/status_macros.h"
@@ -84,6 +85,10 @@ absl::Status InitProcess(const std::string& data_dir) {
   // A file-size limit must fail the write (EFBIG: the audit log then fails
   // closed), not kill the process.
   ::signal(SIGXFSZ, SIG_IGN);
+  // Debian's Abseil is built without NDEBUG, which leaves mutex deadlock
+  // detection on: a global graph of lock orders updated on every lock, a
+  // large share of a busy service's CPU. The tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   crypto::EnsureSodiumInitialized();
   if (!data_dir.empty()) COFFER_RETURN_IF_ERROR(MakeDirectories(data_dir, 0700));
   return absl::OkStatus();
