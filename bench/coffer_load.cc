@@ -345,6 +345,16 @@ absl::Status Expect(bool condition, absl::string_view what) {
   return condition ? absl::OkStatus() : absl::DataLossError(absl::StrCat("bad response: ", what));
 }
 
+// How Load::Setup runs its calls.
+struct SetupOptions {
+  // ALREADY_EXISTS is fine (a second run on the same data).
+  bool exists_ok = false;
+  // Calls that fail ABORTED (write conflicts on one record) are made again
+  // (setup puts on one secret: which call lands does not matter).
+  bool retry_aborted = false;
+  int in_flight = 0;  // 0: --in_flight
+};
+
 // What every operation shares: channels, stubs, flags, setup products.
 class Load {
  public:
@@ -512,17 +522,23 @@ class Load {
   absl::Status Setup() {
     const int n = keys_;
     if (op_ == "get_secret_value" || op_ == "describe_secret" || op_ == "put_secret_value") {
-      COFFER_RETURN_IF_ERROR(SetupRun("create secrets", n, CreateSecret(), true));
+      SetupOptions creates;
+      creates.exists_ok = true;
+      COFFER_RETURN_IF_ERROR(SetupRun("create secrets", n, CreateSecret(), creates));
       if (absl::GetFlag(FLAGS_setup_puts) > 0) {
         const int64_t puts = static_cast<int64_t>(n) * absl::GetFlag(FLAGS_setup_puts);
-        return SetupRun("put secret values", puts, PutSecretValue(n), false);
+        // Puts on few secrets conflict: a few at a time, conflicts retried.
+        SetupOptions versions;
+        versions.retry_aborted = true;
+        versions.in_flight = std::min(8, 2 * n);
+        return SetupRun("put secret values", puts, PutSecretValue(n), versions);
       }
       return absl::OkStatus();
     }
-    if (op_ == "get_parameter") return SetupRun("put parameters", n, PutParameter(n, false), false);
+    if (op_ == "get_parameter") return SetupRun("put parameters", n, PutParameter(n, false));
     if (op_ == "get_parameters_by_path") {
       return SetupRun("put parameters", static_cast<int64_t>(n) * kPathChildren,
-                      PutParameter(n, true), false);
+                      PutParameter(n, true));
     }
     if (op_ == "kms_decrypt" || op_ == "kms_generate_data_key") {
       if (absl::GetFlag(FLAGS_kms_key_id).empty()) {
@@ -538,11 +554,11 @@ class Load {
       }
       if (op_ == "kms_decrypt") {
         ciphertexts_.assign(static_cast<size_t>(n), "");
-        return SetupRun("generate data keys", n, GenerateDataKey(&ciphertexts_), false);
+        return SetupRun("generate data keys", n, GenerateDataKey(&ciphertexts_));
       }
       return absl::OkStatus();
     }
-    if (op_ == "etcd_range") return SetupRun("put etcd keys", n, EtcdPut(n), false);
+    if (op_ == "etcd_range") return SetupRun("put etcd keys", n, EtcdPut(n));
     return absl::OkStatus();
   }
 
@@ -653,27 +669,38 @@ class Load {
         });
   }
 
-  // Runs `count` calls (sequence numbers 0..count-1, no warm-up);
-  // ALREADY_EXISTS is fine when `exists_ok` (a second run on the same data).
-  absl::Status SetupRun(const std::string& what, int64_t count, SlotFactory factory,
-                        bool exists_ok) {
+  // Runs `count` calls (sequence numbers 0..count-1, no warm-up).
+  absl::Status SetupRun(const std::string& what, int64_t count, const SlotFactory& factory,
+                        SetupOptions setup = {}) {
     const absl::Time start = absl::Now();
-    RunOptions options;
-    options.in_flight = std::max(1, absl::GetFlag(FLAGS_in_flight));
-    options.threads = absl::GetFlag(FLAGS_threads);
-    options.count = count;
-    Result r = Driver(options, std::move(factory)).Run();
-    int64_t errors = r.errors;
-    if (exists_ok) errors -= r.errors_by_code["ALREADY_EXISTS"];
-    std::fprintf(stderr, "coffer_load: setup: %s: %lld calls in %.1fs\n", what.c_str(),
-                 static_cast<long long>(count), absl::ToDoubleSeconds(absl::Now() - start));
-    if (errors > 0) {
-      std::string detail;
-      for (const auto& [code, k] : r.errors_by_code) {
-        absl::StrAppend(&detail, " ", code, " x", k, " (", r.first_error[code], ")");
+    int64_t remaining = count;
+    int64_t retried = 0;
+    for (int round = 0; remaining > 0; ++round) {
+      RunOptions options;
+      options.in_flight =
+          std::max(1, setup.in_flight > 0 ? setup.in_flight : absl::GetFlag(FLAGS_in_flight));
+      options.threads = absl::GetFlag(FLAGS_threads);
+      options.count = remaining;
+      Result r = Driver(options, factory).Run();
+      int64_t errors = r.errors;
+      if (setup.exists_ok) errors -= r.errors_by_code["ALREADY_EXISTS"];
+      remaining = 0;
+      if (setup.retry_aborted && round < 100) {
+        remaining = r.errors_by_code["ABORTED"];
+        errors -= remaining;
+        retried += remaining;
       }
-      return absl::InternalError(absl::StrCat("setup (", what, ") failed:", detail));
+      if (errors > 0) {
+        std::string detail;
+        for (const auto& [code, k] : r.errors_by_code) {
+          absl::StrAppend(&detail, " ", code, " x", k, " (", r.first_error[code], ")");
+        }
+        return absl::InternalError(absl::StrCat("setup (", what, ") failed:", detail));
+      }
     }
+    std::fprintf(stderr, "coffer_load: setup: %s: %lld calls in %.1fs%s\n", what.c_str(),
+                 static_cast<long long>(count), absl::ToDoubleSeconds(absl::Now() - start),
+                 retried > 0 ? absl::StrCat(" (", retried, " retried after ABORTED)").c_str() : "");
     return absl::OkStatus();
   }
 
