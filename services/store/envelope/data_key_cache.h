@@ -54,6 +54,8 @@ class DataKeyCache {
 
   size_t size() const;
   bool enabled() const { return enabled_; }
+  const DataKeyCacheOptions& options() const { return options_; }
+  Clock* clock() const { return clock_; }
   uint64_t hits() const;
   uint64_t misses() const;
 

@@ -1,15 +1,24 @@
 #include "services/store/envelope/envelope.h"
 
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/errors.h"
+#include "libs/common/status_macros.h"
 #include "libs/crypto/aead.h"
 #include "libs/crypto/encryption_context.h"
 
 namespace coffer::store {
 namespace {
+
+// Stored wrapped data keys with a KEK:
+//   0xC1 | be16 length W | W bytes: the KMS-wrapped KEK | AEAD(KEK, data key)
+// The KMS's own ciphertexts (stored before KEKs) start with 0x01.
+constexpr uint8_t kKekWrappedV1 = 0xC1;
+// Domain separation: a wrapped data key's associated data is never a value's.
+constexpr char kDataKeyDomain[] = "coffer-data-key\n";
 
 bool KmsUnreachable(const absl::Status& status) {
   return ErrorReason(status) == reason::kUnavailable ||
@@ -51,72 +60,165 @@ absl::Status DecryptionError(const absl::Status& kms) {
                        absl::StrCat("cannot unwrap the data key: ", kms.message()));
 }
 
+struct KekWrapped {
+  absl::string_view wrapped_kek;
+  absl::string_view sealed_data_key;
+};
+
+// nullopt: not the KEK format (a KMS ciphertext of a value stored before).
+std::optional<KekWrapped> ParseKekWrapped(absl::string_view blob) {
+  if (blob.size() < 3 || static_cast<uint8_t>(blob[0]) != kKekWrappedV1) return std::nullopt;
+  const size_t w = (static_cast<uint8_t>(blob[1]) << 8) | static_cast<uint8_t>(blob[2]);
+  if (w == 0 || blob.size() < 3 + w) return KekWrapped{};  // malformed: fails to open
+  return KekWrapped{blob.substr(3, w), blob.substr(3 + w)};
+}
+
+std::string KekWrappedBlob(absl::string_view wrapped_kek, absl::string_view sealed_data_key) {
+  std::string blob;
+  blob.reserve(3 + wrapped_kek.size() + sealed_data_key.size());
+  blob.push_back(static_cast<char>(kKekWrappedV1));
+  blob.push_back(static_cast<char>((wrapped_kek.size() >> 8) & 0xff));
+  blob.push_back(static_cast<char>(wrapped_kek.size() & 0xff));
+  blob.append(wrapped_kek.data(), wrapped_kek.size());
+  blob.append(sealed_data_key.data(), sealed_data_key.size());
+  return blob;
+}
+
 }  // namespace
 
-absl::StatusOr<Envelope::Sealed> Envelope::Seal(const std::string& kms_key_id,
-                                                const EncryptionContext& context,
-                                                absl::string_view plaintext) {
-  absl::StatusOr<KeyService::DataKey> data_key = kms_->GenerateDataKey(kms_key_id, context);
-  if (!data_key.ok()) {
-    return EncryptionError(data_key.status(),
+absl::StatusOr<Envelope::Kek> Envelope::KekFor(const std::string& kms_key_id,
+                                               const EncryptionContext& kek_context) {
+  const std::string encoded = crypto::EncodeEncryptionContext(kek_context);
+  const bool caching = cache_ != nullptr && cache_->enabled();
+  const std::string slot = absl::StrCat(kms_key_id, absl::string_view("\0", 1), encoded);
+  if (caching) {
+    const absl::Time now = cache_->clock()->Now();
+    absl::MutexLock lock(&mu_);
+    auto it = keks_.find(slot);
+    if (it != keks_.end()) {
+      if (it->second.expires > now) return it->second;
+      keks_.erase(it);
+    }
+  }
+  absl::StatusOr<KeyService::DataKey> made = kms_->GenerateDataKey(kms_key_id, kek_context);
+  if (!made.ok()) {
+    return EncryptionError(made.status(),
                            absl::StrCat("generate a data key under '", kms_key_id, "'"));
   }
-  if (data_key->plaintext.size() != crypto::kAeadKeyBytes) {
+  if (made->plaintext.size() != crypto::kAeadKeyBytes || made->wrapped.empty() ||
+      made->wrapped.size() > 0xffff) {
     return ErrorWithCode(absl::StatusCode::kFailedPrecondition, reason::kEncryptionFailure,
                          "the KMS returned a data key of the wrong size");
   }
-  const std::string encoded = crypto::EncodeEncryptionContext(context);
-  Sealed sealed;
-  sealed.ciphertext = crypto::AeadSeal(data_key->plaintext, plaintext, encoded);
-  sealed.wrapped_data_key = std::move(data_key->wrapped);
-  sealed.kms_key_arn = std::move(data_key->key_arn);
-  // A value is usually read soon after it is written: keep its key.
-  if (cache_ != nullptr) {
-    cache_->Put(DataKeyCache::Key(sealed.wrapped_data_key, encoded),
-                std::move(data_key->plaintext));
+  Kek kek;
+  kek.key = std::make_shared<const crypto::SecureBuffer>(std::move(made->plaintext));
+  kek.wrapped = std::move(made->wrapped);
+  kek.key_arn = std::move(made->key_arn);
+  if (caching) {
+    kek.expires = cache_->clock()->Now() + cache_->options().ttl;
+    // Reads soon after the write find the KEK without the KMS.
+    cache_->Put(DataKeyCache::Key(kek.wrapped, encoded),
+                crypto::SecureBuffer::Copy(kek.key->view()));
+    absl::MutexLock lock(&mu_);
+    if (keks_.size() >= cache_->options().max_entries) {
+      // Expired ones first; else any (each entry only saves one KMS call).
+      const absl::Time now = cache_->clock()->Now();
+      for (auto it = keks_.begin(); it != keks_.end();) {
+        if (it->second.expires <= now) {
+          keks_.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+      if (keks_.size() >= cache_->options().max_entries) keks_.erase(keks_.begin());
+    }
+    keks_[slot] = kek;
   }
+  return kek;
+}
+
+absl::StatusOr<std::shared_ptr<const crypto::SecureBuffer>> Envelope::UnwrapKek(
+    const EncryptionContext& kek_context, absl::string_view wrapped_kek) {
+  const std::string encoded = crypto::EncodeEncryptionContext(kek_context);
+  const std::string cache_key = DataKeyCache::Key(wrapped_kek, encoded);
+  if (cache_ != nullptr) {
+    if (std::shared_ptr<const crypto::SecureBuffer> key = cache_->Get(cache_key)) return key;
+  }
+  absl::StatusOr<crypto::SecureBuffer> key = kms_->Decrypt(std::string(wrapped_kek), kek_context);
+  if (!key.ok()) return DecryptionError(key.status());
+  if (key->size() != crypto::kAeadKeyBytes) return NotAuthentic();
+  auto shared = std::make_shared<const crypto::SecureBuffer>(std::move(*key));
+  if (cache_ != nullptr) cache_->Put(cache_key, crypto::SecureBuffer::Copy(shared->view()));
+  return shared;
+}
+
+absl::StatusOr<Envelope::Sealed> Envelope::Seal(const std::string& kms_key_id,
+                                                const EncryptionContext& kek_context,
+                                                const EncryptionContext& context,
+                                                absl::string_view plaintext) {
+  COFFER_ASSIGN_OR_RETURN(Kek kek, KekFor(kms_key_id, kek_context));
+  const std::string encoded = crypto::EncodeEncryptionContext(context);
+  const crypto::SecureBuffer data_key = crypto::SecureBuffer::Random(crypto::kAeadKeyBytes);
+  Sealed sealed;
+  sealed.ciphertext = crypto::AeadSeal(data_key, plaintext, encoded);
+  sealed.wrapped_data_key = KekWrappedBlob(
+      kek.wrapped, crypto::AeadSeal(*kek.key, data_key.view(), kDataKeyDomain + encoded));
+  sealed.kms_key_arn = std::move(kek.key_arn);
   return sealed;
 }
 
-absl::StatusOr<crypto::SecureBuffer> Envelope::Open(const EncryptionContext& context,
+absl::StatusOr<crypto::SecureBuffer> Envelope::Open(const EncryptionContext& kek_context,
+                                                    const EncryptionContext& context,
                                                     absl::string_view wrapped_data_key,
                                                     absl::string_view ciphertext) {
   const std::string encoded = crypto::EncodeEncryptionContext(context);
-  const std::string cache_key = DataKeyCache::Key(wrapped_data_key, encoded);
-  if (cache_ != nullptr) {
-    if (std::shared_ptr<const crypto::SecureBuffer> key = cache_->Get(cache_key)) {
-      absl::StatusOr<crypto::SecureBuffer> plain = crypto::AeadOpen(*key, ciphertext, encoded);
-      if (!plain.ok()) return NotAuthentic();
-      return plain;
-    }
+  if (std::optional<KekWrapped> parts = ParseKekWrapped(wrapped_data_key)) {
+    if (parts->wrapped_kek.empty()) return NotAuthentic();
+    COFFER_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::SecureBuffer> kek,
+                            UnwrapKek(kek_context, parts->wrapped_kek));
+    absl::StatusOr<crypto::SecureBuffer> data_key =
+        crypto::AeadOpen(*kek, parts->sealed_data_key, kDataKeyDomain + encoded);
+    if (!data_key.ok() || data_key->size() != crypto::kAeadKeyBytes) return NotAuthentic();
+    absl::StatusOr<crypto::SecureBuffer> plain = crypto::AeadOpen(*data_key, ciphertext, encoded);
+    if (!plain.ok()) return NotAuthentic();
+    return plain;
   }
-  absl::StatusOr<crypto::SecureBuffer> key = kms_->Decrypt(std::string(wrapped_data_key), context);
-  if (!key.ok()) return DecryptionError(key.status());
-  if (key->size() != crypto::kAeadKeyBytes) return NotAuthentic();
+  // Stored before KEKs: the KMS wrapped the value's data key itself.
+  COFFER_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::SecureBuffer> key,
+                          UnwrapKek(context, wrapped_data_key));
   absl::StatusOr<crypto::SecureBuffer> plain = crypto::AeadOpen(*key, ciphertext, encoded);
   if (!plain.ok()) return NotAuthentic();
-  if (cache_ != nullptr) cache_->Put(cache_key, std::move(*key));
   return plain;
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> Envelope::Rewrap(
-    const EncryptionContext& context, absl::string_view wrapped_data_key,
-    const std::string& kms_key_id) {
+    const EncryptionContext& kek_context, const EncryptionContext& context,
+    absl::string_view wrapped_data_key, const std::string& kms_key_id) {
+  std::optional<KekWrapped> parts = ParseKekWrapped(wrapped_data_key);
+  if (parts && parts->wrapped_kek.empty()) return NotAuthentic();
+  // The KMS re-wraps the KEK (or, stored before KEKs, the data key itself).
+  const EncryptionContext& kms_context = parts ? kek_context : context;
+  const absl::string_view kms_blob = parts ? parts->wrapped_kek : wrapped_data_key;
   absl::StatusOr<std::pair<std::string, std::string>> rewrapped =
-      kms_->ReEncrypt(std::string(wrapped_data_key), context, kms_key_id);
+      kms_->ReEncrypt(std::string(kms_blob), kms_context, kms_key_id);
   if (!rewrapped.ok()) {
     return EncryptionError(rewrapped.status(),
                            absl::StrCat("re-wrap the data key under '", kms_key_id, "'"));
   }
-  // The data key itself is unchanged: a cached copy serves the new blob too.
+  if (parts && rewrapped->first.size() > 0xffff) {
+    return ErrorWithCode(absl::StatusCode::kFailedPrecondition, reason::kEncryptionFailure,
+                         "the KMS returned a wrapped key of the wrong size");
+  }
+  // The unwrapped key is unchanged: a cached copy serves the new blob too.
   if (cache_ != nullptr) {
-    const std::string encoded = crypto::EncodeEncryptionContext(context);
+    const std::string encoded = crypto::EncodeEncryptionContext(kms_context);
     if (std::shared_ptr<const crypto::SecureBuffer> key =
-            cache_->Get(DataKeyCache::Key(wrapped_data_key, encoded))) {
+            cache_->Get(DataKeyCache::Key(kms_blob, encoded))) {
       cache_->Put(DataKeyCache::Key(rewrapped->first, encoded),
                   crypto::SecureBuffer::Copy(key->view()));
     }
   }
+  if (parts) rewrapped->first = KekWrappedBlob(rewrapped->first, parts->sealed_data_key);
   return rewrapped;
 }
 

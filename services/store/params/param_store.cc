@@ -238,7 +238,8 @@ absl::StatusOr<ParamStore::PutPlan> ParamStore::PlanPut(
     if (plan.key_id.empty() && previous != nullptr) plan.key_id = previous->key_id();
     const std::string kms_key = plan.key_id.empty() ? options_.default_kms_key_id : plan.key_id;
     COFFER_ASSIGN_OR_RETURN(Envelope::Sealed sealed,
-                            envelope_->Seal(kms_key, ParameterContext(plan.arn), request.value()));
+                            envelope_->Seal(kms_key, ParameterContext(plan.arn),
+                                            ParameterContext(plan.arn), request.value()));
     plan.value.set_ciphertext(std::move(sealed.ciphertext));
     plan.value.set_wrapped_data_key(std::move(sealed.wrapped_data_key));
     plan.value.set_kms_key_arn(sealed.kms_key_arn);

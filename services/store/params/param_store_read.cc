@@ -48,9 +48,10 @@ absl::StatusOr<pm::Parameter> ParamStore::Materialize(const ParameterRecord& rec
   if (version.type() != pm::PARAMETER_TYPE_SECURE_STRING) {
     p.set_value(value.plain());
   } else if (with_decryption) {
-    COFFER_ASSIGN_OR_RETURN(crypto::SecureBuffer plain,
-                            envelope_->Open(ParameterContext(record.arn()),
-                                            value.wrapped_data_key(), value.ciphertext()));
+    COFFER_ASSIGN_OR_RETURN(
+        crypto::SecureBuffer plain,
+        envelope_->Open(ParameterContext(record.arn()), ParameterContext(record.arn()),
+                        value.wrapped_data_key(), value.ciphertext()));
     p.set_value(std::string(plain.view()));
   } else {
     // As SSM: the encrypted form, useless without the KMS.

@@ -26,6 +26,9 @@ EncryptionContext ContextOf(const std::string& arn, const std::string& version_i
   return {{"SecretARN", arn}, {"SecretVersionId", version_id}};
 }
 
+// The context of a secret's key-encryption key (envelope.h).
+EncryptionContext KekContextOf(const std::string& arn) { return {{"SecretARN", arn}}; }
+
 ListIndexEntry IndexEntryOf(const SecretRecord& r) {
   ListIndexEntry e;
   e.set_name(r.name());
@@ -191,7 +194,8 @@ absl::StatusOr<SealedVersion> SecretRecords::Seal(const SecretRecord& record,
                                                   const std::string& version_id, bool is_binary,
                                                   absl::string_view value) const {
   COFFER_ASSIGN_OR_RETURN(Envelope::Sealed sealed,
-                          envelope_->Seal(kms_key, ContextOf(record.arn(), version_id), value));
+                          envelope_->Seal(kms_key, KekContextOf(record.arn()),
+                                          ContextOf(record.arn(), version_id), value));
   SealedVersion out;
   out.record.set_version_id(version_id);
   out.record.set_value_type(is_binary ? internal::store::v1::VALUE_TYPE_BINARY
@@ -218,7 +222,8 @@ absl::StatusOr<std::optional<std::pair<std::string, VersionRecord>>> SecretRecor
 absl::StatusOr<std::pair<std::string, std::string>> SecretRecords::Rewrap(
     const SecretRecord& record, const std::string& version_id, const std::string& wrapped_data_key,
     const std::string& new_key) const {
-  return envelope_->Rewrap(ContextOf(record.arn(), version_id), wrapped_data_key, new_key);
+  return envelope_->Rewrap(KekContextOf(record.arn()), ContextOf(record.arn(), version_id),
+                           wrapped_data_key, new_key);
 }
 
 absl::Status SecretRecords::ReplaceVersion(SecretRecord& r, storage::Transaction& txn,
@@ -246,8 +251,8 @@ absl::StatusOr<crypto::SecureBuffer> SecretRecords::Open(const SecretRecord& rec
                          record.name());
   }
   if (type != nullptr) *type = version->second.value_type();
-  return envelope_->Open(ContextOf(record.arn(), version_id), version->second.wrapped_data_key(),
-                         version->second.ciphertext());
+  return envelope_->Open(KekContextOf(record.arn()), ContextOf(record.arn(), version_id),
+                         version->second.wrapped_data_key(), version->second.ciphertext());
 }
 
 absl::StatusOr<bool> SecretRecords::SameValue(const SecretRecord& record,

@@ -576,13 +576,23 @@ TEST_F(SecretStoreTest, KmsDownWritesFailReadsFromCacheWork) {
   Create("s", "cached");
   EXPECT_EQ(*Value("s"), "cached");
   kms_->down = true;
-  EXPECT_EQ(*Value("s"), "cached");  // data key cached at write time
-  auto put = Put("s", "new");
-  EXPECT_THAT(put.status(), HasReason(reason::kEncryptionFailure));
-  EXPECT_EQ(put.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(*Value("s"), "cached");  // its key-encryption key cached at write time
+  // The secret's KEK is cached too: a new version needs no KMS call...
+  EXPECT_TRUE(Put("s", "while down").ok());
+  EXPECT_EQ(*Value("s"), "while down");
+  // ...but a secret without one needs the KMS.
+  sm::CreateSecretRequest fresh;
+  fresh.set_name("fresh");
+  fresh.set_secret_string("v");
+  auto created = store_->CreateSecret(fresh);
+  EXPECT_THAT(created.status(), HasReason(reason::kEncryptionFailure));
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kUnavailable);
   sm::CreateSecretRequest no_value;
   no_value.set_name("metadata-only");
   EXPECT_TRUE(store_->CreateSecret(no_value).ok());  // needs no KMS
+  auto put = Put("metadata-only", "first value");
+  EXPECT_THAT(put.status(), HasReason(reason::kEncryptionFailure));
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kUnavailable);
   kms_->down = false;
   EXPECT_TRUE(Put("s", "new").ok());
 
