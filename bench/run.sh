@@ -209,11 +209,14 @@ GUARD=(--policy_file="$RUN/policy.json")
 KMS_PORT=""
 need_kms() {
   running kms && return 0
+  rm -f "$RUN/kms.ports"
   start_proc kms "$BUILD/services/kms/coffer-kms" --dev_mode --data_dir="$RUN/data/kms" \
     --listen_address=127.0.0.1:0 --metrics_address= --ports_file="$RUN/kms.ports" \
     --log_level=warn "${GUARD[@]}" --audit_dir="$RUN/audit/kms" $(TLS_OF kms)
   KMS_PORT=$(wait_ports_file kms "$RUN/kms.ports") || die "coffer-kms did not start"
 }
+# The process a recipe's load goes to (checked when a measurement fails).
+TARGET_PROC=""
 
 declare -A STORE_PORT=()
 # start_store <name> <extra flags...>: a store with a fresh data directory.
@@ -228,19 +231,26 @@ start_store() {
     --ports_file="$RUN/$name.ports" --log_level=warn "${GUARD[@]}" \
     --audit_dir="$RUN/audit/$name" $(TLS_OF store) "$@"
   STORE_PORT[$name]=$(wait_ports_file "$name" "$RUN/$name.ports") || die "$name did not start"
+  TARGET_PROC=$name
 }
 # The read stores, started once: data-key cache on (and room for the
 # versions scenario's 5,001 versions), and off.
-need_store() { running store || start_store store --max_versions_per_secret=5001; }
+need_store() {
+  running store || start_store store --max_versions_per_secret=5001
+  TARGET_PROC=store
+}
 need_store_nocache() {
   running store-nocache || start_store store-nocache --dek_cache_max_entries=0 --dek_cache_ttl=0s
+  TARGET_PROC=store-nocache
 }
 
 declare -A ECHO_PORT=()
 need_echo() {  # need_echo <name> <extra flags...>
   local name=$1
   shift
+  TARGET_PROC=$name
   running "$name" && return 0
+  rm -f "$RUN/$name.ports"
   start_proc "$name" "$BUILD/bench/echo_server" --listen_address=127.0.0.1:0 --metrics_address= \
     --ports_file="$RUN/$name.ports" --log_level=warn $(TLS_OF store) "$@"
   ECHO_PORT[$name]=$(wait_ports_file "$name" "$RUN/$name.ports") || die "$name did not start"
@@ -263,6 +273,7 @@ start_etcd() {
     --client-cert-auth --trusted-ca-file="$PKI/ca.crt" \
     --cert-file="$PKI/etcd.crt" --key-file="$PKI/etcd.key" \
     --logger=zap --log-level=error
+  TARGET_PROC=etcd
   for _ in $(seq 1 100); do
     if "$BUILD/bench/coffer_load" --target="127.0.0.1:$ETCD_PORT" $(TLS_OF cofferctl) \
         --op=etcd_put --count=1 --warmup=0s --in_flight=1 --name_prefix=bench/ready- \
@@ -276,6 +287,7 @@ start_etcd() {
   die "etcd did not start (log above)"
 }
 need_etcd() { running etcd || start_etcd; }
+need_kms_target() { need_kms; TARGET_PROC=kms; }
 
 # ---------------------------------------------------------------------------
 # Measurements: each id is measured once per run (several rows may use it).
@@ -291,20 +303,43 @@ load() {  # load <id> <target> <expected spiffe id> <coffer_load flags...>
              --json_out="$RUN/results/$id.json")
   echo "\$ ${cmd[*]}" | tee -a "$RUN/commands.txt"
   # A run with failed calls still writes its result: rows show the errors.
-  if ! "${cmd[@]}" 2> >(tee -a "$RUN/log/coffer_load.log" >&2) | sed 's/^/    /'; then
-    FAILED=1
-    echo "run.sh: MEASUREMENT FAILED: $id (see the errors above)" >&2
-  fi
+  "${cmd[@]}" 2> >(tee -a "$RUN/log/coffer_load.log" >&2) | sed 's/^/    /'
 }
 
 STORE_PIN=spiffe://coffer.local/store
 KMS_PIN=spiffe://coffer.local/kms
 ETCD_PIN=spiffe://coffer.local/bench/etcd
 
-measure() {  # measure <id>: runs the id's recipe unless done
-  local id=$1
+# measure <id>: runs the id's recipe unless done. When the measurement fails
+# because its server exited (a crash, or something else on the machine
+# killing it), says so, restarts it and measures once more.
+measure() {
+  local id=$1 attempt ok
   [[ -s "$RUN/results/$id.json" || -e "$RUN/results/$id.tried" ]] && return 0
   touch "$RUN/results/$id.tried"
+  for attempt in 1 2; do
+    TARGET_PROC=""
+    ok=1
+    recipe "$id" || ok=0
+    [[ $ok -eq 0 ]] || return 0
+    if [[ -n "$TARGET_PROC" ]] && ! running "$TARGET_PROC"; then
+      echo "run.sh: $TARGET_PROC EXITED during $id; its log:" >&2
+      tail -n 10 "$RUN/log/$TARGET_PROC.log" >&2 || true
+      if [[ $attempt -eq 1 ]]; then
+        echo "run.sh: restarting $TARGET_PROC and measuring $id again" >&2
+        unset "PIDS[$TARGET_PROC]"
+        rm -f "$RUN/results/$id.json"
+        continue
+      fi
+    fi
+    break
+  done
+  FAILED=1
+  echo "run.sh: MEASUREMENT FAILED: $id (see the errors above)" >&2
+}
+
+recipe() {  # recipe <id>: starts what <id> needs and measures it
+  local id=$1
   case "$id" in
     echo | echo_for_*)
       # echo_for_<id>: the echo ceiling measured right before <id>, so that
@@ -330,10 +365,10 @@ measure() {  # measure <id>: runs the id's recipe unless done
       need_etcd
       load etcd_range_1000 "127.0.0.1:$ETCD_PORT" "$ETCD_PIN" --op=etcd_range --keys=1000 --setup ;;
     kms_decrypt)
-      need_kms
+      need_kms_target
       load kms_decrypt "localhost:$KMS_PORT" "$KMS_PIN" --op=kms_decrypt --keys=1 --setup ;;
     kms_generate_data_key)
-      need_kms
+      need_kms_target
       load kms_generate_data_key "localhost:$KMS_PORT" "$KMS_PIN" --op=kms_generate_data_key \
         --setup ;;
     gp_string)
@@ -384,8 +419,10 @@ measure() {  # measure <id>: runs the id's recipe unless done
                  --duration="$DURATION" --warmup="$WARMUP" --value_size="$VALUE_SIZE"
                  --json_out="$RUN/results/rocksdb_put.json")
       echo "\$ ${cmd[*]}" | tee -a "$RUN/commands.txt"
-      "${cmd[@]}" | sed 's/^/    /' || { FAILED=1; rm -f "$RUN/results/rocksdb_put.json"; }
-      rm -rf "$RUN/data/rocksdb" ;;
+      local status=0
+      "${cmd[@]}" | sed 's/^/    /' || status=1
+      rm -rf "$RUN/data/rocksdb"
+      return $status ;;
     *) die "no recipe for $id" ;;
   esac
 }
