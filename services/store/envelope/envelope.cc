@@ -119,20 +119,22 @@ absl::StatusOr<Envelope::Kek> Envelope::KekFor(const std::string& kms_key_id,
     // Reads soon after the write find the KEK without the KMS.
     cache_->Put(DataKeyCache::Key(kek.wrapped, encoded),
                 crypto::SecureBuffer::Copy(kek.key->view()));
+    const absl::Time now = cache_->clock()->Now();
     absl::MutexLock lock(&mu_);
-    if (keks_.size() >= cache_->options().max_entries) {
-      // Expired ones first; else any (each entry only saves one KMS call).
-      const absl::Time now = cache_->clock()->Now();
-      for (auto it = keks_.begin(); it != keks_.end();) {
-        if (it->second.expires <= now) {
-          keks_.erase(it++);
-        } else {
-          ++it;
-        }
+    // Oldest first: the expired ones, then as many as needed for room.
+    while (!kek_order_.empty()) {
+      const auto& [oldest, serial] = kek_order_.front();
+      auto it = keks_.find(oldest);
+      const bool current = it != keks_.end() && it->second.serial == serial;
+      if (current && it->second.expires > now && keks_.size() < cache_->options().max_entries) {
+        break;
       }
-      if (keks_.size() >= cache_->options().max_entries) keks_.erase(keks_.begin());
+      if (current) keks_.erase(it);
+      kek_order_.pop_front();
     }
+    kek.serial = ++next_serial_;
     keks_[slot] = kek;
+    kek_order_.emplace_back(slot, kek.serial);
   }
   return kek;
 }

@@ -36,6 +36,8 @@
 //  - Rewrap (key change): as Seal.
 #pragma once
 
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <utility>
@@ -81,6 +83,7 @@ class Envelope {
     std::string wrapped;  // as the KMS returned it
     std::string key_arn;
     absl::Time expires;
+    uint64_t serial = 0;  // its entry in kek_order_
   };
   // The KEK to seal with: cached, or a new one from the KMS.
   absl::StatusOr<Kek> KekFor(const std::string& kms_key_id, const EncryptionContext& kek_context);
@@ -94,6 +97,10 @@ class Envelope {
   // kms key id + '\0' + encoded KEK context -> KEK; bounded by the cache's
   // max_entries, entries live for its ttl.
   absl::flat_hash_map<std::string, Kek> keks_ ABSL_GUARDED_BY(mu_);
+  // Slots in the order they were filled (so in expiry order: one ttl for
+  // all), with the serial of that filling; stale ones are skipped.
+  std::deque<std::pair<std::string, uint64_t>> kek_order_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_serial_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace coffer::store

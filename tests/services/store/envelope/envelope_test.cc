@@ -189,6 +189,20 @@ TEST_F(EnvelopeTest, EveryValueHasItsOwnDataKeyUnderOneKekPerResource) {
   EXPECT_EQ(kms_->generated, 5);
 }
 
+TEST_F(EnvelopeTest, KeksHeldForWritesAreBoundedByTheCacheSize) {
+  DataKeyCache small({.max_entries = 2, .ttl = absl::Minutes(5), .clock = &clock_});
+  Envelope envelope(kms_.get(), &small);
+  auto kek = [](int i) { return EncryptionContext{{"SecretARN", absl::StrCat(kArn, i)}}; };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(envelope.Seal(kAlias, kek(i), ctx_, value_).ok());
+  EXPECT_EQ(kms_->generated, 3);
+  // 1 and 2 are held; 0, the oldest, made room.
+  ASSERT_TRUE(envelope.Seal(kAlias, kek(2), ctx_, value_).ok());
+  ASSERT_TRUE(envelope.Seal(kAlias, kek(1), ctx_, value_).ok());
+  EXPECT_EQ(kms_->generated, 3);
+  ASSERT_TRUE(envelope.Seal(kAlias, kek(0), ctx_, value_).ok());
+  EXPECT_EQ(kms_->generated, 4);
+}
+
 TEST_F(EnvelopeTest, EmptyValueRoundTrips) {
   auto sealed = Cached().Seal(kAlias, kek_, ctx_, "");
   ASSERT_TRUE(sealed.ok()) << sealed.status();
