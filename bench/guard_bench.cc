@@ -11,8 +11,11 @@
 // off and on; the table shows the median of each.
 //   read:  GetSecretValue of one secret (data key cached)
 //   write: PutSecretValue round-robin over 1,000 secrets
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +62,10 @@ namespace {
 namespace sm = ::coffer::secrets::v1;
 
 constexpr int kWriteSecrets = 1000;
+
+// The coffer-kms child: stopped by Die() too, so that a failed run leaves no
+// process behind (nor holds the pipe of whoever reads this one's output).
+pid_t kms_pid = 0;
 
 std::string Run(const std::string& cmd) {
   if (std::system(cmd.c_str()) != 0) {
@@ -153,6 +160,10 @@ struct Stack {
 
   [[noreturn]] static void Die(const absl::Status& s) {
     std::fprintf(stderr, "guard_bench: %s\n", s.ToString().c_str());
+    if (kms_pid > 0) {
+      kill(kms_pid, SIGTERM);
+      waitpid(kms_pid, nullptr, 0);
+    }
     std::exit(1);
   }
 
@@ -270,7 +281,7 @@ int Main() {
     std::fwrite(text.data(), 1, text.size(), f);
     std::fclose(f);
   }
-  const pid_t kms = fork();
+  const pid_t kms = kms_pid = fork();
   if (kms == 0) {
     const std::string bin = std::string(COFFER_BINARY_DIR) + "/services/kms/coffer-kms";
     std::vector<std::string> args = {bin,
@@ -290,7 +301,23 @@ int Main() {
     execv(argv[0], argv.data());
     _exit(127);
   }
-  absl::SleepFor(absl::Seconds(2));
+  // Ready once it accepts connections (a loaded machine may take a while).
+  bool ready = false;
+  for (int i = 0; i < 300 && !ready; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(17801);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ready = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (waitpid(kms, nullptr, WNOHANG) == kms) {
+      kms_pid = 0;
+      Stack::Die(absl::UnavailableError("coffer-kms exited at start (is port 17801 taken?)"));
+    }
+  }
+  if (!ready) Stack::Die(absl::UnavailableError("coffer-kms did not listen on 17801 in 30s"));
   const std::string kms_address = "localhost:17801";
   std::vector<double> read_off, read_on, write_off, write_on;
   for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {

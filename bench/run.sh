@@ -514,11 +514,14 @@ guard_rows() {
   local cmd=("$BUILD/bench/guard_bench" --seconds="$SECONDS_EACH" --clients="$IN_FLIGHT"
              --rounds="$rounds")
   echo "\$ ${cmd[*]}" | tee -a "$RUN/commands.txt"
-  if ! GUARD_TABLE=$("${cmd[@]}" 2>>"$RUN/log/guard_bench.log"); then
+  # Into a file, not $(...): a child it left behind could hold the pipe open.
+  if ! "${cmd[@]}" >"$RUN/guard_bench.out" 2>>"$RUN/log/guard_bench.log"; then
     FAILED=1
+    tail -n 5 "$RUN/log/guard_bench.log" >&2 || true
     add_row "authorization + audit on vs off (guard_bench)" "FAILED" "—" "—" "≥ 0.9" "no (failed)"
     return
   fi
+  GUARD_TABLE=$(cat "$RUN/guard_bench.out")
   echo "$GUARD_TABLE" | sed 's/^/    /'
   local line name off on ratio
   while IFS= read -r line; do
