@@ -542,7 +542,7 @@ guard_rows() {
   echo
   echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)," \
     "kernel $(uname -r), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)," \
-    "run data on $(stat -f -c %T "$RUN") ($(df -P "$RUN" | awk 'NR == 2 { print $1 }'))"
+    "run data on $(df -PT "$RUN" | awk 'NR == 2 { print $2 " (" $1 ")" }')"
   echo "coffer: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)'); etcd: ${ETCD_VERSION:-not installed}"
   echo "each measurement: $DURATION after a $WARMUP warm-up, $IN_FLIGHT calls in flight," \
     "$VALUE_SIZE-byte values, client: $THREADS completion-queue threads, $CHANNELS connections, as admin/cofferctl over mTLS"
