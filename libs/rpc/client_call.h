@@ -36,8 +36,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "libs/common/blocking.h"
 
 namespace coffer::rpc {
 
@@ -66,6 +68,7 @@ absl::StatusOr<Resp> CallUnary(Stub* stub,
                                grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&,
                                                             Resp*),
                                const Req& request, const CallOptions& options) {
+  if (!MayBlock()) return WouldBlockError(absl::StrCat("a call to ", options.peer));
   grpc::ClientContext context;
   ApplyCallOptions(options, context);
   Resp response;

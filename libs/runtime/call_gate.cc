@@ -7,6 +7,7 @@
 #include <chrono>
 #include <future>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
@@ -33,6 +34,24 @@ CallGate::CallGate(const authz::Authorizer* authorizer, audit::AuditLog* audit,
                    .Help("Audit records that could not be written (their calls failed)")
                    .Register(*registry)
                    .Add({});
+}
+
+bool CallGate::InlineFirst(absl::string_view action) {
+  static const auto* actions = new absl::flat_hash_set<std::string>{
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:DescribeSecret",
+      "secretsmanager:ListSecretVersionIds",
+      "secretsmanager:GetResourcePolicy",
+      "ssm:GetParameter",
+      "kms:Decrypt",
+      "kms:Encrypt",
+      "kms:GenerateDataKey",
+      "kms:GenerateDataKeyWithoutPlaintext",
+      "kms:ReEncrypt",
+      "kms:GenerateRandom",
+      "kms:DescribeKey",
+  };
+  return actions->contains(action);
 }
 
 CallGate& CallGate::Unguarded() {
@@ -74,10 +93,11 @@ void CallGate::Finish(grpc::CallbackServerContext& context, absl::string_view ac
                       const authz::Access& access, const absl::Status& status,
                       rpc::CallbackReactor* reactor) {
   if (!status.ok()) rpc::LogServerFailure(action, status);
-  Record(context, action, access, status, [reactor, status](absl::Status audited) {
+  Record(context, action, access, status, [this, reactor, status](absl::Status audited) {
     // A call whose record could not be written fails; its answer (held in
     // the response until OnDone wipes it) is never sent.
     reactor->Finish(rpc::ToGrpcStatus(audited.ok() ? status : audited));
+    if (executor_ != nullptr) in_flight_.fetch_sub(1);
   });
 }
 

@@ -12,7 +12,12 @@
 // Unary(): builds the call's authz::Access from the peer's SPIFFE ID; hands
 // the work to the service's bounded executor, off gRPC's callback threads
 // (a full queue answers RESOURCE_EXHAUSTED at once: load shedding; a call
-// whose caller left or whose deadline passed while queued is not run); runs
+// whose caller left or whose deadline passed while queued is not run).
+// Reads (InlineFirst: GetSecretValue, DescribeKey, Decrypt, ...) are first
+// tried right on the callback thread inside a NonBlockingScope
+// (libs/common/blocking.h): a cached read completes there without a thread
+// hop; one that would wait (a KMS call, a synced write) stops before doing
+// anything and goes to the executor like any other call. Then it
 // it unless the audit log is failing (fail closed: UNAVAILABLE at once,
 // never a hang); writes one audit record (time, request id, principal,
 // action, the resource the work checked, the gRPC code, the peer address;
@@ -27,6 +32,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <utility>
@@ -34,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "libs/audit/audit_log.h"
 #include "libs/authz/authorizer.h"
+#include "libs/common/blocking.h"
 #include "libs/common/executor.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary.h"
@@ -83,6 +90,24 @@ class CallGate {
       std::function<absl::StatusOr<Response>(const authz::Access&)> work, Response* response,
       std::function<void()> on_done = nullptr) {
     auto* reactor = new rpc::CallbackReactor(std::move(on_done));
+    authz::Access access = AccessFor(*context);
+    // Every call counts until it is answered (Finish), wherever it runs.
+    if (executor_ != nullptr && in_flight_.fetch_add(1) >= executor_->max_pending()) {
+      Finish(*context, action, access, Overloaded(), reactor);
+      return reactor;
+    }
+    if (executor_ != nullptr && InlineFirst(action) && Admit().ok()) {
+      authz::Access attempt = access;
+      absl::StatusOr<Response> result = [&] {
+        NonBlockingScope scope;
+        return work(attempt);
+      }();
+      if (!IsWouldBlock(result.status())) {
+        if (result.ok()) *response = std::move(result).value();
+        Finish(*context, action, attempt, result.status(), reactor);
+        return reactor;
+      }
+    }
     // Runs on the executor (or here without one). `work` must capture what
     // it needs by value: the handler has returned by then.
     auto run = [this, context, action = std::string(action), work = std::move(work), response,
@@ -96,7 +121,6 @@ class CallGate {
       }
       Finish(*context, action, access, status, reactor);
     };
-    authz::Access access = AccessFor(*context);
     if (executor_ == nullptr) {
       run(access);
     } else if (!executor_->TrySchedule([run = std::move(run), access] { run(access); })) {
@@ -104,6 +128,11 @@ class CallGate {
     }
     return reactor;
   }
+
+  // Actions tried on the callback thread first: reads that never change
+  // anything they could not change again, and whose errors pass through
+  // unchanged (so a would-block status is seen, never answered).
+  static bool InlineFirst(absl::string_view action);
 
   // True while the audit log accepts records (drives health).
   bool healthy() const;
@@ -115,7 +144,7 @@ class CallGate {
   // RESOURCE_EXHAUSTED: the executor's queue is full.
   absl::Status Overloaded() const;
   // Audits the call, then finishes it with `status` (or UNAVAILABLE when its
-  // record cannot be written).
+  // record cannot be written); it no longer counts as in flight.
   void Finish(grpc::CallbackServerContext& context, absl::string_view action,
               const authz::Access& access, const absl::Status& status,
               rpc::CallbackReactor* reactor);
@@ -123,6 +152,8 @@ class CallGate {
   const authz::Authorizer* authorizer_;
   BoundedExecutor* executor_;
   audit::AuditLog* audit_;
+  // Unary calls between their start and their answer (with an executor).
+  std::atomic<size_t> in_flight_{0};
   prometheus::Family<prometheus::Counter>* denied_ = nullptr;
   prometheus::Counter* records_ = nullptr;
   prometheus::Counter* failures_ = nullptr;

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/blocking.h"
 #include "libs/common/log.h"
 #include "libs/common/status_macros.h"
 #include "libs/storage/status.h"
@@ -228,6 +229,7 @@ absl::StatusOr<std::optional<std::string>> Database::Get(absl::string_view colum
 
 absl::Status Database::Write(const WriteBatch& batch) {
   if (batch.empty()) return absl::OkStatus();
+  if (!MayBlock()) return WouldBlockError("a synced write");
   // Resolve every family before writing anything: all or nothing.
   rocksdb::WriteBatch rocks_batch;
   for (const WriteBatch::Op& op : batch.ops_) {
@@ -243,6 +245,7 @@ absl::Status Database::Write(const WriteBatch& batch) {
 
 absl::Status Database::Put(absl::string_view column_family, absl::string_view key,
                            absl::string_view value) {
+  if (!MayBlock()) return WouldBlockError("a synced write");
   COFFER_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Family(column_family));
   rocksdb::WriteOptions write_options;
   write_options.sync = sync_writes_;
@@ -250,6 +253,7 @@ absl::Status Database::Put(absl::string_view column_family, absl::string_view ke
 }
 
 absl::Status Database::Delete(absl::string_view column_family, absl::string_view key) {
+  if (!MayBlock()) return WouldBlockError("a synced write");
   COFFER_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Family(column_family));
   rocksdb::WriteOptions write_options;
   write_options.sync = sync_writes_;
@@ -280,6 +284,7 @@ absl::Status Database::CompareAndSet(absl::string_view column_family, absl::stri
 absl::Status Database::RunTransaction(const std::function<absl::Status(Transaction&)>& fn,
                                       int max_attempts) {
   if (max_attempts < 1) max_attempts = 1;
+  if (!MayBlock()) return WouldBlockError("a synced transaction");
   rocksdb::WriteOptions write_options;
   write_options.sync = sync_writes_;
   absl::Status last_conflict;

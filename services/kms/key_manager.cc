@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "libs/common/blocking.h"
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
 #include "libs/common/log.h"
@@ -285,7 +286,7 @@ void KeyManager::FillMetadata(LoadedKey& key) const {
 
 absl::Status KeyManager::WriteOrInternal(const storage::WriteBatch& batch) {
   absl::Status s = db_->Write(batch);
-  if (s.ok()) return s;
+  if (s.ok() || IsWouldBlock(s)) return s;  // the latter: runs again where it may block
   return ErrorWithCode(s.code(), reason::kKmsInternal,
                        absl::StrCat("keystore write failed: ", s.message()));
 }

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/blocking.h"
 #include "libs/common/errors.h"
 #include "libs/common/status_macros.h"
 #include "libs/crypto/aead.h"
@@ -100,6 +101,7 @@ absl::StatusOr<Envelope::Kek> Envelope::KekFor(const std::string& kms_key_id,
       keks_.erase(it);
     }
   }
+  if (!MayBlock()) return WouldBlockError("a KMS GenerateDataKey");
   absl::StatusOr<KeyService::DataKey> made = kms_->GenerateDataKey(kms_key_id, kek_context);
   if (!made.ok()) {
     return EncryptionError(made.status(),
@@ -146,6 +148,7 @@ absl::StatusOr<std::shared_ptr<const crypto::SecureBuffer>> Envelope::UnwrapKek(
   if (cache_ != nullptr) {
     if (std::shared_ptr<const crypto::SecureBuffer> key = cache_->Get(cache_key)) return key;
   }
+  if (!MayBlock()) return WouldBlockError("a KMS Decrypt");
   absl::StatusOr<crypto::SecureBuffer> key = kms_->Decrypt(std::string(wrapped_kek), kek_context);
   if (!key.ok()) return DecryptionError(key.status());
   if (key->size() != crypto::kAeadKeyBytes) return NotAuthentic();
@@ -201,6 +204,7 @@ absl::StatusOr<std::pair<std::string, std::string>> Envelope::Rewrap(
   // The KMS re-wraps the KEK (or, stored before KEKs, the data key itself).
   const EncryptionContext& kms_context = parts ? kek_context : context;
   const absl::string_view kms_blob = parts ? parts->wrapped_kek : wrapped_data_key;
+  if (!MayBlock()) return WouldBlockError("a KMS ReEncrypt");
   absl::StatusOr<std::pair<std::string, std::string>> rewrapped =
       kms_->ReEncrypt(std::string(kms_blob), kms_context, kms_key_id);
   if (!rewrapped.ok()) {

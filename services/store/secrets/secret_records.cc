@@ -5,8 +5,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "coffer/rotation/v1/control.pb.h"
+#include "libs/common/blocking.h"
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
 #include "libs/common/log.h"
@@ -268,8 +270,16 @@ absl::Status SecretRecords::Commit(const EventfulChange& fn) {
   return CommitWithEvent(db_, options_.changes, clock_, coffer::v1::RESOURCE_KIND_SECRET, fn);
 }
 
+absl::Mutex& SecretRecords::WriterLock(absl::string_view name) const {
+  return writer_locks_[absl::HashOf(name) % writer_locks_.size()];
+}
+
 absl::Status SecretRecords::Mutate(const SecretRecord& resolved, coffer::v1::ChangeKind kind,
                                    const RecordMutation& mutate, const std::string& version) {
+  if (!MayBlock()) return WouldBlockError("a secret's write");
+  // Writers of one secret take turns instead of conflicting and retrying
+  // each other's whole transaction (a storm under many writers).
+  absl::MutexLock turn(&WriterLock(resolved.name()));
   return Commit([&](storage::Transaction& txn, coffer::v1::ChangeEvent* event) -> absl::Status {
     COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(schema::kSecrets, resolved.name()));
     SecretRecord record;
@@ -349,10 +359,15 @@ absl::Status SecretRecords::AddVersion(SecretRecord& r, storage::Transaction& tx
   return absl::OkStatus();
 }
 
-void SecretRecords::TouchAccessed(const SecretRecord& record, const std::string& version_id) {
+bool SecretRecords::NeedsTouch(const SecretRecord& record) const {
   absl::Time now = clock_->Now();
   absl::Time today = absl::FromUnixSeconds(absl::ToUnixSeconds(now) / 86400 * 86400);
-  if (record.has_last_accessed_date() && FromProto(record.last_accessed_date()) >= today) return;
+  return !record.has_last_accessed_date() || FromProto(record.last_accessed_date()) < today;
+}
+
+void SecretRecords::TouchAccessed(const SecretRecord& record, const std::string& version_id) {
+  if (!NeedsTouch(record)) return;
+  absl::Time today = absl::FromUnixSeconds(absl::ToUnixSeconds(clock_->Now()) / 86400 * 86400);
   absl::Status s = Mutate(record, coffer::v1::CHANGE_KIND_UNSPECIFIED,
                           [&](SecretRecord& r, storage::Transaction&) {
                             *r.mutable_last_accessed_date() = ToProto(today);
@@ -382,6 +397,8 @@ void SecretRecords::CancelDeletion(SecretRecord& r, storage::Transaction& txn) c
 }
 
 absl::Status SecretRecords::Purge(const SecretRecord& resolved, bool only_if_due) {
+  if (!MayBlock()) return WouldBlockError("a secret's write");
+  absl::MutexLock turn(&WriterLock(resolved.name()));
   std::vector<std::string> version_keys;
   storage::ScanOptions scan;
   scan.prefix = schema::VersionPrefix(resolved.name());

@@ -17,7 +17,8 @@
 // atomic write together with its change event, so a crash leaves the old or
 // the new state, never a mix. Mutate re-reads the record inside the
 // transaction, runs the caller's change on it, writes it back and keeps
-// every index in step. KMS calls (sealing) happen before the transaction,
+// every index in step. Writers of one secret take turns (a striped lock by
+// name) rather than conflict and retry. KMS calls (sealing) happen before the transaction,
 // never inside.
 //
 //   SecretRecords records(db.get(), &envelope, options);
@@ -33,6 +34,7 @@
 // Thread-safe.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <optional>
@@ -41,6 +43,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "coffer/internal/store/v1/store.pb.h"
 #include "coffer/v1/change_event.pb.h"
 #include "libs/common/clock.h"
@@ -179,6 +182,8 @@ class SecretRecords {
   // Records a read of `version_id` (day granularity, as AWS: at most one
   // write per secret and day). Failures are only logged.
   void TouchAccessed(const SecretRecord& record, const std::string& version_id);
+  // True when a read of `record` now would write its last-accessed date.
+  bool NeedsTouch(const SecretRecord& record) const;
 
   // Schedules `r` for deletion at `deletion` (in a Mutate), or cancels it.
   void ScheduleDeletion(SecretRecord& r, storage::Transaction& txn, absl::Time now,
@@ -194,11 +199,15 @@ class SecretRecords {
   absl::StatusOr<int> PurgeExpired();
 
  private:
+  // The lock writers of a secret take turns on (striped by name).
+  absl::Mutex& WriterLock(absl::string_view name) const;
+
   storage::Database* db_;
   Envelope* envelope_;
   SecretStoreOptions options_;
   Clock* clock_;
   std::atomic<int64_t> count_{0};
+  mutable std::array<absl::Mutex, 256> writer_locks_;
 };
 
 }  // namespace coffer::store

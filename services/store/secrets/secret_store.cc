@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "libs/common/blocking.h"
 #include "libs/common/errors.h"
 #include "libs/common/paging.h"
 #include "libs/common/proto_time.h"
@@ -121,6 +122,11 @@ absl::StatusOr<sm::GetSecretValueResponse> SecretStore::ValueOf(const SecretReco
   }
   if (!version->has_value()) {
     return ValueNotFound(record.name(), "VersionId: " + version->version_id());
+  }
+  // The first read of the day writes the last-accessed date: not on a thread
+  // that must not block (blocking.h), and before any plaintext exists.
+  if (!MayBlock() && records_->NeedsTouch(record)) {
+    return WouldBlockError("the last-accessed date");
   }
   ValueType type;
   COFFER_ASSIGN_OR_RETURN(crypto::SecureBuffer plaintext,
