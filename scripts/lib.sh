@@ -13,7 +13,7 @@ export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
 COFFER_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config openssl clang-format git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev librocksdb-dev libsodium-dev prometheus-cpp-dev
+  libabsl-dev librocksdb-dev libsodium-dev prometheus-cpp-dev libjemalloc-dev
   libgtest-dev libgmock-dev libpq-dev libre2-dev postgresql
 )
 # scripts/fuzz.sh: clang 14 with libFuzzer and the sanitizer runtimes, llvm-symbolizer.

@@ -26,6 +26,7 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 struct AuditLog::Pending {
   Record record;
+  Durability durability = Durability::kSynced;
   std::function<void(absl::Status)> done;
   SteadyTime deadline;
   std::atomic<bool> completed{false};
@@ -303,10 +304,12 @@ std::string AuditLog::current_file() const {
   return current_file_;
 }
 
-void AuditLog::Append(Record record, std::function<void(absl::Status)> done) {
+void AuditLog::Append(Record record, std::function<void(absl::Status)> done,
+                      Durability durability) {
   auto pending = std::make_shared<Pending>();
   if (record.time == absl::InfinitePast()) record.time = clock_->Now();
   pending->record = std::move(record);
+  pending->durability = durability;
   pending->done = std::move(done);
   pending->deadline =
       std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options_.write_timeout);
@@ -357,7 +360,13 @@ void AuditLog::WriterLoop() {
       writing_ = !batch.empty();
     }
     if (batch.empty()) continue;
-    const absl::Status written = WriteBatch(batch);
+    // Records that need only be written are answered between write() and
+    // fdatasync (the batch's other records wait for the sync).
+    const absl::Status written = WriteBatch(batch, [&] {
+      for (const PendingPtr& p : batch) {
+        if (p->durability == Durability::kWritten) Complete(*p, absl::OkStatus());
+      }
+    });
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
@@ -421,7 +430,8 @@ void AuditLog::TimerLoop() {
   }
 }
 
-absl::Status AuditLog::WriteBatch(const std::vector<PendingPtr>& batch) {
+absl::Status AuditLog::WriteBatch(const std::vector<PendingPtr>& batch,
+                                  const std::function<void()>& on_written) {
   const std::string path = current_file();
   if (dirty_) {
     // A failed write may have left part of a batch behind.
@@ -451,14 +461,15 @@ absl::Status AuditLog::WriteBatch(const std::vector<PendingPtr>& batch) {
     prev = hash;
     ++seq;
   }
-  if (absl::Status s = WriteDurably(bytes); !s.ok()) return s;
+  if (absl::Status s = WriteDurably(bytes, on_written); !s.ok()) return s;
   next_seq_ = seq;
   last_hash_ = prev;
   needs_continue_from_.clear();
   return absl::OkStatus();
 }
 
-absl::Status AuditLog::WriteDurably(const std::string& bytes) {
+absl::Status AuditLog::WriteDurably(const std::string& bytes,
+                                    const std::function<void()>& on_written) {
   const std::string path = current_file();
   absl::Status failed;
   size_t done = 0;
@@ -471,6 +482,7 @@ absl::Status AuditLog::WriteDurably(const std::string& bytes) {
     }
     done += static_cast<size_t>(n);
   }
+  if (failed.ok() && on_written) on_written();
   if (failed.ok() && ops_->Fdatasync(fd_) != 0) failed = Errno("fdatasync", path, errno);
   if (failed.ok()) {
     durable_size_ += bytes.size();

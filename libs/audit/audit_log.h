@@ -36,7 +36,8 @@
 // Durability and failure:
 //  - One writer thread takes everything queued, write()s it at once (group
 //    commit), fdatasync()s once and then runs the callbacks: OK means the
-//    record is on disk.
+//    record is on disk. Records appended with Durability::kWritten (reads)
+//    get their OK between the write() and the fdatasync.
 //  - A failed write or fdatasync is truncated back to the last durable size;
 //    the batch's callbacks get UNAVAILABLE ("audit log unavailable: ..."),
 //    healthy() turns false, and the next batch tries again (true again
@@ -122,11 +123,25 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
+  // How far a record must get before its `done` runs with OK.
+  enum class Durability {
+    // write() and fdatasync(): on disk. For calls that changed something.
+    kSynced,
+    // write() only: in the file (the kernel's page cache); the fdatasync of
+    // the same batch follows at once. For calls that changed nothing
+    // (reads): they need not wait for the disk. A crash of the machine (not
+    // of the process) in between, or a failed fdatasync (the batch is
+    // truncated away), can lose such records after their calls were
+    // answered.
+    kWritten,
+  };
+
   // Queues `record`; `done` runs exactly once with OK once the record is
-  // written and fdatasync'd, or UNAVAILABLE ("audit log unavailable: ...")
-  // when it could not be written within write_timeout. Records queued
-  // together share one write and one fdatasync.
-  void Append(Record record, std::function<void(absl::Status)> done);
+  // written (and, for kSynced, fdatasync'd), or UNAVAILABLE ("audit log
+  // unavailable: ...") when it could not be written within write_timeout.
+  // Records queued together share one write and one fdatasync.
+  void Append(Record record, std::function<void(absl::Status)> done,
+              Durability durability = Durability::kSynced);
   absl::Status AppendAndWait(Record record);  // blocks at most about write_timeout
 
   // For metrics: records in the log (coffer_audit_records_total) and records
@@ -149,8 +164,11 @@ class AuditLog {
   void TimerLoop();
   // Writer thread only (and Start): writes `batch` after the continue
   // record a new file still needs; advances the chain only on success.
-  absl::Status WriteBatch(const std::vector<PendingPtr>& batch);
-  absl::Status WriteDurably(const std::string& bytes);
+  // `on_written` runs after write() succeeded, before fdatasync.
+  absl::Status WriteBatch(const std::vector<PendingPtr>& batch,
+                          const std::function<void()>& on_written = nullptr);
+  absl::Status WriteDurably(const std::string& bytes,
+                            const std::function<void()>& on_written = nullptr);
   absl::Status Rotate();
   void Complete(Pending& pending, const absl::Status& status);
 

@@ -126,16 +126,24 @@ void CallGate::Record(const grpc::ServerContextBase& context, absl::string_view 
   record.peer = rpc::PeerAddress(context);
   // The reason only (e.g. AccessDeniedException): messages may quote input.
   record.detail = ErrorReason(status);
-  audit_->Append(std::move(record), [this, done = std::move(done)](absl::Status written) {
-    if (written.ok()) {
-      if (records_ != nullptr) records_->Increment();
-    } else {
-      if (failures_ != nullptr) failures_->Increment();
-      log::Error("audit", "audit record not written; the call fails",
-                 {{"error", std::string(written.message())}});
-    }
-    done(std::move(written));
-  });
+  // Reads changed nothing: their record need not be on disk before the
+  // answer, only in the file (audit_log.h, Durability).
+  const audit::AuditLog::Durability durability = InlineFirst(action)
+                                                     ? audit::AuditLog::Durability::kWritten
+                                                     : audit::AuditLog::Durability::kSynced;
+  audit_->Append(
+      std::move(record),
+      [this, done = std::move(done)](absl::Status written) {
+        if (written.ok()) {
+          if (records_ != nullptr) records_->Increment();
+        } else {
+          if (failures_ != nullptr) failures_->Increment();
+          log::Error("audit", "audit record not written; the call fails",
+                     {{"error", std::string(written.message())}});
+        }
+        done(std::move(written));
+      },
+      durability);
 }
 
 absl::Status CallGate::RecordAndWait(const grpc::ServerContextBase& context,

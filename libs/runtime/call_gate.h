@@ -21,7 +21,8 @@
 // it unless the audit log is failing (fail closed: UNAVAILABLE at once,
 // never a hang); writes one audit record (time, request id, principal,
 // action, the resource the work checked, the gRPC code, the peer address;
-// never a value) and finishes the call only once that record is durable. If
+// never a value) and finishes the call only once that record is durable
+// (for the reads of InlineFirst: once it is written; audit_log.h). If
 // the record cannot be written the caller gets UNAVAILABLE instead of the
 // answer. The request id goes back to the caller as `x-request-id` initial
 // metadata.

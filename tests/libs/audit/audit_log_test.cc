@@ -153,6 +153,8 @@ class FaultyOps : public AuditFileOps {
   int Fdatasync(int fd) override {
     absl::MutexLock lock(&mu_);
     ++syncs_;
+    mu_.Await(absl::Condition(
+        +[](bool* b) { return !*b; }, &block_syncs_));
     if (sync_fails_) {
       errno = EIO;
       return -1;
@@ -178,6 +180,10 @@ class FaultyOps : public AuditFileOps {
     partial_ = partial;
     partial_done_ = false;
   }
+  void BlockSyncs(bool block) {
+    absl::MutexLock lock(&mu_);
+    block_syncs_ = block;
+  }
   void FailSyncs(bool fail) {
     absl::MutexLock lock(&mu_);
     sync_fails_ = fail;
@@ -200,6 +206,7 @@ class FaultyOps : public AuditFileOps {
   bool partial_ = false;
   bool partial_done_ = false;
   bool sync_fails_ = false;
+  bool block_syncs_ = false;
   int writes_ = 0;
   int syncs_ = 0;
 };
@@ -710,6 +717,60 @@ TEST(AuditLogTest, FailedWriteOrSyncFailsTheBatchAndRecovers) {
     ids.push_back(Field(line, "request_id"));
   }
   EXPECT_THAT(ids, ElementsAre("<missing>", "ok-1", "ok-2"));
+}
+
+TEST(AuditLogTest, WrittenRecordsAreAnsweredBeforeTheSyncSyncedOnesAfter) {
+  coffer::testing::TempDir tmp;
+  FaultyOps ops;
+  AuditOptions o = Options(tmp.path());
+  o.file_ops = &ops;
+  auto log = OpenOrDie(o);
+  ASSERT_NE(log, nullptr);
+  ops.BlockSyncs(true);
+  absl::Notification read_done, write_done;
+  absl::Status read_status, write_status;
+  log->Append(
+      MakeRecord("a-read"),
+      [&](absl::Status s) {
+        read_status = s;
+        read_done.Notify();
+      },
+      AuditLog::Durability::kWritten);
+  // The read's record is in the file: its call is answered while the
+  // fdatasync has not finished.
+  ASSERT_TRUE(read_done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_TRUE(read_status.ok()) << read_status;
+  log->Append(MakeRecord("a-write"), [&](absl::Status s) {
+    write_status = s;
+    write_done.Notify();
+  });
+  EXPECT_FALSE(write_done.WaitForNotificationWithTimeout(absl::Milliseconds(300)))
+      << "a synced record waits for its fdatasync";
+  ops.BlockSyncs(false);
+  ASSERT_TRUE(write_done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_TRUE(write_status.ok()) << write_status;
+
+  // A failed fdatasync fails the synced records of its batch; a written
+  // record of that batch was answered already and is truncated away with it.
+  ops.BlockSyncs(true);
+  ops.FailSyncs(true);
+  absl::Notification lost_read, lost_write;
+  absl::Status lost_write_status;
+  log->Append(
+      MakeRecord("lost-read"), [&](absl::Status) { lost_read.Notify(); },
+      AuditLog::Durability::kWritten);
+  ASSERT_TRUE(lost_read.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  log->Append(MakeRecord("lost-write"), [&](absl::Status s) {
+    lost_write_status = s;
+    lost_write.Notify();
+  });
+  ops.BlockSyncs(false);
+  ASSERT_TRUE(lost_write.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(lost_write_status.code(), absl::StatusCode::kUnavailable);
+  ops.FailSyncs(false);
+  ASSERT_TRUE(log->AppendAndWait(MakeRecord("after")).ok());
+  VerifyResult v = Verify({log->current_file()});
+  EXPECT_TRUE(v.ok) << v.reason;
 }
 
 // A real full disk: RLIMIT_FSIZE (enforced for root too) with SIGXFSZ
