@@ -4,7 +4,7 @@
 // decrypt; labels stay consistent (exactly one AWSCURRENT); every version
 // that is there decrypts (nothing half-written).
 //
-// Rounds: $COFFER_CRASH_ROUNDS (default 5 per service in the suite; more by
+// Rounds: $COFFER_CRASH_ROUNDS (default 10 per service in the suite; more by
 // hand, e.g. COFFER_CRASH_ROUNDS=100 ./build/tests/integration/integration_test
 // --gtest_filter='CrashE2E*').
 #include <grpcpp/grpcpp.h>
@@ -44,7 +44,7 @@ using testing::ServiceProcess;
 int Rounds() {
   const char* v = std::getenv("COFFER_CRASH_ROUNDS");
   int n = v != nullptr ? std::atoi(v) : 0;
-  return n > 0 ? n : 5;
+  return n > 0 ? n : 10;
 }
 
 std::string Token(std::mt19937_64& rng) { return absl::StrFormat("%016x%016x", rng(), rng()); }
