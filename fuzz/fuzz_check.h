@@ -12,12 +12,21 @@
 #include "absl/strings/string_view.h"
 #include "libs/common/errors.h"
 
+namespace coffer::fuzz {
+
+// Called, when set, by a failing FUZZ_CHECK before it aborts: a stateful
+// target saves what it takes to replay the failure (api_world.h).
+inline void (*on_check_failure)() = nullptr;
+
+}  // namespace coffer::fuzz
+
 // FUZZ_CHECK(cond, "what") — a broken property is a finding, like a crash.
 #define FUZZ_CHECK(cond, what)                                                                \
   do {                                                                                        \
     if (!(cond)) {                                                                            \
       std::fprintf(stderr, "FUZZ_CHECK failed at %s:%d: %s: %s\n", __FILE__, __LINE__, #cond, \
                    what);                                                                     \
+      if (::coffer::fuzz::on_check_failure != nullptr) ::coffer::fuzz::on_check_failure();    \
       std::abort();                                                                           \
     }                                                                                         \
   } while (0)
