@@ -3,7 +3,9 @@
 # build-fuzz/ and runs each for N seconds on a copy of its checked-in corpus
 # (fuzz/corpus/<target>/ is never changed). Fails on any crash, sanitizer
 # report, timeout, memory blow-up or broken property; the input that did it
-# is kept in build-fuzz/findings/ (replay: build-fuzz/<target> <file>).
+# is kept in build-fuzz/findings/ (replay: build-fuzz/<target> <file>; the
+# API targets keep state across inputs, and also save the inputs that built
+# it: build-fuzz/<target> --replay=build-fuzz/findings/<target>-replay-<pid>).
 # Usage: ./scripts/fuzz.sh [seconds_per_target, default 10] [target...]
 #        ./scripts/fuzz.sh 600                  # a longer run
 #        ./scripts/fuzz.sh 60 policy_fuzz       # one target
@@ -17,7 +19,7 @@ if [ "$#" -gt 0 ]; then
   TARGETS=("$@")
 else
   TARGETS=(policy_fuzz json_tree_fuzz ciphertext_fuzz schedule_fuzz page_token_fuzz
-           audit_verify_fuzz param_selector_fuzz)
+           audit_verify_fuzz param_selector_fuzz secrets_api_fuzz params_api_fuzz kms_api_fuzz)
 fi
 
 coffer_install_packages "${COFFER_PACKAGES[@]}" "${COFFER_FUZZ_PACKAGES[@]}"
@@ -52,8 +54,8 @@ for target in "${TARGETS[@]}"; do
      grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|FUZZ_CHECK failed' "$log"; then
     failed+=("$target")
     printf '%-22s FAILED (exit %s) after %s executions\n' "$target" "$rc" "${execs:-?}"
-    grep -E 'ERROR:|runtime error:|FUZZ_CHECK failed|SUMMARY:|Test unit written|^    #[0-9]+ ' "$log" |
-      head -40 | sed 's/^/    /'
+    grep -E 'ERROR:|runtime error:|FUZZ_CHECK failed|SUMMARY:|Test unit written|--replay=|^    #[0-9]+ ' \
+      "$log" | head -40 | sed 's/^/    /'
   else
     printf '%-22s ok  %10s executions  %6s coverage edges\n' "$target" "${execs:-?}" "${cov:-?}"
   fi
