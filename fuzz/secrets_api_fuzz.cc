@@ -12,15 +12,17 @@
 // Properties, beyond no crash and no sanitizer report: every answer passes
 // CheckAnswer; an outsider gets nothing — no value, no existence oracle —
 // from a secret without a resource policy (it is refused with
-// INVALID_ARGUMENT or PERMISSION_DENIED), and listings show it only secrets
-// that have one; errors never hold a value of the request; a value just
-// written (CreateSecret, PutSecretValue, UpdateSecret) reads back the same
-// under the version id answered; after every call on a secret its labels
-// follow the staging-label rules (each on one version, at most 20,
-// AWSCURRENT on some version once there is one); each call's answer agrees
-// with what DescribeSecret / GetResourcePolicy show next; generated
-// passwords follow their options; pages hold at most max_results entries;
-// a watch filter passes only events it should.
+// INVALID_ARGUMENT or PERMISSION_DENIED, in a batch too), and listings show
+// it only secrets that have one; errors never hold a value of the request;
+// a value just written (CreateSecret, PutSecretValue, UpdateSecret) reads
+// back the same under the version id answered, and a write retried with its
+// token is answered the same and adds nothing; after every call on a secret
+// its labels follow the staging-label rules (each on one version, at most
+// 20, AWSCURRENT on some version once there is one); each call's answer
+// agrees with what DescribeSecret / GetResourcePolicy show next (after a
+// key change, every labelled version opens and is under the new key);
+// generated passwords follow their options; pages hold at most max_results
+// entries; a watch filter passes only events it should.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -34,6 +36,7 @@
 #include "google/protobuf/duration.pb.h"
 #include "libs/common/errors.h"
 #include "libs/crypto/password.h"
+#include "services/kms/key_manager.h"
 #include "services/store/secrets/secret_names.h"
 
 namespace {
@@ -132,6 +135,34 @@ void CheckValue(const std::string& arn, const std::string& version_id, bool bina
         got->has_secret_string() && !got->has_secret_binary() && got->secret_string() == value,
         "the string value written reads back the same");
   }
+}
+
+// UpdateSecret's secret's kms_key_id before the call.
+std::string g_key_before;
+
+int VersionCount(const std::string& secret_id) {
+  sm::ListSecretVersionIdsRequest request;
+  request.set_secret_id(secret_id);
+  request.set_include_deprecated(true);
+  auto listed = W().secrets().ListSecretVersionIds(request);
+  FUZZ_CHECK(Followed(listed, "ListSecretVersionIds (follow-up)") != nullptr,
+             "a secret just written lists its versions");
+  return listed->versions_size();
+}
+
+// A write with a client_request_token, retried with the same value, is
+// answered the same and adds no version (docs/api.md: idempotent writes).
+template <typename Request, typename Response>
+void CheckRetry(const Request& request, const Response& out,
+                absl::StatusOr<Response> (coffer::store::SecretStore::*call)(
+                    const Request&, const coffer::authz::Access&)) {
+  if (request.client_request_token().empty()) return;
+  const int versions = VersionCount(out.arn());
+  auto again = (W().secrets().*call)(request, coffer::authz::Access::Trusted());
+  FUZZ_CHECK(Followed(again, "a retry (follow-up)") != nullptr && again->arn() == out.arn() &&
+                 again->version_id() == out.version_id(),
+             "a retried write is answered the same");
+  FUZZ_CHECK(VersionCount(out.arn()) == versions, "a retried write adds no version");
 }
 
 // Errors never hold a value of the request: checked for values long enough
@@ -254,7 +285,10 @@ std::vector<Method> Methods() {
   tag->set_value("v");
   m.push_back(Api<sm::CreateSecretRequest, sm::CreateSecretResponse>(
       "CreateSecret", Scope::kNone, {create, create_binary},
-      [](auto& r, const auto& a) { return W().secrets().CreateSecret(r, a); },
+      [](auto& r, const auto& a) {
+        W().ReplaceKeyIds(r.mutable_kms_key_id());
+        return W().secrets().CreateSecret(r, a);
+      },
       [](const auto& r, const auto& out, const Caller&) {
         FUZZ_CHECK(out.name() == r.name(), "CreateSecret answers the name");
         FUZZ_CHECK(absl::StartsWith(out.arn(),
@@ -263,6 +297,7 @@ std::vector<Method> Methods() {
         if (r.has_secret_string() || r.has_secret_binary()) {
           CheckValue(out.arn(), out.version_id(), r.has_secret_binary(),
                      r.has_secret_binary() ? r.secret_binary() : r.secret_string());
+          CheckRetry(r, out, &store::SecretStore::CreateSecret);
         } else {
           FUZZ_CHECK(out.version_id().empty(), "no value, no version");
         }
@@ -316,6 +351,13 @@ std::vector<Method> Methods() {
         }
         for (const auto& e : out.errors()) {
           FUZZ_CHECK(!e.error_code().empty() && !e.message().empty(), "an error entry says why");
+          // No existence oracle: a secret without a resource policy is
+          // refused whether it exists or not.
+          if (caller.kind == Caller::kOutsider && !HasResourcePolicy(e.secret_id())) {
+            FUZZ_CHECK(e.error_code() == coffer::reason::kAccessDenied ||
+                           e.error_code() == coffer::reason::kInvalidParameter,
+                       absl::StrCat("an outsider's batch entry says ", e.error_code()).c_str());
+          }
         }
         for (const auto& v : out.secret_values()) {
           FUZZ_CHECK(v.has_secret_string() != v.has_secret_binary(), "one value per entry");
@@ -352,6 +394,7 @@ std::vector<Method> Methods() {
         }
         CheckValue(out.arn(), out.version_id(), r.has_secret_binary(),
                    r.has_secret_binary() ? r.secret_binary() : r.secret_string());
+        CheckRetry(r, out, &store::SecretStore::PutSecretValue);
       }));
 
   sm::UpdateSecretRequest update;
@@ -364,6 +407,11 @@ std::vector<Method> Methods() {
   m.push_back(Api<sm::UpdateSecretRequest, sm::UpdateSecretResponse>(
       "UpdateSecret", Scope::kSecret, {update, update_key},
       [](auto& r, const auto& a) {
+        W().ReplaceKeyIds(r.mutable_kms_key_id());
+        sm::DescribeSecretRequest before;
+        before.set_secret_id(r.secret_id());
+        auto described = W().secrets().DescribeSecret(before);
+        g_key_before = described.ok() ? described->kms_key_id() : "";
         auto answer = W().secrets().UpdateSecret(r, a);
         CheckNoValueInError(answer.status(), r);
         return answer;
@@ -390,6 +438,26 @@ std::vector<Method> Methods() {
           auto got = W().secrets().GetSecretValue(get);
           CheckAnswer(got.status(), {"trusted"}, "GetSecretValue (follow-up)");
           FUZZ_CHECK(got.ok() || absl::IsNotFound(got.status()), "a labelled version opens");
+        }
+        // ... and is under the new key now, when the key changed (deprecated
+        // versions keep their old wrapping, also once labelled again).
+        if (r.kms_key_id().empty() || r.kms_key_id() == g_key_before) return;
+        coffer::kms::v1::DescribeKeyRequest key;
+        key.set_key_id(r.kms_key_id());
+        auto described = W().keys().DescribeKey(key);
+        CheckAnswer(described.status(), {"trusted"}, "DescribeKey (follow-up)");
+        sm::ListSecretVersionIdsRequest list;
+        list.set_secret_id(out.arn());
+        auto versions = W().secrets().ListSecretVersionIds(list);
+        FUZZ_CHECK(Followed(versions, "ListSecretVersionIds (follow-up)") != nullptr,
+                   "an updated secret lists its versions");
+        // (A key that does not exist is taken when nothing is to be
+        // re-wrapped: it is only used, and refused, at the next write.)
+        for (const auto& v : versions->versions()) {
+          for (const std::string& arn : v.kms_key_ids()) {
+            FUZZ_CHECK(described.ok() && arn == described->key_metadata().arn(),
+                       "after a key change the labelled versions are under the new key");
+          }
         }
       }));
 
