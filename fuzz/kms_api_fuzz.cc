@@ -19,11 +19,11 @@
 // call) and only the store uses a context naming a secret or parameter or
 // causes a built-in key's creation; what Encrypt, ReEncrypt and
 // GenerateDataKey* return decrypts (under its context) to the plaintext
-// and under the key they name; data keys and random bytes have the length
-// asked for; each state, description, rotation, alias and tag change shows
-// in DescribeKey / GetKeyRotationStatus / ListResourceTags next; pages
-// hold at most `limit` entries in order, truncated exactly when they carry
-// a marker.
+// and under the key they name, and neither under another context nor
+// altered; data keys and random bytes have the length asked for; each
+// state, description, rotation, alias and tag change shows in DescribeKey /
+// GetKeyRotationStatus / ListResourceTags next; pages hold at most `limit`
+// entries in order, truncated exactly when they carry a marker.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -77,6 +77,8 @@ bool NamesStoredValue(const Context& c) {
   return c.count("SecretARN") || c.count("SecretVersionId") || c.count("PARAMETER_ARN");
 }
 
+// A fresh ciphertext decrypts to its plaintext under the key answered, and
+// only under its own context and unaltered.
 void CheckDecrypts(const std::string& blob, const Context& context, const std::string& key_arn,
                    const std::string& plaintext) {
   kv1::DecryptRequest request;
@@ -86,6 +88,21 @@ void CheckDecrypts(const std::string& blob, const Context& context, const std::s
   FUZZ_CHECK(Followed(out, "Decrypt (follow-up)") != nullptr, "a fresh ciphertext decrypts");
   FUZZ_CHECK(out->plaintext() == plaintext, "it decrypts to the plaintext");
   FUZZ_CHECK(out->key_id() == key_arn, "under the key answered");
+
+  kv1::DecryptRequest other = request;
+  if (context.empty()) {
+    (*other.mutable_encryption_context())["purpose"] = "other";
+  } else {
+    other.clear_encryption_context();
+  }
+  auto refused = W().keys().Decrypt(other);
+  CheckAnswer(refused.status(), {"trusted"}, "Decrypt (follow-up, other context)");
+  FUZZ_CHECK(absl::IsInvalidArgument(refused.status()), "another context does not decrypt");
+  other = request;
+  other.mutable_ciphertext_blob()->back() ^= 1;
+  refused = W().keys().Decrypt(other);
+  CheckAnswer(refused.status(), {"trusted"}, "Decrypt (follow-up, altered)");
+  FUZZ_CHECK(absl::IsInvalidArgument(refused.status()), "an altered ciphertext does not decrypt");
 }
 
 void CheckMetadata(const kv1::KeyMetadata& md) {
