@@ -10,10 +10,12 @@
 // trusted with the CallGate's inline-first reads (GateCall).
 //
 // Properties, beyond no crash and no sanitizer report: every answer passes
-// CheckAnswer; an outsider gets nothing — no value, no existence oracle —
-// from a secret without a resource policy (it is refused with
-// INVALID_ARGUMENT or PERMISSION_DENIED, in a batch too), and listings show
-// it only secrets that have one; errors never hold a value of the request;
+// CheckAnswer; the app reaches and lists only fz/ (and secrets whose
+// resource policy lets it) and never deletes under fz/keep/; an outsider
+// gets nothing — no value, no existence oracle — from a secret without a
+// resource policy (it is refused with INVALID_ARGUMENT or
+// PERMISSION_DENIED, in a batch too), and listings show it only secrets
+// that have one; errors never hold a value of the request;
 // a value just written (CreateSecret, PutSecretValue, UpdateSecret) reads
 // back the same under the version id answered, and a write retried with its
 // token is answered the same and adds nothing; after every call on a secret
@@ -137,6 +139,19 @@ void CheckValue(const std::string& arn, const std::string& version_id, bool bina
   }
 }
 
+bool IsApp(const Caller& caller) { return caller.access == &W().app(); }
+// A name the app's policy grants it (resources "fz/*").
+bool AppMayUse(const std::string& name) { return absl::StartsWith(name, "fz/"); }
+
+// The name of the secret an id (name or ARN) names, "" when none.
+std::string NameOf(const std::string& secret_id) {
+  if (secret_id.empty()) return "";
+  sm::DescribeSecretRequest request;
+  request.set_secret_id(secret_id);
+  auto described = W().secrets().DescribeSecret(request);
+  return described.ok() ? described->name() : "";
+}
+
 // UpdateSecret's secret's kms_key_id before the call.
 std::string g_key_before;
 
@@ -251,7 +266,11 @@ Method Api(std::string name, Scope scope, std::vector<Request> seeds,
       std::move(name), std::move(seeds), [=](Request& request, const Caller& caller) {
         const std::string id = IdOf(request);
         const bool outsider = caller.kind == Caller::kOutsider;
-        const bool had_policy = outsider && scope != Scope::kFiltered && HasResourcePolicy(id);
+        const bool app = IsApp(caller);
+        const bool one = scope == Scope::kSecret;
+        const bool had_policy =
+            (outsider && scope != Scope::kFiltered) || (app && one) ? HasResourcePolicy(id) : false;
+        const std::string name = app && one ? NameOf(id) : "";
         absl::StatusOr<Response> answer = coffer::fuzz::GateCall<Response>(
             caller, "secretsmanager:" + method, [&] { return call(request, *caller.access); });
         CheckAnswer(answer.status(), caller, method);
@@ -259,6 +278,23 @@ Method Api(std::string name, Scope scope, std::vector<Request> seeds,
           FUZZ_CHECK(coffer::fuzz::OutsiderRefused(answer.status()),
                      absl::StrCat(method, ": an outsider got ", answer.status().ToString(),
                                   " on a secret without a resource policy")
+                         .c_str());
+        }
+        // The app's policy: secretsmanager:* on fz/* (ValidateResourcePolicy
+        // on everything), but never DeleteSecret or PutResourcePolicy on
+        // fz/keep/* (an explicit deny wins over any resource policy).
+        if (app && one && !had_policy && !id.empty() && method != "ValidateResourcePolicy" &&
+            !AppMayUse(id) && !AppMayUse(name)) {
+          FUZZ_CHECK(coffer::fuzz::OutsiderRefused(answer.status()),
+                     absl::StrCat(method, ": the app got ", answer.status().ToString(),
+                                  " on a secret outside fz/")
+                         .c_str());
+        }
+        if (app && one && (method == "DeleteSecret" || method == "PutResourcePolicy") &&
+            (absl::StartsWith(id, "fz/keep/") || absl::StartsWith(name, "fz/keep/"))) {
+          FUZZ_CHECK(coffer::fuzz::OutsiderRefused(answer.status()),
+                     absl::StrCat(method, ": the app got ", answer.status().ToString(),
+                                  " on fz/keep/ (denied)")
                          .c_str());
         }
         if (answer.ok()) check(request, *answer, caller);
@@ -289,8 +325,9 @@ std::vector<Method> Methods() {
         W().ReplaceKeyIds(r.mutable_kms_key_id());
         return W().secrets().CreateSecret(r, a);
       },
-      [](const auto& r, const auto& out, const Caller&) {
+      [](const auto& r, const auto& out, const Caller& caller) {
         FUZZ_CHECK(out.name() == r.name(), "CreateSecret answers the name");
+        if (IsApp(caller)) FUZZ_CHECK(AppMayUse(r.name()), "the app created outside fz/");
         FUZZ_CHECK(absl::StartsWith(out.arn(),
                                     store::SecretArnPrefix(store::ArnConfig()) + r.name() + "-"),
                    "CreateSecret answers the name's ARN");
@@ -363,6 +400,10 @@ std::vector<Method> Methods() {
           FUZZ_CHECK(v.has_secret_string() != v.has_secret_binary(), "one value per entry");
           if (caller.kind == Caller::kOutsider) {
             FUZZ_CHECK(HasResourcePolicy(v.arn()), "an outsider got a value");
+          }
+          if (IsApp(caller)) {
+            FUZZ_CHECK(AppMayUse(v.name()) || HasResourcePolicy(v.arn()),
+                       "the app got a value outside fz/");
           }
         }
       }));
@@ -529,6 +570,10 @@ std::vector<Method> Methods() {
           }
           if (caller.kind == Caller::kOutsider) {
             FUZZ_CHECK(HasResourcePolicy(e.arn()), "an outsider sees a secret");
+          }
+          if (IsApp(caller)) {
+            FUZZ_CHECK(AppMayUse(e.name()) || HasResourcePolicy(e.arn()),
+                       "the app sees a secret outside fz/");
           }
         }
       }));
