@@ -26,6 +26,7 @@
 #include "libs/common/errors.h"
 #include "libs/common/log.h"
 #include "libs/common/status_macros.h"
+#include "libs/runtime/inline_actions.h"
 #include "services/store/envelope/data_key_cache.h"
 #include "services/store/envelope/envelope.h"
 #include "services/store/schema.h"
@@ -595,23 +596,7 @@ void CheckAnswer(const absl::Status& status, const Caller& caller, absl::string_
                  .c_str());
 }
 
-bool InlineFirst(absl::string_view action) {
-  static const auto* const actions = new absl::flat_hash_set<std::string>{
-      "secretsmanager:GetSecretValue",
-      "secretsmanager:DescribeSecret",
-      "secretsmanager:ListSecretVersionIds",
-      "secretsmanager:GetResourcePolicy",
-      "ssm:GetParameter",
-      "kms:Decrypt",
-      "kms:Encrypt",
-      "kms:GenerateDataKey",
-      "kms:GenerateDataKeyWithoutPlaintext",
-      "kms:ReEncrypt",
-      "kms:GenerateRandom",
-      "kms:DescribeKey",
-  };
-  return actions->contains(action);
-}
+bool InlineFirst(absl::string_view action) { return runtime::InlineFirstAction(action); }
 
 // ---- the driver ----
 

@@ -275,9 +275,8 @@ Method MakeMethod(std::string name, std::vector<Request> seeds,
   return m;
 }
 
-// CallGate::InlineFirst (libs/runtime/call_gate.cc, which links gRPC and is
-// not built here): the actions tried on the callback thread first. Keep the
-// two lists the same.
+// The actions CallGate tries on the callback thread first: the one list in
+// libs/runtime/inline_actions.h.
 bool InlineFirst(absl::string_view action);
 
 // Makes a call as the CallGate does for `caller`: with the KMS down when

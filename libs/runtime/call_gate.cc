@@ -7,12 +7,12 @@
 #include <chrono>
 #include <future>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
 #include "libs/common/log.h"
 #include "libs/rpc/peer.h"
+#include "libs/runtime/inline_actions.h"
 
 namespace coffer::runtime {
 
@@ -36,23 +36,7 @@ CallGate::CallGate(const authz::Authorizer* authorizer, audit::AuditLog* audit,
                    .Add({});
 }
 
-bool CallGate::InlineFirst(absl::string_view action) {
-  static const auto* actions = new absl::flat_hash_set<std::string>{
-      "secretsmanager:GetSecretValue",
-      "secretsmanager:DescribeSecret",
-      "secretsmanager:ListSecretVersionIds",
-      "secretsmanager:GetResourcePolicy",
-      "ssm:GetParameter",
-      "kms:Decrypt",
-      "kms:Encrypt",
-      "kms:GenerateDataKey",
-      "kms:GenerateDataKeyWithoutPlaintext",
-      "kms:ReEncrypt",
-      "kms:GenerateRandom",
-      "kms:DescribeKey",
-  };
-  return actions->contains(action);
-}
+bool CallGate::InlineFirst(absl::string_view action) { return InlineFirstAction(action); }
 
 CallGate& CallGate::Unguarded() {
   static CallGate* gate = new CallGate(nullptr, nullptr, nullptr);
