@@ -277,19 +277,39 @@ absl::StatusOr<uint64_t> ChangeLog::DecodePosition(absl::string_view field,
 
 absl::Status CommitWithEvent(storage::Database* db, ChangeLog* log, Clock* clock,
                              coffer::v1::ResourceKind resource, const EventfulChange& fn) {
-  ChangeLog::Ticket ticket;
-  if (log != nullptr) ticket = log->Reserve();
+  return CommitWithEvents(
+      db, log, clock, resource, 1,
+      [&](storage::Transaction& txn, std::vector<coffer::v1::ChangeEvent>* events) {
+        coffer::v1::ChangeEvent event;
+        COFFER_RETURN_IF_ERROR(fn(txn, &event));
+        if (event.kind() != coffer::v1::CHANGE_KIND_UNSPECIFIED)
+          events->push_back(std::move(event));
+        return absl::OkStatus();
+      });
+}
+
+absl::Status CommitWithEvents(storage::Database* db, ChangeLog* log, Clock* clock,
+                              coffer::v1::ResourceKind resource, size_t max_events,
+                              const EventfulChanges& fn) {
+  std::vector<ChangeLog::Ticket> tickets;
+  if (log != nullptr) {
+    tickets.reserve(max_events);
+    for (size_t i = 0; i < max_events; ++i) tickets.push_back(log->Reserve());
+  }
   absl::Status s = db->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
-    coffer::v1::ChangeEvent event;
-    COFFER_RETURN_IF_ERROR(fn(txn, &event));
-    if (log != nullptr && event.kind() != coffer::v1::CHANGE_KIND_UNSPECIFIED) {
-      event.set_resource_kind(resource);
-      *event.mutable_time() = ToProto(clock->Now());
-      log->Stage(txn, ticket, event);
+    std::vector<coffer::v1::ChangeEvent> events;
+    COFFER_RETURN_IF_ERROR(fn(txn, &events));
+    COFFER_CHECK(events.size() <= max_events, "more change events than reserved");
+    if (log == nullptr) return absl::OkStatus();
+    const absl::Time now = clock->Now();
+    for (size_t i = 0; i < events.size(); ++i) {
+      events[i].set_resource_kind(resource);
+      *events[i].mutable_time() = ToProto(now);
+      log->Stage(txn, tickets[i], events[i]);
     }
     return absl::OkStatus();
   });
-  if (log != nullptr) log->Finish(ticket);
+  for (const ChangeLog::Ticket& t : tickets) log->Finish(t);
   return s;
 }
 

@@ -58,6 +58,15 @@ using EventfulChange = std::function<absl::Status(storage::Transaction&, coffer:
 absl::Status CommitWithEvent(storage::Database* db, ChangeLog* log, Clock* clock,
                              coffer::v1::ResourceKind resource, const EventfulChange& fn);
 
+// Several changes that may each describe themselves, committed as one write
+// (a group commit): `fn` appends at most `max_events` events, in the order
+// their sequence numbers are given.
+using EventfulChanges =
+    std::function<absl::Status(storage::Transaction&, std::vector<coffer::v1::ChangeEvent>*)>;
+absl::Status CommitWithEvents(storage::Database* db, ChangeLog* log, Clock* clock,
+                              coffer::v1::ResourceKind resource, size_t max_events,
+                              const EventfulChanges& fn);
+
 class ChangeLog {
  public:
   struct Ticket {

@@ -1,10 +1,13 @@
 #include "services/store/secrets/secret_records.h"
 
 #include <algorithm>
+#include <deque>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
 
+#include "absl/container/node_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "coffer/rotation/v1/control.pb.h"
@@ -142,11 +145,33 @@ std::string RotationIndexEntry(const SecretRecord& r) {
   return e.SerializeAsString();
 }
 
+// One writer's change, queued for its secret's turn.
+struct SecretRecords::QueuedChange {
+  const SecretRecord* resolved = nullptr;
+  coffer::v1::ChangeKind kind = coffer::v1::CHANGE_KIND_UNSPECIFIED;
+  const RecordMutation* mutate = nullptr;
+  const std::string* version = nullptr;
+  absl::Status result;
+  bool done = false;  // result is final (guarded by the stripe's mutex)
+  bool lead = false;  // this writer now holds the secret's turn (ditto)
+};
+
+// The queues of the secrets whose names hash to one stripe. A secret has a
+// queue while someone holds its turn; the holder commits everything queued,
+// then hands the turn to the first writer that queued meanwhile.
+struct SecretRecords::WriterStripe {
+  absl::Mutex mu;
+  absl::node_hash_map<std::string, std::deque<QueuedChange*>> waiting ABSL_GUARDED_BY(mu);
+};
+
 SecretRecords::SecretRecords(storage::Database* db, Envelope* envelope, SecretStoreOptions options)
     : db_(db),
       envelope_(envelope),
       options_(std::move(options)),
-      clock_(options_.clock ? options_.clock : RealClock()) {}
+      clock_(options_.clock ? options_.clock : RealClock()),
+      stripes_(new WriterStripe[kWriterStripes]) {}
+
+SecretRecords::~SecretRecords() = default;
 
 absl::Status SecretRecords::Load() {
   int64_t n = 0;
@@ -271,48 +296,128 @@ absl::Status SecretRecords::Commit(const EventfulChange& fn) {
 }
 
 absl::Mutex& SecretRecords::WriterLock(absl::string_view name) const {
-  return writer_locks_[absl::HashOf(name) % writer_locks_.size()];
+  return writer_locks_[absl::HashOf(name) % kWriterStripes];
+}
+
+SecretRecords::WriterStripe& SecretRecords::StripeOf(absl::string_view name) const {
+  return stripes_[absl::HashOf(name) % kWriterStripes];
 }
 
 absl::Status SecretRecords::Mutate(const SecretRecord& resolved, coffer::v1::ChangeKind kind,
                                    const RecordMutation& mutate, const std::string& version) {
   if (!MayBlock()) return WouldBlockError("a secret's write");
-  // Writers of one secret take turns instead of conflicting and retrying
-  // each other's whole transaction (a storm under many writers).
-  absl::MutexLock turn(&WriterLock(resolved.name()));
-  return Commit([&](storage::Transaction& txn, coffer::v1::ChangeEvent* event) -> absl::Status {
-    COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(schema::kSecrets, resolved.name()));
-    SecretRecord record;
-    if (!bytes || !record.ParseFromString(*bytes) || record.arn() != resolved.arn()) {
-      return SecretNotFound(resolved.name());  // purged (and maybe re-created) meanwhile
+  QueuedChange me;
+  me.resolved = &resolved;
+  me.kind = kind;
+  me.mutate = &mutate;
+  me.version = &version;
+  WriterStripe& stripe = StripeOf(resolved.name());
+  std::vector<QueuedChange*> group;
+  {
+    absl::MutexLock lock(&stripe.mu);
+    auto [it, first] = stripe.waiting.try_emplace(resolved.name());
+    if (first) {
+      group.push_back(&me);  // nobody holds the turn: take it
+    } else {
+      it->second.push_back(&me);
+      stripe.mu.Await(absl::Condition(
+          +[](QueuedChange* c) { return c->done || c->lead; }, &me));
+      if (me.done) return me.result;  // committed by the holder of the turn
+      // Handed the turn: commit everything queued (this change first).
+      group.assign(it->second.begin(), it->second.end());
+      it->second.clear();
     }
-    COFFER_ASSIGN_OR_RETURN(auto deprecated_bytes,
-                            txn.GetForUpdate(schema::kDeprecatedVersions, record.name()));
-    COFFER_ASSIGN_OR_RETURN(DeprecatedVersions deprecated,
-                            ParseDeprecated(deprecated_bytes, record.name()));
-    MergeDeprecated(record, std::move(deprecated));
-    const ListIndexEntry before = IndexEntryOf(record);
-    const std::string rotation_before = RotationIndexEntry(record);
-    COFFER_RETURN_IF_ERROR(mutate(record, txn));
-    WriteSplit(record, txn, deprecated_bytes.value_or(""));
-    const std::string rotation_after = RotationIndexEntry(record);
-    if (rotation_after != rotation_before) {
-      if (rotation_after.empty()) {
-        txn.Delete(schema::kRotations, record.name());
-      } else {
-        txn.Put(schema::kRotations, record.name(), rotation_after);
-      }
-    }
-    ListIndexEntry after = IndexEntryOf(record);
-    if (after.SerializeAsString() != before.SerializeAsString()) {
-      txn.Put(schema::kByCreated, schema::CreatedKey(record.created_micros(), record.name()),
-              after.SerializeAsString());
-    }
-    event->set_kind(kind);
-    event->set_name(record.name());
-    if (!version.empty()) event->set_version(version);
-    return absl::OkStatus();
-  });
+  }
+  {
+    absl::MutexLock turn(&WriterLock(resolved.name()));
+    CommitGroup(resolved.name(), group);
+  }
+  absl::MutexLock lock(&stripe.mu);
+  for (QueuedChange* c : group) c->done = true;
+  auto it = stripe.waiting.find(resolved.name());
+  if (it->second.empty()) {
+    stripe.waiting.erase(it);
+  } else {
+    it->second.front()->lead = true;  // the next in line commits what queued meanwhile
+  }
+  return me.result;
+}
+
+void SecretRecords::CommitGroup(const std::string& name, const std::vector<QueuedChange*>& group) {
+  // What the transaction returns when no change of the group succeeded
+  // (nothing to write; each change keeps its own error).
+  static const absl::Status kNothingToWrite = absl::CancelledError("no change to write");
+  // ... and when one change failed in a group: the transaction is dropped
+  // and run again without it (no change pays for a copy of the record to
+  // undo a failure that rarely happens).
+  static const absl::Status kRunAgain = absl::CancelledError("run the group again");
+  std::vector<bool> left_out(group.size(), false);
+  absl::Status committed;
+  while (true) {
+    size_t failed = group.size();
+    committed = CommitWithEvents(
+        db_, options_.changes, clock_, coffer::v1::RESOURCE_KIND_SECRET, group.size(),
+        [&](storage::Transaction& txn,
+            std::vector<coffer::v1::ChangeEvent>* events) -> absl::Status {
+          COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(schema::kSecrets, name));
+          SecretRecord record;
+          const bool present = bytes && record.ParseFromString(*bytes);
+          COFFER_ASSIGN_OR_RETURN(auto deprecated_bytes,
+                                  txn.GetForUpdate(schema::kDeprecatedVersions, name));
+          COFFER_ASSIGN_OR_RETURN(DeprecatedVersions deprecated,
+                                  ParseDeprecated(deprecated_bytes, name));
+          MergeDeprecated(record, std::move(deprecated));
+          const ListIndexEntry before = IndexEntryOf(record);
+          const std::string rotation_before = RotationIndexEntry(record);
+          const size_t remaining = std::count(left_out.begin(), left_out.end(), false);
+          bool any = false;
+          for (size_t i = 0; i < group.size(); ++i) {
+            if (left_out[i]) continue;
+            QueuedChange* c = group[i];
+            if (!present || record.arn() != c->resolved->arn()) {
+              c->result = SecretNotFound(name);  // purged (and maybe re-created) meanwhile
+              continue;
+            }
+            c->result = (*c->mutate)(record, txn);
+            if (!c->result.ok()) {
+              if (remaining == 1) return c->result;  // alone: nothing is written
+              failed = i;
+              return kRunAgain;
+            }
+            any = true;
+            if (c->kind != coffer::v1::CHANGE_KIND_UNSPECIFIED) {
+              coffer::v1::ChangeEvent& event = events->emplace_back();
+              event.set_kind(c->kind);
+              event.set_name(name);
+              if (!c->version->empty()) event.set_version(*c->version);
+            }
+          }
+          if (!any) return kNothingToWrite;
+          WriteSplit(record, txn, deprecated_bytes.value_or(""));
+          const std::string rotation_after = RotationIndexEntry(record);
+          if (rotation_after != rotation_before) {
+            if (rotation_after.empty()) {
+              txn.Delete(schema::kRotations, name);
+            } else {
+              txn.Put(schema::kRotations, name, rotation_after);
+            }
+          }
+          ListIndexEntry after = IndexEntryOf(record);
+          if (after.SerializeAsString() != before.SerializeAsString()) {
+            txn.Put(schema::kByCreated, schema::CreatedKey(record.created_micros(), name),
+                    after.SerializeAsString());
+          }
+          return absl::OkStatus();
+        });
+    if (committed != kRunAgain) break;
+    left_out[failed] = true;  // keeps its error
+  }
+  if (committed.ok() || committed == kNothingToWrite) return;
+  // The write failed (or the one change failed alone): no change of the
+  // group happened.
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (!left_out[i] && group[i]->result.ok()) group[i]->result = committed;
+  }
 }
 
 absl::Status SecretRecords::Insert(const SecretRecord& record, const VersionRecord* version) {

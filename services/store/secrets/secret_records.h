@@ -12,14 +12,16 @@
 // costs the same however many deprecated versions it keeps; WithDeprecated
 // adds the rest where a caller needs every version. Mutate's and Insert's
 // records always hold every version, oldest first, and are split again when
-// written. Every change
-// goes through Commit: one optimistic transaction, committed as one synced
-// atomic write together with its change event, so a crash leaves the old or
-// the new state, never a mix. Mutate re-reads the record inside the
-// transaction, runs the caller's change on it, writes it back and keeps
-// every index in step. Writers of one secret take turns (a striped lock by
-// name) rather than conflict and retry. KMS calls (sealing) happen before the transaction,
-// never inside.
+// written. Every change goes through Commit: one optimistic transaction,
+// committed as one synced atomic write together with its change event, so a
+// crash leaves the old or the new state, never a mix. Mutate re-reads the
+// record inside the transaction, runs the caller's change on it, writes it
+// back and keeps every index in step. Writers of one secret do not conflict
+// and retry: they queue, and whoever holds the secret's turn applies every
+// change queued meanwhile, one after the other, in one transaction and one
+// synced write (a group commit; when one change fails, the group is run
+// again without it). KMS calls (sealing) happen before the
+// transaction, never inside.
 //
 //   SecretRecords records(db.get(), &envelope, options);
 //   COFFER_RETURN_IF_ERROR(records.Load());
@@ -37,6 +39,7 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -108,6 +111,7 @@ class SecretRecords {
  public:
   // Neither pointer is owned; both must outlive this object.
   SecretRecords(storage::Database* db, Envelope* envelope, SecretStoreOptions options);
+  ~SecretRecords();
 
   // Counts the stored secrets (for the gauge).
   absl::Status Load();
@@ -199,15 +203,23 @@ class SecretRecords {
   absl::StatusOr<int> PurgeExpired();
 
  private:
-  // The lock writers of a secret take turns on (striped by name).
+  struct QueuedChange;
+  struct WriterStripe;
+  // The lock a secret's group commits and purges hold (striped by name).
   absl::Mutex& WriterLock(absl::string_view name) const;
+  WriterStripe& StripeOf(absl::string_view name) const;
+  // Applies `group` (changes of one secret, in queue order) in one commit
+  // and sets each one's result.
+  void CommitGroup(const std::string& name, const std::vector<QueuedChange*>& group);
 
   storage::Database* db_;
   Envelope* envelope_;
   SecretStoreOptions options_;
   Clock* clock_;
   std::atomic<int64_t> count_{0};
-  mutable std::array<absl::Mutex, 256> writer_locks_;
+  static constexpr size_t kWriterStripes = 256;
+  mutable std::array<absl::Mutex, kWriterStripes> writer_locks_;
+  std::unique_ptr<WriterStripe[]> stripes_;
 };
 
 }  // namespace coffer::store

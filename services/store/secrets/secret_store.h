@@ -106,9 +106,8 @@ class SecretStore {
   // (or fills the placeholder of that id); `raced` when the secret changed
   // in a way that needs the value sealed again.
   absl::Status CommitPutValue(SecretRecord& r, storage::Transaction& txn, const SecretRecord& read,
-                              const SealedVersion& sealed, bool fills_placeholder,
-                              const std::vector<std::string>& stages, bool* raced,
-                              std::vector<std::string>* final_stages);
+                              const SealedVersion& sealed, const std::vector<std::string>& stages,
+                              bool* raced, std::vector<std::string>* final_stages);
   // UpdateSecret's re-wrap of the labelled versions' data keys under
   // `new_key` (KMS ReEncrypt; the values do not change): version id ->
   // (stored bytes read, re-wrapped record).

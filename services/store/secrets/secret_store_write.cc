@@ -147,22 +147,28 @@ absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
         SecretRecord record,
         AuthorizeSecret(*records_, access, "secretsmanager:PutSecretValue", request.secret_id()));
     if (IsDeleted(record)) return MarkedForDeletion(record.name());
-    // A retried put finds its version even after it lost its labels.
-    COFFER_RETURN_IF_ERROR(records_->WithDeprecated(record));
     sm::PutSecretValueResponse response;
     response.set_arn(record.arn());
     response.set_name(record.name());
     response.set_version_id(token);
     COFFER_RETURN_IF_ERROR(CheckPendingOwnership(*records_, access, record, token, stages));
     const VersionSummary* existing = StagingLabels::FindVersion(record, token);
-    if (existing != nullptr && existing->has_value()) {
+    // A retried put finds its version even after it lost its labels: a
+    // stored value under the token that no labelled version names is a
+    // deprecated one (looked up by key, not by reading every deprecated
+    // summary).
+    bool stored = existing != nullptr && existing->has_value();
+    if (existing == nullptr) {
+      COFFER_ASSIGN_OR_RETURN(auto version, records_->ReadVersion(record, token));
+      stored = version.has_value();
+    }
+    if (stored) {
       COFFER_ASSIGN_OR_RETURN(bool same,
                               records_->SameValue(record, token, value.is_binary, value.bytes));
       if (!same) return VersionExists(record.name());
-      *response.mutable_version_stages() = existing->stages();
+      if (existing != nullptr) *response.mutable_version_stages() = existing->stages();
       return response;
     }
-    const bool fills_placeholder = existing != nullptr;  // e.g. rotation's AWSPENDING
     COFFER_ASSIGN_OR_RETURN(
         SealedVersion sealed,
         records_->Seal(record, records_->KmsKeyOf(record), token, value.is_binary, value.bytes));
@@ -172,8 +178,7 @@ absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
         record, coffer::v1::CHANGE_KIND_UPDATED,
         [&](SecretRecord& r, storage::Transaction& txn) {
           COFFER_RETURN_IF_ERROR(CheckPendingOwnership(*records_, access, r, token, stages));
-          return CommitPutValue(r, txn, record, sealed, fills_placeholder, stages, &raced,
-                                &final_stages);
+          return CommitPutValue(r, txn, record, sealed, stages, &raced, &final_stages);
         },
         token);
     if (raced) continue;
@@ -187,7 +192,6 @@ absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
 
 absl::Status SecretStore::CommitPutValue(SecretRecord& r, storage::Transaction& txn,
                                          const SecretRecord& read, const SealedVersion& sealed,
-                                         bool fills_placeholder,
                                          const std::vector<std::string>& stages, bool* raced,
                                          std::vector<std::string>* final_stages) {
   *raced = false;
@@ -198,11 +202,13 @@ absl::Status SecretStore::CommitPutValue(SecretRecord& r, storage::Transaction& 
     return Raced();
   }
   const VersionSummary* now_existing = StagingLabels::FindVersion(r, token);
-  if ((now_existing != nullptr) != fills_placeholder ||
-      (now_existing != nullptr && now_existing->has_value())) {
+  if (now_existing != nullptr && now_existing->has_value()) {
     *raced = true;  // someone wrote this token meanwhile: start over
     return Raced();
   }
+  // A version without a value under the token (e.g. rotation's AWSPENDING):
+  // this put gives it one.
+  const bool fills_placeholder = now_existing != nullptr;
   absl::Time now = records_->clock()->Now();
   VersionSummary summary;
   std::vector<std::string> wanted = stages;

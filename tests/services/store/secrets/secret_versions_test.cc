@@ -2,10 +2,15 @@
 // every read parses), the deprecated ones beside it (what only writes and
 // ListSecretVersionIds with include_deprecated read) — and that every API
 // still sees all of them.
+#include <atomic>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/common/errors.h"
@@ -188,6 +193,105 @@ TEST_F(SecretVersionsTest, RecordsWrittenBeforeTheSplitAreSplitOnTheirNextChange
   EXPECT_EQ(StoredRecord().versions_size(), 2);
   EXPECT_THAT(StoredDeprecated(), ElementsAre(Token(0), Token(1), Token(2)));
   EXPECT_THAT(AllVersions(), ElementsAre(Token(4), Token(3), Token(2), Token(1), Token(0)));
+}
+
+// Many writers of one secret: every put lands once, with its own change
+// event, and the labels stay consistent (one AWSCURRENT, one AWSPREVIOUS).
+TEST_F(SecretVersionsTest, ConcurrentPutsToOneSecretAllLand) {
+  CreateWithVersions(1);
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 25;
+  const auto from = changes_->Watermark();
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!Put(1 + t * kPerThread + i).ok()) failed.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  std::vector<std::string> all = AllVersions();
+  EXPECT_EQ(all.size(), 1u + kThreads * kPerThread);
+  for (int i = 0; i <= kThreads * kPerThread; ++i) {
+    EXPECT_EQ(ValueOf(i).value_or("?"), absl::StrCat("v", i)) << i;
+  }
+  auto events = changes_->Read(from, 1000);
+  ASSERT_TRUE(events.ok()) << events.status();
+  std::set<std::string> versions;
+  for (const auto& e : *events) versions.insert(e.version());
+  EXPECT_EQ(events->size(), static_cast<size_t>(kThreads * kPerThread));
+  EXPECT_EQ(versions.size(), static_cast<size_t>(kThreads * kPerThread));
+  int current = 0, previous = 0;
+  const SecretRecord record = StoredRecord();
+  for (const auto& v : record.versions()) {
+    for (const auto& stage : v.stages()) {
+      current += stage == "AWSCURRENT";
+      previous += stage == "AWSPREVIOUS";
+    }
+  }
+  EXPECT_EQ(current, 1);
+  EXPECT_EQ(previous, 1);
+}
+
+// Changes that queue while one holds the secret's turn are committed
+// together; one that fails fails alone and leaves no trace.
+TEST_F(SecretVersionsTest, QueuedChangesCommitTogetherAndAFailureFailsAlone) {
+  CreateWithVersions(1);
+  auto resolved = records_->Resolve("secret_id", "s");
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  const auto from = changes_->Watermark();
+  absl::Notification holding, release;
+  std::atomic<int> b_runs{0};
+  auto append = [&](const std::string& letter, std::atomic<int>* runs, bool fail) {
+    return [&, letter, runs, fail](SecretRecord& r, storage::Transaction&) -> absl::Status {
+      if (runs != nullptr) runs->fetch_add(1);
+      r.set_description(r.description() + letter);
+      if (fail) return absl::InvalidArgumentError("change C fails");
+      return absl::OkStatus();
+    };
+  };
+  absl::Status a_result, b_result, c_result, d_result;
+  std::thread a([&] {
+    a_result = records_->Mutate(*resolved, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
+                                [&](SecretRecord& r, storage::Transaction&) -> absl::Status {
+                                  holding.Notify();
+                                  release.WaitForNotification();
+                                  r.set_description(r.description() + "A");
+                                  return absl::OkStatus();
+                                });
+  });
+  holding.WaitForNotification();
+  // B, C and D queue behind A, in this order.
+  std::thread b([&] {
+    b_result = records_->Mutate(*resolved, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
+                                append("B", &b_runs, false));
+  });
+  absl::SleepFor(absl::Milliseconds(100));
+  std::thread c([&] {
+    c_result = records_->Mutate(*resolved, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
+                                append("C", nullptr, true));
+  });
+  absl::SleepFor(absl::Milliseconds(100));
+  std::thread d([&] {
+    d_result = records_->Mutate(*resolved, coffer::v1::CHANGE_KIND_METADATA_UPDATED,
+                                append("D", nullptr, false));
+  });
+  absl::SleepFor(absl::Milliseconds(100));
+  release.Notify();
+  for (std::thread* t : {&a, &b, &c, &d}) t->join();
+  EXPECT_TRUE(a_result.ok()) << a_result;
+  EXPECT_TRUE(b_result.ok()) << b_result;
+  EXPECT_TRUE(absl::IsInvalidArgument(c_result)) << c_result;
+  EXPECT_TRUE(d_result.ok()) << d_result;
+  EXPECT_EQ(StoredRecord().description(), "ABD");
+  // B's change ran in a group with C's: once with it, once more without.
+  EXPECT_EQ(b_runs.load(), 2);
+  auto events = changes_->Read(from, 100);
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_EQ(events->size(), 3u);
 }
 
 }  // namespace
