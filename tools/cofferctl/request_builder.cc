@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <set>
@@ -18,6 +19,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "libs/common/json.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/utf8.h"
 #include "tools/cofferctl/command_table.h"
 
 namespace coffer::cofferctl {
@@ -128,8 +130,9 @@ absl::Status StoreScalar(pb::Message& msg, const FD& field, absl::string_view fl
                          absl::string_view text) {
   const pb::Reflection& r = *msg.GetReflection();
   const bool rep = field.is_repeated();
+  // Never the value itself: it may be a secret given to the wrong flag.
   auto invalid = [&](absl::string_view what) {
-    return BadFlag(flag, absl::StrCat("'", text, "' is not a valid ", what));
+    return BadFlag(flag, absl::StrCat("not a valid ", what));
   };
   switch (field.cpp_type()) {
     case FD::CPPTYPE_STRING: {
@@ -137,8 +140,7 @@ absl::Status StoreScalar(pb::Message& msg, const FD& field, absl::string_view fl
       if (field.type() == FD::TYPE_BYTES) {
         value.clear();
         if (!absl::Base64Unescape(text, &value)) {
-          return BadFlag(flag, absl::StrCat("not valid base64; use --", flag,
-                                            "-file=<path> for raw bytes from a file"));
+          return BadFlag(flag, "not valid base64; give raw bytes with fileb://<path> or - (stdin)");
         }
       }
       rep ? r.AddString(&msg, &field, std::move(value))
@@ -197,8 +199,9 @@ absl::Status StoreScalar(pb::Message& msg, const FD& field, absl::string_view fl
     case FD::CPPTYPE_ENUM: {
       const pb::EnumValueDescriptor* v = FindEnumValue(*field.enum_type(), text);
       if (v == nullptr) {
-        return BadFlag(flag, absl::StrCat("unknown ", field.enum_type()->name(), " value '", text,
-                                          "'; expected one of: ", EnumChoices(*field.enum_type())));
+        return BadFlag(flag,
+                       absl::StrCat("not a ", field.enum_type()->name(),
+                                    " value; expected one of: ", EnumChoices(*field.enum_type())));
       }
       rep ? r.AddEnum(&msg, &field, v) : r.SetEnum(&msg, &field, v);
       return absl::OkStatus();
@@ -211,6 +214,20 @@ absl::Status StoreScalar(pb::Message& msg, const FD& field, absl::string_view fl
 
 // ---- JSON -------------------------------------------------------------
 
+// The first line of a protobuf JSON parse error without the value it may
+// quote: `(secret_binary): invalid value "..." for type TYPE_BYTES` names the
+// field and the type, and the value can be a secret. The later lines quote
+// the input around the error and are dropped whole.
+std::string WithoutValue(std::string why) {
+  why = why.substr(0, why.find('\n'));
+  const size_t start = why.find("invalid value ");
+  const size_t end = why.rfind(" for type ");
+  if (start != std::string::npos && end != std::string::npos && end > start) {
+    why.replace(start, end - start, "invalid value");
+  }
+  return why;
+}
+
 absl::Status ParseJson(absl::string_view json, pb::Message& msg, absl::string_view flag) {
   pb::util::JsonParseOptions options;
   auto status =
@@ -218,8 +235,7 @@ absl::Status ParseJson(absl::string_view json, pb::Message& msg, absl::string_vi
   if (!status.ok()) {
     // The parser's later lines quote the input around the error, and the
     // input may hold a secret value: keep only the first line.
-    std::string why = status.message().ToString();
-    why = why.substr(0, why.find('\n'));
+    const std::string why = WithoutValue(status.message().ToString());
     return BadFlag(flag,
                    absl::StrCat("invalid JSON for ", msg.GetDescriptor()->full_name(), ": ", why));
   }
@@ -263,9 +279,8 @@ absl::Status FillMessage(pb::Message& msg, absl::string_view flag, absl::string_
   if (IsStringPair(type)) {
     std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits('=', 1));
     if (parts.size() != 2) {
-      return BadFlag(flag,
-                     absl::StrCat("expected ", type.field(0)->name(), "=", type.field(1)->name(),
-                                  " or a JSON object, got '", text, "'"));
+      return BadFlag(flag, absl::StrCat("expected ", type.field(0)->name(), "=",
+                                        type.field(1)->name(), " or a JSON object"));
     }
     msg.GetReflection()->SetString(&msg, type.field(0), parts[0]);
     msg.GetReflection()->SetString(&msg, type.field(1), parts[1]);
@@ -282,7 +297,7 @@ absl::Status StoreMapEntry(pb::Message& msg, const FD& field, absl::string_view 
   const FD& value = *field.message_type()->map_value();
   std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits('=', 1));
   if (parts.size() != 2) {
-    return BadFlag(flag, absl::StrCat("expected key=value or a JSON object, got '", text, "'"));
+    return BadFlag(flag, "expected key=value or a JSON object");
   }
   // Reject a repeated key instead of silently keeping one of the two.
   const pb::Reflection& r = *msg.GetReflection();
@@ -332,7 +347,7 @@ absl::Status ApplyValue(pb::Message& msg, const FD& field, absl::string_view fla
 struct FlagUse {
   std::string flag;  // as typed, without the leading "--"
   const FD* field = nullptr;
-  bool from_file = false;
+  bool from_file = false;  // --<field>-file=<path>
   std::string value;
 };
 
@@ -358,33 +373,107 @@ absl::StatusOr<FlagUse> ResolveFlag(const pb::Descriptor& type, absl::string_vie
   return use;
 }
 
-}  // namespace
+// Where a flag's value comes from: the command line, a file or stdin.
+struct ValueSource {
+  enum Kind { kInline, kFile, kFileBinary, kStdin } kind = kInline;
+  std::string path;  // kFile, kFileBinary; "-" for kStdin
+};
 
-std::string EnumShortName(const pb::EnumValueDescriptor& value) {
-  const std::string prefix = EnumPrefix(*value.type());
-  return value.name().substr(prefix.size());
+ValueSource SourceOf(absl::string_view value) {
+  if (value == kStdinPath) return {ValueSource::kStdin, kStdinPath};
+  if (absl::StartsWith(value, "fileb://")) {
+    return {ValueSource::kFileBinary, std::string(value.substr(8))};
+  }
+  if (absl::StartsWith(value, "file://")) return {ValueSource::kFile, std::string(value.substr(7))};
+  return {};
 }
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read file '", path, "'"));
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading file '", path, "'"));
-  return out.str();
+// Reads values from files and stdin for one request; stdin only once, since
+// a second read would silently see nothing.
+class ValueReader {
+ public:
+  explicit ValueReader(const FileReader& read_file) : read_file_(read_file) {}
+
+  absl::StatusOr<std::string> Read(absl::string_view flag, const std::string& path) {
+    if (path == kStdinPath) {
+      if (!stdin_flag_.empty()) {
+        return BadFlag(flag, absl::StrCat("standard input (-) is already read by --", stdin_flag_));
+      }
+      stdin_flag_ = std::string(flag);
+    }
+    absl::StatusOr<std::string> content = read_file_(path);
+    if (!content.ok()) return BadFlag(flag, content.status().message());
+    return content;
+  }
+
+ private:
+  const FileReader& read_file_;
+  std::string stdin_flag_;  // the flag that read stdin, if any
+};
+
+bool IsText(absl::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
 }
 
-absl::Status FillRequest(const std::vector<std::string>& args, pb::Message& request,
-                         const FileReader& read_file) {
-  const pb::Descriptor& type = *request.GetDescriptor();
-  std::optional<std::string> input_json;
-  std::vector<FlagUse> uses;
+// Sets a string or bytes field to `content` as it is (from a file or stdin).
+// A string field must get UTF-8: proto3 would carry other bytes to the
+// server, which refuses the whole request without saying which field.
+absl::Status ApplyRaw(pb::Message& msg, const FD& field, absl::string_view flag,
+                      const std::string& content) {
+  if (field.type() == FD::TYPE_STRING && !IsText(content)) {
+    return BadFlag(flag, "the content is not UTF-8 text (binary belongs in a bytes field)");
+  }
+  return ApplyValue(msg, field, flag, content, /*raw=*/true);
+}
+
+// Applies one flag: its value as typed, or what file://, fileb:// or - name.
+// String and bytes fields take the content exactly as it is (every byte,
+// a final newline included); any other field parses it as if it had been
+// typed, without surrounding whitespace ("24\n" is 24).
+absl::Status ApplyFlag(pb::Message& msg, const FlagUse& use, ValueReader& reader) {
+  const FD& field = *use.field;
+  if (use.from_file) {
+    COFFER_ASSIGN_OR_RETURN(std::string content, reader.Read(use.flag, use.value));
+    return ApplyRaw(msg, field, use.flag, content);
+  }
+  const ValueSource source = SourceOf(use.value);
+  if (source.kind == ValueSource::kInline) {
+    if (field.type() == FD::TYPE_STRING && !IsText(use.value)) {
+      return BadFlag(use.flag, "not UTF-8 text");
+    }
+    return ApplyValue(msg, field, use.flag, use.value, /*raw=*/false);
+  }
+  if (source.kind == ValueSource::kFileBinary && field.type() != FD::TYPE_BYTES) {
+    return BadFlag(use.flag, "fileb:// is for bytes fields; use file://<path>");
+  }
+  COFFER_ASSIGN_OR_RETURN(std::string content, reader.Read(use.flag, source.path));
+  if (field.cpp_type() == FD::CPPTYPE_STRING && !field.is_map()) {
+    return ApplyRaw(msg, field, use.flag, content);
+  }
+  return ApplyValue(msg, field, use.flag, std::string(absl::StripAsciiWhitespace(content)),
+                    /*raw=*/false);
+}
+
+// Splits `args` into --cli-input-json (if any) and the flag uses, in order.
+absl::Status ParseFlags(const pb::Descriptor& type, const std::vector<std::string>& args,
+                        std::optional<std::string>* input_json, std::vector<FlagUse>* uses) {
+  std::string last_flag;  // the flag before a stray value, to say where it is
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (!absl::StartsWith(arg, "--") || arg.size() == 2) {
-      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'"));
+      // Never quoted: the stray word may be part of a secret (a value with a
+      // space, unquoted), so say where it is, not what it is.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unexpected value", last_flag.empty() ? "" : absl::StrCat(" after --", last_flag),
+          " (a value without a flag); quote a value that contains spaces"));
     }
     std::vector<std::string> parts = absl::StrSplit(arg.substr(2), absl::MaxSplits('=', 1));
+    last_flag = parts[0];
     std::optional<std::string> value;
     if (parts.size() == 2) value = parts[1];
     const std::string& flag = parts[0];
@@ -405,20 +494,55 @@ absl::Status FillRequest(const std::vector<std::string>& args, pb::Message& requ
       }
     }
     if (is_json) {
-      if (input_json.has_value()) return BadFlag(flag, "given more than once");
-      input_json = *value;
+      if (input_json->has_value()) return BadFlag(flag, "given more than once");
+      *input_json = *std::move(value);
       continue;
     }
-    use.value = std::move(*value);
-    uses.push_back(std::move(use));
+    use.value = *std::move(value);
+    uses->push_back(std::move(use));
   }
+  return absl::OkStatus();
+}
 
+}  // namespace
+
+std::string EnumShortName(const pb::EnumValueDescriptor& value) {
+  const std::string prefix = EnumPrefix(*value.type());
+  return value.name().substr(prefix.size());
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read file '", path, "'"));
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading file '", path, "'"));
+  return out.str();
+}
+
+absl::StatusOr<std::string> ReadInput(const std::string& path) {
+  if (path != kStdinPath) return ReadWholeFile(path);
+  std::ostringstream out;
+  out << std::cin.rdbuf();
+  if (std::cin.bad()) return absl::DataLossError("error reading standard input");
+  return out.str();
+}
+
+absl::Status FillRequest(const std::vector<std::string>& args, pb::Message& request,
+                         const FileReader& read_file) {
+  std::optional<std::string> input_json;
+  std::vector<FlagUse> uses;
+  COFFER_RETURN_IF_ERROR(ParseFlags(*request.GetDescriptor(), args, &input_json, &uses));
+
+  ValueReader reader(read_file);
   if (input_json.has_value()) {
     std::string json = *input_json;
-    if (absl::StartsWith(json, "file://")) {
-      auto content = read_file(json.substr(7));
-      if (!content.ok()) return BadFlag(kCliInputJson, content.status().message());
-      json = *std::move(content);
+    const ValueSource source = SourceOf(json);
+    if (source.kind == ValueSource::kFileBinary) {
+      return BadFlag(kCliInputJson, "takes '{...}', file://<path> or -");
+    }
+    if (source.kind != ValueSource::kInline) {
+      COFFER_ASSIGN_OR_RETURN(json, reader.Read(kCliInputJson, source.path));
     }
     COFFER_RETURN_IF_ERROR(ParseJson(json, request, kCliInputJson));
   }
@@ -441,13 +565,7 @@ absl::Status FillRequest(const std::vector<std::string>& args, pb::Message& requ
                                               " (both set ", oneof->name(), ")"));
       }
     }
-    if (use.from_file) {
-      auto content = read_file(use.value);
-      if (!content.ok()) return BadFlag(use.flag, content.status().message());
-      COFFER_RETURN_IF_ERROR(ApplyValue(request, field, use.flag, *content, /*raw=*/true));
-    } else {
-      COFFER_RETURN_IF_ERROR(ApplyValue(request, field, use.flag, use.value, /*raw=*/false));
-    }
+    COFFER_RETURN_IF_ERROR(ApplyFlag(request, use, reader));
   }
   return absl::OkStatus();
 }
@@ -464,62 +582,76 @@ absl::StatusOr<std::unique_ptr<pb::Message>> BuildRequest(const pb::Descriptor& 
   return request;
 }
 
-std::string RequestFlagsUsage(const pb::Descriptor& type) {
+namespace {
+
+std::string FieldUsage(const FD& field, bool required) {
+  const std::string flag = absl::StrCat("--", FlagName(field.name()));
+  std::string shape;
+  std::string type;
+  const char* repeated = "repeated: repeat the flag or separate values with commas";
+  if (field.is_map()) {
+    const FD& key = *field.message_type()->map_key();
+    const FD& value = *field.message_type()->map_value();
+    shape = " <key>=<value>";
+    type = absl::StrCat("map<", key.type_name(), ", ",
+                        value.cpp_type() == FD::CPPTYPE_MESSAGE ? value.message_type()->full_name()
+                                                                : std::string(value.type_name()),
+                        ">: repeat the flag, or a JSON object");
+    repeated = "";
+  } else if (field.cpp_type() == FD::CPPTYPE_MESSAGE) {
+    const pb::Descriptor& m = *field.message_type();
+    if (m.full_name() == "google.protobuf.Timestamp") {
+      shape = "=<RFC 3339 time>";
+      type = "google.protobuf.Timestamp, e.g. 2030-01-01T00:00:00Z";
+    } else if (IsStringPair(m)) {
+      shape = absl::StrCat(" ", m.field(0)->name(), "=", m.field(1)->name());
+      type = absl::StrCat(m.full_name(), ": ", m.field(0)->name(), "=", m.field(1)->name(),
+                          " or a JSON object");
+    } else {
+      shape = "=<JSON>";
+      type = absl::StrCat(m.full_name(), " as a JSON object");
+    }
+    repeated = "repeated: repeat the flag, or a JSON array";
+  } else {
+    switch (field.cpp_type()) {
+      case FD::CPPTYPE_BOOL:
+        shape = "[=true|false]";
+        type = "bool";
+        break;
+      case FD::CPPTYPE_ENUM:
+        shape = "=<enum>";
+        type =
+            absl::StrCat("enum ", field.enum_type()->name(), ": ", EnumChoices(*field.enum_type()));
+        break;
+      case FD::CPPTYPE_STRING:
+        if (field.type() == FD::TYPE_BYTES) {
+          shape = "=<base64>";
+          type = absl::StrCat("bytes: base64, or raw bytes from fileb://<path>, - (stdin) or ",
+                              flag, "-file=<path>");
+        } else {
+          shape = "=<string>";
+          type = "string";
+        }
+        break;
+      default:
+        shape = absl::StrCat("=<", field.type_name(), ">");
+        type = field.type_name();
+    }
+  }
+  if (field.is_repeated() && *repeated != '\0') absl::StrAppend(&type, "; ", repeated);
+  return absl::StrCat("  ", flag, shape, required ? "  (required)" : "", "\n      ", type, "\n");
+}
+
+}  // namespace
+
+std::string RequestFlagsUsage(const pb::Descriptor& type, const std::set<std::string>& required) {
   std::string out;
   for (int i = 0; i < type.field_count(); ++i) {
     const FD& field = *type.field(i);
-    const std::string flag = absl::StrCat("--", FlagName(field.name()));
-    std::string shape;
-    std::string notes;
-    if (field.is_map()) {
-      const FD& key = *field.message_type()->map_key();
-      const FD& value = *field.message_type()->map_value();
-      shape = " <key>=<value>";
-      notes =
-          absl::StrCat("map<", key.type_name(), ", ",
-                       value.cpp_type() == FD::CPPTYPE_MESSAGE ? value.message_type()->full_name()
-                                                               : std::string(value.type_name()),
-                       ">; repeatable, or a JSON object");
-    } else if (field.cpp_type() == FD::CPPTYPE_MESSAGE) {
-      const pb::Descriptor& m = *field.message_type();
-      if (m.full_name() == "google.protobuf.Timestamp") {
-        shape = "=<RFC 3339 time>";
-      } else if (IsStringPair(m)) {
-        shape = absl::StrCat(" ", m.field(0)->name(), "=", m.field(1)->name());
-        notes = absl::StrCat(m.full_name(), ", or a JSON object");
-      } else {
-        shape = "=<JSON>";
-        notes = m.full_name();
-      }
-      if (field.is_repeated()) absl::StrAppend(&notes, notes.empty() ? "" : "; ", "repeatable");
-    } else {
-      switch (field.cpp_type()) {
-        case FD::CPPTYPE_BOOL:
-          shape = "[=true|false]";
-          break;
-        case FD::CPPTYPE_ENUM:
-          shape = "=<enum>";
-          notes = absl::StrCat(field.enum_type()->name(), ": ", EnumChoices(*field.enum_type()));
-          break;
-        case FD::CPPTYPE_STRING:
-          if (field.type() == FD::TYPE_BYTES) {
-            shape = "=<base64>";
-            notes = absl::StrCat("bytes; or ", flag, "-file=<path> for raw bytes");
-          } else {
-            shape = "=<string>";
-          }
-          break;
-        default:
-          shape = absl::StrCat("=<", field.type_name(), ">");
-      }
-      if (field.is_repeated()) {
-        absl::StrAppend(&notes, notes.empty() ? "" : "; ", "repeatable or comma-separated");
-      }
-    }
-    absl::StrAppend(&out, "  ", flag, shape, notes.empty() ? "" : "\n      ", notes, "\n");
+    absl::StrAppend(&out, FieldUsage(field, required.count(field.name()) > 0));
   }
   if (type.field_count() == 0) absl::StrAppend(&out, "  (none)\n");
-  absl::StrAppend(&out, "  --cli-input-json='{...}' | --cli-input-json=file://<path>\n",
+  absl::StrAppend(&out, "  --cli-input-json='{...}' | --cli-input-json=file://<path> | -\n",
                   "      the whole ", type.full_name(),
                   " as proto3 JSON; applied first, flags override\n");
   return out;
