@@ -3,16 +3,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "libs/audit/audit_log.h"
+#include "tools/cofferctl/failures.h"
 
 namespace coffer::cofferctl {
 namespace {
 
-constexpr int kBroken = 1;
-constexpr int kUsage = 2;
-
 int UsageError(std::ostream& err, const std::string& message) {
-  err << "error: " << message << "\n";
-  return kUsage;
+  err << FormatLocalError(kUsageReason, message) << "\n";
+  return kExitUsage;
 }
 
 }  // namespace
@@ -58,7 +56,7 @@ int RunAudit(const std::vector<std::string>& args, std::ostream& out, std::ostre
   if (!result.ok) {
     err << "broken: record " << result.bad_record << " (" << result.file << "): " << result.reason
         << "\n";
-    return kBroken;
+    return kExitAuditBroken;
   }
   out << "ok: " << result.records << " records in " << files.size() << " files\n";
   return 0;

@@ -24,7 +24,7 @@ std::string AuditUsage();
 
 // Runs `cofferctl audit <args>` (`args` after "audit"). Returns the exit
 // code: 0 the chain is intact (or help was asked for), 1 it is broken or a
-// file cannot be read, 2 bad command line. "ok: ..." goes to `out`,
+// file cannot be read, 252 bad command line (failures.h). "ok: ..." goes to `out`,
 // "broken: ..." and usage errors to `err`.
 int RunAudit(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 

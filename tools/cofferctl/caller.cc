@@ -15,6 +15,7 @@
 #include "libs/rpc/status.h"
 #include "libs/rpc/tls.h"
 #include "tools/cofferctl/output.h"
+#include "tools/cofferctl/text_output.h"
 
 namespace coffer::cofferctl {
 
@@ -165,13 +166,15 @@ absl::StatusOr<int64_t> PrintServerStream(const std::shared_ptr<grpc::Channel>& 
                                           const pb::MethodDescriptor& method,
                                           const pb::Message& request, absl::Duration timeout,
                                           int64_t max_events, std::ostream& out,
-                                          Canceller* canceller) {
+                                          Canceller* canceller, OutputFormat format) {
   int64_t printed = 0;
   absl::Status output_error;
   absl::Status status = CallServerStreaming(
       channel, method, request, timeout,
       [&](const pb::Message& message) {
-        absl::StatusOr<std::string> line = FormatJsonLine(message);
+        absl::StatusOr<std::string> line =
+            format == OutputFormat::kText ? absl::StatusOr<std::string>(FormatTextLine(message))
+                                          : FormatJsonLine(message);
         if (!line.ok()) {
           output_error = line.status();
           return false;

@@ -14,7 +14,8 @@
 //       channel, *method, *request, absl::Minutes(1), /*max_events=*/10, std::cout, &canceller);
 //
 // Call errors keep the server's coffer.v1.ErrorInfo (via
-// coffer::rpc::FromGrpcStatus), so FormatError can show the reason.
+// coffer::rpc::FromGrpcStatus), so FormatError (failures.h) can show the
+// reason.
 #pragma once
 
 #include <grpcpp/channel.h>
@@ -79,13 +80,15 @@ absl::Status CallServerStreaming(
     Canceller* canceller = nullptr);
 
 // CallServerStreaming that writes each message to `out` as one compact JSON
-// line (FormatJsonLine), flushed per line, and stops after `max_events`
+// line (FormatJsonLine) — or, with OutputFormat::kText, one tab-separated
+// line (FormatTextLine) — flushed per line, and stops after `max_events`
 // messages (0: no limit). Returns how many messages were written; an
 // error when the call failed or `out` went bad.
 absl::StatusOr<int64_t> PrintServerStream(const std::shared_ptr<grpc::Channel>& channel,
                                           const google::protobuf::MethodDescriptor& method,
                                           const google::protobuf::Message& request,
                                           absl::Duration timeout, int64_t max_events,
-                                          std::ostream& out, Canceller* canceller = nullptr);
+                                          std::ostream& out, Canceller* canceller = nullptr,
+                                          OutputFormat format = OutputFormat::kJson);
 
 }  // namespace coffer::cofferctl

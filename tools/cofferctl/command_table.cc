@@ -1,15 +1,19 @@
 #include "tools/cofferctl/command_table.h"
 
 #include <cctype>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "coffer/kms/v1/kms.pb.h"
 #include "coffer/params/v1/params.pb.h"
 #include "coffer/secrets/v1/secrets.pb.h"
 #include "tools/cofferctl/audit_command.h"
+#include "tools/cofferctl/completion.h"
 #include "tools/cofferctl/invocation.h"
+#include "tools/cofferctl/operation_docs.h"
 #include "tools/cofferctl/request_builder.h"
 
 namespace coffer::cofferctl {
@@ -132,7 +136,10 @@ std::string TopUsage(const CommandTable& table) {
     absl::StrAppend(&out, "\nWatching (server stream: one JSON object per line):\n", watch);
   }
   absl::StrAppend(&out, "\nLocal (no server):\n  cofferctl ", kAuditGroup,
-                  " verify FILE...\n      check the hash chain of audit log files\n");
+                  " verify FILE...\n      check the hash chain of audit log files\n",
+                  "  cofferctl ", kCompletionGroup,
+                  " bash\n      print a bash completion script (source <(cofferctl completion "
+                  "bash))\n");
   absl::StrAppend(&out,
                   "\n`cofferctl <group>` lists its operations; "
                   "`cofferctl <group> <operation> --help` lists its flags.\n");
@@ -173,16 +180,42 @@ std::string GroupUsage(const Group& group) {
   return out;
 }
 
+// "--output=text prints ..." for an operation's help.
+std::string TextOutputNote(const google::protobuf::MethodDescriptor& method,
+                           const OperationDoc& doc) {
+  if (method.server_streaming()) {
+    return "--output=text prints one tab-separated line per message.\n";
+  }
+  if (doc.text_value.empty()) {
+    return "--output=text prints tab-separated rows (see README, \"Output formats\").\n";
+  }
+  std::vector<std::string> paths = absl::StrSplit(doc.text_value, '|');
+  return absl::StrCat("--output=text prints the value of ", absl::StrJoin(paths, " (or else "),
+                      paths.size() > 1 ? ")" : "", " alone; bytes in base64.\n");
+}
+
 std::string OperationUsage(const Group& group, const google::protobuf::MethodDescriptor& method) {
-  std::string out = absl::StrCat(
-      "Usage: cofferctl ", group.spec.name, " ", OperationName(method.name()), " [flags]\n\n",
-      "Calls ", method.full_name(), "(", method.input_type()->full_name(), ") -> ",
+  const OperationDoc& doc = DocFor(method);
+  std::string synopsis;
+  for (const std::string& field : doc.required) {
+    absl::StrAppend(&synopsis, " --", FlagName(field), "=<", field, ">");
+  }
+  std::string examples;
+  for (const std::string& example : doc.examples) absl::StrAppend(&examples, "  ", example, "\n");
+  const std::set<std::string> required(doc.required.begin(), doc.required.end());
+  return absl::StrCat(
+      "Usage: cofferctl ", group.spec.name, " ", OperationName(method.name()), synopsis,
+      " [flags]\n\n", "Calls ", method.full_name(), "(", method.input_type()->full_name(), ") -> ",
       method.server_streaming() ? "stream " : "", method.output_type()->full_name(),
-      StreamingNote(method), ".\n\n", "Request fields:\n", RequestFlagsUsage(*method.input_type()),
-      "\n",
+      StreamingNote(method), ".\n\n", "Request fields:\n",
+      RequestFlagsUsage(*method.input_type(), required),
+      "\nAny value may instead be file://<path> (the file's content; string and bytes\n"
+      "fields take every byte as it is), fileb://<path> (bytes fields) or - (standard\n"
+      "input), so that no secret has to be on the command line.\n\n",
+      examples.empty() ? "" : absl::StrCat("Examples:\n", examples, "\n"),
+      TextOutputNote(method, doc), "\n",
       GlobalFlagsUsage(group.spec.default_address,
                        method.server_streaming() && !method.client_streaming()));
-  return out;
 }
 
 }  // namespace coffer::cofferctl

@@ -20,6 +20,7 @@ enum class Global {
   kAuthority,
   kServerSpiffeId,
   kTimeout,
+  kOutput,
   kOutputFile,
   kOutputField,
   kMaxEvents,
@@ -37,6 +38,7 @@ std::optional<Global> FindGlobal(absl::string_view flag) {
   if (name == "authority") return Global::kAuthority;
   if (name == "server-spiffe-id") return Global::kServerSpiffeId;
   if (name == "timeout") return Global::kTimeout;
+  if (name == "output") return Global::kOutput;
   if (name == "output-file") return Global::kOutputFile;
   if (name == "output-field") return Global::kOutputField;
   if (name == "max-events") return Global::kMaxEvents;
@@ -101,6 +103,25 @@ const std::vector<WatchAlias>& WatchAliases() {
   return *kAliases;
 }
 
+absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name) {
+  if (name == "json") return OutputFormat::kJson;
+  if (name == "table") return OutputFormat::kTable;
+  if (name == "text") return OutputFormat::kText;
+  return absl::InvalidArgumentError("--output: expected json, table or text");
+}
+
+absl::string_view OutputFormatName(OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kJson:
+      return "json";
+    case OutputFormat::kTable:
+      return "table";
+    case OutputFormat::kText:
+      return "text";
+  }
+  return "json";
+}
+
 std::optional<std::string> SystemEnv(const std::string& name) {
   const char* value = std::getenv(name.c_str());
   if (value == nullptr) return std::nullopt;
@@ -110,6 +131,7 @@ std::optional<std::string> SystemEnv(const std::string& name) {
 absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
                                            const EnvLookup& env) {
   Invocation inv;
+  bool output_given = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h" || arg == "help") {
@@ -167,6 +189,13 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
       case Global::kServerSpiffeId:
         inv.connection.server_spiffe_id = value;
         break;
+      case Global::kOutput: {
+        absl::StatusOr<OutputFormat> format = ParseOutputFormat(value);
+        if (!format.ok()) return format.status();
+        inv.output = *format;
+        output_given = true;
+        break;
+      }
       case Global::kOutputFile:
         inv.output_file = value;
         break;
@@ -191,6 +220,14 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
   if (absl::Status alias = ResolveWatchAlias(inv); !alias.ok()) return alias;
   if (!inv.output_field.empty() && inv.output_file.empty()) {
     return absl::InvalidArgumentError("--output-field: only makes sense with --output-file");
+  }
+  if (std::optional<std::string> env_output = env("COFFER_OUTPUT");
+      !output_given && env_output.has_value() && !env_output->empty()) {
+    absl::StatusOr<OutputFormat> format = ParseOutputFormat(*env_output);
+    if (!format.ok()) {
+      return absl::InvalidArgumentError("$COFFER_OUTPUT: expected json, table or text");
+    }
+    inv.output = *format;
   }
   if (inv.connection.ca_file.empty()) {
     inv.connection.ca_file = EnvOr(env, "COFFER_CA", "./var/certs/ca.crt");
@@ -221,11 +258,17 @@ void ApplyServerIdentityDefault(Invocation& inv, const std::string& default_spif
 std::string GlobalFlagsUsage(absl::string_view default_address, bool server_streaming) {
   const char* output =
       server_streaming
-          ? "Output (server stream: one JSON object per line, until the stream ends):\n"
+          ? "Output (server stream: one line per message, until the stream ends):\n"
+            "  --output=json|text     compact JSON (default) or tab-separated columns;\n"
+            "                         $COFFER_OUTPUT sets the default\n"
             "  --max-events=<n>       stop after n messages\n"
           : "Output:\n"
+            "  --output=json|table|text\n"
+            "                         JSON (default; $COFFER_OUTPUT sets the default), a table\n"
+            "                         to read, or text for scripts: the value alone, or\n"
+            "                         tab-separated rows\n"
             "  --output-file=<path>   write the raw bytes of the response's first bytes field\n"
-            "                         (mode 0600) and leave it out of the JSON\n"
+            "                         (mode 0600) and leave it out of the output\n"
             "  --output-field=<name>  which bytes field --output-file writes\n";
   const char* timeout =
       server_streaming
@@ -234,7 +277,7 @@ std::string GlobalFlagsUsage(absl::string_view default_address, bool server_stre
           : "  --timeout=<duration>   deadline of the call (default 30s)\n";
   return absl::StrCat(
       output,
-      "Connection (mTLS always):\n"
+      "\nConnection (mTLS always):\n"
       "  --address=<host:port>  $COFFER_<GROUP>_ADDRESS, $COFFER_ADDRESS or ",
       default_address,
       "\n"
@@ -246,7 +289,9 @@ std::string GlobalFlagsUsage(absl::string_view default_address, bool server_stre
       "                         the SPIFFE ID the server must present: $COFFER_SERVER_SPIFFE_ID\n"
       "                         or the service's own (spiffe://coffer.local/kms or /store);\n"
       "                         empty: check the server name instead\n",
-      timeout);
+      timeout,
+      "\nExit status: 0 success, 252 bad command line, 253 TLS files unreadable,\n"
+      "254 the service refused (Reason: message on stderr), 255 no answer.\n");
 }
 
 }  // namespace coffer::cofferctl

@@ -12,7 +12,7 @@
 // Defaults: --address from COFFER_<GROUP>_ADDRESS, then COFFER_ADDRESS, then
 // the group's default; --ca/--cert/--key from COFFER_CA/COFFER_CERT/COFFER_KEY,
 // then ./var/certs/{ca.crt,cofferctl.crt,cofferctl.key} (what scripts/up.sh
-// creates).
+// creates); --output from COFFER_OUTPUT, then json.
 //
 // `cofferctl watch params ...` and `cofferctl watch secrets ...` are
 // aliases, resolved here and nowhere else: they parse exactly like
@@ -48,15 +48,23 @@ struct ConnectionOptions {
   bool timeout_given = false;
 };
 
+// --output: how a response is printed (output.h).
+enum class OutputFormat { kJson, kTable, kText };
+
+// "json", "table" or "text"; INVALID_ARGUMENT otherwise.
+absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name);
+absl::string_view OutputFormatName(OutputFormat format);
+
 struct Invocation {
   std::string group;      // empty when not given
   std::string operation;  // empty when not given
   bool help = false;
   ConnectionOptions connection;
-  std::string output_file;                // --output-file
-  std::string output_field;               // --output-field
-  int64_t max_events = 0;                 // --max-events; 0: unlimited (server streams only)
-  std::vector<std::string> request_args;  // everything else after the operation
+  OutputFormat output = OutputFormat::kJson;  // --output or $COFFER_OUTPUT
+  std::string output_file;                    // --output-file
+  std::string output_field;                   // --output-field
+  int64_t max_events = 0;                     // --max-events; 0: unlimited (server streams only)
+  std::vector<std::string> request_args;      // everything else after the operation
 };
 
 // Looks an environment variable up; nullopt when unset.
@@ -75,7 +83,7 @@ inline constexpr char kWatchGroup[] = "watch";
 const std::vector<WatchAlias>& WatchAliases();
 
 // INVALID_ARGUMENT for an unknown flag before the operation, a flag without
-// its value, a bad --timeout or --max-events, --output-field without
+// its value, a bad --output, --timeout or --max-events, --output-field without
 // --output-file, or `watch` with an unknown target. `watch` without a target
 // stays group "watch" with an empty operation (the caller shows the
 // aliases).

@@ -1,20 +1,23 @@
 // cofferctl: the operator command-line client of Coffer.
 //
 //   cofferctl kms create-key --description="app data" --tags env=prod
-//   cofferctl kms encrypt --key-id=alias/app --plaintext-file=pw.txt
+//   cofferctl kms encrypt --key-id=alias/app --plaintext=fileb://pw.txt
 //       --encryption-context app=catagram
 //   cofferctl kms decrypt --ciphertext-blob-file=pw.enc --output-file=pw.txt
+//   cofferctl secrets get-secret-value --secret-id=prod/db --output=text
 //   cofferctl watch params --path=/app --recursive     (until Ctrl-C)
 //   cofferctl watch secrets --name-prefix=prod/ --max-events=1 --timeout=10m
 //   cofferctl audit verify var/audit/store-audit-*.jsonl   (local: no server)
+//   cofferctl completion bash                              (local)
 //
-// Server streams print one compact JSON object per line, flushed per line.
-// They end with exit code 0 on SIGINT/SIGTERM (the call is cancelled), after
-// --max-events messages, at the --timeout (none by default) or when the
-// server finishes the stream.
+// Server streams print one line per message (compact JSON, or with
+// --output=text tab-separated), flushed per line. They end with exit code 0
+// on SIGINT/SIGTERM (the call is cancelled), after --max-events messages, at
+// the --timeout (none by default) or when the server finishes the stream.
 //
-// Exit codes: 0 success, 1 the call failed (or the output could not be
-// written; for `audit verify`: the chain is broken), 2 bad command line.
+// Failures print `Reason: message` on stderr and exit with the AWS CLI's
+// codes: 252 command line, 253 configuration, 254 the service's error, 255
+// no answer (failures.h); `audit verify` exits 1 for a broken chain.
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
@@ -31,20 +34,41 @@
 #include "tools/cofferctl/audit_command.h"
 #include "tools/cofferctl/caller.h"
 #include "tools/cofferctl/command_table.h"
+#include "tools/cofferctl/completion.h"
+#include "tools/cofferctl/failures.h"
 #include "tools/cofferctl/invocation.h"
+#include "tools/cofferctl/operation_docs.h"
 #include "tools/cofferctl/output.h"
 #include "tools/cofferctl/request_builder.h"
 
 namespace coffer::cofferctl {
 namespace {
 
-constexpr int kCallFailed = 1;
-constexpr int kUsage = 2;
-
-int UsageError(const std::string& message) {
-  std::cerr << "error: " << message << "\n";
-  return kUsage;
+int Fail(absl::string_view reason, absl::string_view message, ExitCode code) {
+  std::cerr << FormatLocalError(reason, message) << "\n";
+  return code;
 }
+
+int UsageError(absl::string_view message) { return Fail(kUsageReason, message, kExitUsage); }
+
+// A problem with the flags of an operation: where to read about them.
+int RequestUsageError(const Invocation& inv, absl::string_view message) {
+  return UsageError(
+      absl::StrCat(message, " (see `cofferctl ", inv.group, " ", inv.operation, " --help`)"));
+}
+
+// Nothing was sent: the TLS files could not be read.
+int ConfigError(const absl::Status& status) {
+  return Fail(kConfigReason, status.message(), kExitConfig);
+}
+
+int CallFailed(const absl::Status& status) {
+  std::cerr << FormatError(status) << "\n";
+  return ExitCodeFor(status);
+}
+
+// The call succeeded, but its result could not be written out.
+int OutputError(absl::string_view message) { return Fail(kOutputReason, message, kExitNoAnswer); }
 
 // While alive, SIGINT and SIGTERM cancel `canceller` instead of killing the
 // process. Must be created before any other thread (gRPC's included)
@@ -84,24 +108,22 @@ int RunServerStream(Invocation& inv, const Group& group,
     return UsageError(
         absl::StrCat("--output-file: not available for the server stream ", inv.operation));
   }
+  if (inv.output == OutputFormat::kTable) {
+    return UsageError(absl::StrCat("--output=table: not available for the server stream ",
+                                   inv.operation, "; use json or text"));
+  }
   ApplyAddressDefault(inv, group.spec.default_address, SystemEnv);
   ApplyServerIdentityDefault(inv, group.spec.default_server_spiffe_id, SystemEnv);
   Canceller canceller;
   SignalCancel signals(&canceller);  // before Connect starts gRPC's threads
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(inv.connection);
-  if (!channel.ok()) {
-    std::cerr << FormatError(channel.status()) << "\n";
-    return kCallFailed;
-  }
+  if (!channel.ok()) return ConfigError(channel.status());
   const absl::Duration timeout =
       inv.connection.timeout_given ? inv.connection.timeout : absl::InfiniteDuration();
-  absl::StatusOr<int64_t> printed =
-      PrintServerStream(*channel, method, request, timeout, inv.max_events, std::cout, &canceller);
-  if (!printed.ok()) {
-    std::cerr << FormatError(printed.status()) << "\n";
-    return kCallFailed;
-  }
-  return 0;
+  absl::StatusOr<int64_t> printed = PrintServerStream(
+      *channel, method, request, timeout, inv.max_events, std::cout, &canceller, inv.output);
+  if (!printed.ok()) return CallFailed(printed.status());
+  return kExitOk;
 }
 
 int Run(const std::vector<std::string>& args) {
@@ -109,6 +131,10 @@ int Run(const std::vector<std::string>& args) {
     return RunAudit(std::vector<std::string>(args.begin() + 1, args.end()), std::cout, std::cerr);
   }
   const CommandTable table = CommandTable::FromGeneratedPool();
+  if (!args.empty() && args[0] == kCompletionGroup) {
+    return RunCompletion(table, std::vector<std::string>(args.begin() + 1, args.end()), std::cout,
+                         std::cerr);
+  }
   absl::StatusOr<Invocation> parsed = ParseInvocation(args, SystemEnv);
   if (!parsed.ok()) return UsageError(std::string(parsed.status().message()));
   Invocation& inv = *parsed;
@@ -154,9 +180,14 @@ int Run(const std::vector<std::string>& args) {
 
   absl::StatusOr<std::unique_ptr<google::protobuf::Message>> request =
       BuildRequest(*method->input_type(), inv.request_args);
-  if (!request.ok()) return UsageError(std::string(request.status().message()));
+  if (!request.ok()) return RequestUsageError(inv, request.status().message());
+  const OperationDoc& doc = DocFor(*method);
+  if (absl::Status missing = CheckRequired(**request, doc); !missing.ok()) {
+    return RequestUsageError(inv, missing.message());
+  }
   if (method->server_streaming()) return RunServerStream(inv, *group, *method, **request);
-  const OutputOptions output{inv.output_file, inv.output_field};
+  const OutputOptions output{inv.output_file, inv.output_field, inv.output, doc.text_value,
+                             doc.table_columns};
   if (!output.file.empty()) {
     // Check --output-field before the call, not after a plaintext arrived.
     std::unique_ptr<google::protobuf::Message> probe(
@@ -170,23 +201,15 @@ int Run(const std::vector<std::string>& args) {
   ApplyAddressDefault(inv, group->spec.default_address, SystemEnv);
   ApplyServerIdentityDefault(inv, group->spec.default_server_spiffe_id, SystemEnv);
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = Connect(inv.connection);
-  if (!channel.ok()) {
-    std::cerr << FormatError(channel.status()) << "\n";
-    return kCallFailed;
-  }
+  if (!channel.ok()) return ConfigError(channel.status());
   absl::StatusOr<std::unique_ptr<google::protobuf::Message>> response =
       CallUnary(*channel, *method, **request, inv.connection.timeout);
-  if (!response.ok()) {
-    std::cerr << FormatError(response.status()) << "\n";
-    return kCallFailed;
-  }
-  absl::StatusOr<std::string> json = RenderResponse(**response, output);
-  if (!json.ok()) {
-    std::cerr << FormatError(json.status()) << "\n";
-    return kCallFailed;
-  }
-  std::cout << *json;
-  return 0;
+  if (!response.ok()) return CallFailed(response.status());
+  absl::StatusOr<std::string> rendered = RenderResponse(**response, output);
+  if (!rendered.ok()) return OutputError(rendered.status().message());
+  std::cout << *rendered << std::flush;
+  if (!std::cout) return OutputError("cannot write to standard output");
+  return kExitOk;
 }
 
 }  // namespace

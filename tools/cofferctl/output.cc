@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
-#include "libs/common/errors.h"
 #include "libs/common/status_macros.h"
+#include "tools/cofferctl/text_output.h"
 
 namespace coffer::cofferctl {
 namespace {
@@ -156,17 +156,15 @@ absl::StatusOr<std::string> RenderResponse(pb::Message& response, const OutputOp
     COFFER_ASSIGN_OR_RETURN(std::string bytes, TakeBytesField(response, options.field));
     COFFER_RETURN_IF_ERROR(WritePrivateFile(options.file, bytes));
   }
-  return FormatJson(response);
-}
-
-std::string FormatError(const absl::Status& status) {
-  std::string out = absl::StrCat("error: ", absl::StatusCodeToString(status.code()));
-  if (std::optional<ErrorDetail> detail = GetErrorDetail(status);
-      detail.has_value() && !detail->reason.empty()) {
-    absl::StrAppend(&out, " ", detail->reason);
+  switch (options.format) {
+    case OutputFormat::kTable:
+      return FormatTable(response, options.table_columns);
+    case OutputFormat::kText:
+      return FormatText(response, options.text_value);
+    case OutputFormat::kJson:
+      break;
   }
-  if (!status.message().empty()) absl::StrAppend(&out, ": ", status.message());
-  return out;
+  return FormatJson(response);
 }
 
 }  // namespace coffer::cofferctl

@@ -1,6 +1,7 @@
-// output.h: how cofferctl prints results and errors.
+// output.h: how cofferctl prints results: JSON here, --output=table and
+// --output=text in text_output.h, errors in failures.h.
 //
-// A response is printed as proto3 JSON with the proto field names,
+// A response is printed (by default) as proto3 JSON with the proto field names,
 // 2-space indented, default values left out, bytes as base64 (messages of a
 // server stream: one compact object per line, FormatJsonLine). With
 // --output-file one bytes field is written raw to a file (mode 0600) and left
@@ -8,17 +9,16 @@
 //
 //   coffer::cofferctl::OutputOptions opts{.file = "secret.bin"};
 //   absl::StatusOr<std::string> json = coffer::cofferctl::RenderResponse(*response, opts);
-//
-// Errors read `error: <CODE_NAME> <reason>: <message>`:
-//   error: FAILED_PRECONDITION DisabledException: Key '...' is disabled
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
+#include "tools/cofferctl/invocation.h"
 
 namespace coffer::cofferctl {
 
@@ -46,18 +46,17 @@ absl::StatusOr<std::string> TakeBytesField(google::protobuf::Message& message,
 absl::Status WritePrivateFile(const std::string& path, absl::string_view bytes);
 
 struct OutputOptions {
-  std::string file;   // --output-file; empty: everything goes to the JSON
+  std::string file;   // --output-file; empty: everything goes to the output
   std::string field;  // --output-field; empty: the first bytes field
+  OutputFormat format = OutputFormat::kJson;
+  std::string text_value;                  // OperationDoc::text_value
+  std::vector<std::string> table_columns;  // OperationDoc::table_columns
 };
 
-// Writes the chosen bytes field to options.file (if any), then returns the
-// JSON of what is left.
+// Writes the chosen bytes field to options.file (if any), then returns
+// what is left in options.format. For text, a value that went to the file
+// is not printed: the generic rows of the rest are.
 absl::StatusOr<std::string> RenderResponse(google::protobuf::Message& response,
                                            const OutputOptions& options);
-
-// "error: <CODE_NAME> <reason>: <message>"; the reason comes from the
-// coffer.v1.ErrorInfo detail and is omitted when there is none, as is the
-// ": <message>" part when the message is empty.
-std::string FormatError(const absl::Status& status);
 
 }  // namespace coffer::cofferctl

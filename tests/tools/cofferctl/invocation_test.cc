@@ -211,5 +211,44 @@ TEST(InvocationTest, MaxEventsAndStreamTimeout) {
   }
 }
 
+TEST(InvocationTest, OutputFormat) {
+  auto json = ParseInvocation({"kms", "list-keys"}, Env({}));
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(json->output, OutputFormat::kJson);  // the default, as the AWS CLI's
+  for (const auto& [name, format] :
+       std::vector<std::pair<std::string, OutputFormat>>{{"json", OutputFormat::kJson},
+                                                         {"table", OutputFormat::kTable},
+                                                         {"text", OutputFormat::kText}}) {
+    SCOPED_TRACE(name);
+    auto inv = ParseInvocation({"kms", "list-keys", "--output", name}, Env({}));
+    ASSERT_TRUE(inv.ok()) << inv.status();
+    EXPECT_EQ(inv->output, format);
+    EXPECT_THAT(inv->request_args, IsEmpty());
+    EXPECT_EQ(OutputFormatName(format), name);
+  }
+  // Before the group, as cofferctl's own flags may be.
+  auto early = ParseInvocation({"--output=text", "kms", "list-keys"}, Env({}));
+  ASSERT_TRUE(early.ok()) << early.status();
+  EXPECT_EQ(early->output, OutputFormat::kText);
+
+  EXPECT_THAT(
+      std::string(ParseInvocation({"kms", "x", "--output=yaml"}, Env({})).status().message()),
+      HasSubstr("--output: expected json, table or text"));
+}
+
+TEST(InvocationTest, OutputFormatFromTheEnvironment) {
+  auto env = ParseInvocation({"kms", "list-keys"}, Env({{"COFFER_OUTPUT", "table"}}));
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(env->output, OutputFormat::kTable);
+  auto flag =
+      ParseInvocation({"kms", "list-keys", "--output=json"}, Env({{"COFFER_OUTPUT", "table"}}));
+  ASSERT_TRUE(flag.ok());
+  EXPECT_EQ(flag->output, OutputFormat::kJson);  // the flag wins
+  EXPECT_THAT(std::string(ParseInvocation({"kms", "list-keys"}, Env({{"COFFER_OUTPUT", "xml"}}))
+                              .status()
+                              .message()),
+              HasSubstr("$COFFER_OUTPUT: expected json, table or text"));
+}
+
 }  // namespace
 }  // namespace coffer::cofferctl

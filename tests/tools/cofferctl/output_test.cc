@@ -11,13 +11,19 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
-#include "libs/common/errors.h"
 
 namespace coffer::cofferctl {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+OutputOptions ToFile(const std::string& file, const std::string& field) {
+  OutputOptions options;
+  options.file = file;
+  options.field = field;
+  return options;
+}
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -78,7 +84,7 @@ TEST(OutputTest, OutputFileWritesRawBytesAndStripsTheField) {
   response.set_plaintext(raw);
   response.set_encryption_algorithm("SYMMETRIC_DEFAULT");
 
-  auto json = RenderResponse(response, OutputOptions{path, ""});
+  auto json = RenderResponse(response, ToFile(path, ""));
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_EQ(Slurp(path), raw);
   EXPECT_THAT(*json, Not(HasSubstr("plaintext")));
@@ -94,7 +100,7 @@ TEST(OutputTest, OutputFileTightensAnExistingFile) {
   ::chmod(path.c_str(), 0644);
   kms::v1::EncryptResponse response;
   response.set_ciphertext_blob("CT");
-  ASSERT_TRUE(RenderResponse(response, OutputOptions{path, ""}).ok());
+  ASSERT_TRUE(RenderResponse(response, ToFile(path, "")).ok());
   EXPECT_EQ(Slurp(path), "CT");
   struct stat st;
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
@@ -106,7 +112,7 @@ TEST(OutputTest, OutputFieldChoosesAnotherBytesField) {
   kms::v1::GenerateDataKeyResponse response;
   response.set_ciphertext_blob("CT");
   response.set_plaintext("PT");
-  auto json = RenderResponse(response, OutputOptions{path, "plaintext"});
+  auto json = RenderResponse(response, ToFile(path, "plaintext"));
   ASSERT_TRUE(json.ok());
   EXPECT_EQ(Slurp(path), "PT");
   EXPECT_THAT(*json, HasSubstr("\"ciphertext_blob\": \"Q1Q=\""));
@@ -127,17 +133,31 @@ TEST(OutputTest, TakeBytesFieldErrors) {
 
 TEST(OutputTest, UnwritableFileIsAnError) {
   kms::v1::EncryptResponse response;
-  auto json = RenderResponse(response, OutputOptions{"/nonexistent-dir/x", ""});
+  auto json = RenderResponse(response, ToFile("/nonexistent-dir/x", ""));
   EXPECT_FALSE(json.ok());
   EXPECT_THAT(std::string(json.status().message()), HasSubstr("/nonexistent-dir/x"));
 }
 
-TEST(OutputTest, FormatErrorWithAndWithoutReason) {
-  EXPECT_EQ(FormatError(Error(reason::kDisabled, "Key 'k' is disabled", "k")),
-            "error: FAILED_PRECONDITION DisabledException: Key 'k' is disabled");
-  EXPECT_EQ(FormatError(absl::UnavailableError("failed to connect")),
-            "error: UNAVAILABLE: failed to connect");
-  EXPECT_EQ(FormatError(absl::UnimplementedError("")), "error: UNIMPLEMENTED");
+TEST(OutputTest, RenderResponseInEachFormat) {
+  kms::v1::DecryptResponse response;
+  response.set_key_id("k");
+  response.set_plaintext("PT");
+  OutputOptions text{"", "", OutputFormat::kText, "plaintext", {}};
+  auto value = RenderResponse(response, text);
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(*value, "UFQ=\n");
+  OutputOptions table{"", "", OutputFormat::kTable, "", {}};
+  auto rows = RenderResponse(response, table);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(*rows, "key_id     k\nplaintext  UFQ=\n");
+
+  // A value that went to --output-file is not printed again: the rest is.
+  const std::string path = ::testing::TempDir() + "/cofferctl_text.out";
+  OutputOptions to_file{path, "", OutputFormat::kText, "plaintext", {}};
+  auto rest = RenderResponse(response, to_file);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(Slurp(path), "PT");
+  EXPECT_EQ(*rest, "k\t\t\n");
 }
 
 TEST(OutputTest, ChangeEventIsOneCompactJsonLine) {
