@@ -308,8 +308,50 @@ TEST_F(KmsE2ETest, CofferctlSession) {
   EXPECT_EQ(testing::ReadFile(back), "hello from cofferctl");
 
   auto [bad_code, bad_out] = run({"kms", "decrypt", "--ciphertext-blob-file=" + blob});
-  EXPECT_EQ(bad_code, 1);
-  EXPECT_THAT(bad_out, HasSubstr("InvalidCiphertextException"));
+  EXPECT_EQ(bad_code, 254);
+  EXPECT_THAT(bad_out, HasSubstr("InvalidCiphertextException: "));
+
+  // The plaintext from stdin, the ciphertext as base64 text; back through
+  // fileb:// and stdin, each printed alone.
+  testing::CofferctlResult encrypted =
+      testing::RunCofferctlIo({"kms", "encrypt", "--key-id=alias/demo", "--plaintext", "-",
+                               "--encryption-context", "app=demo", "--output", "text"},
+                              env, "from stdin\n");
+  ASSERT_EQ(encrypted.code, 0) << encrypted.err;
+  ASSERT_TRUE(absl::EndsWith(encrypted.out, "\n"));
+  std::string ciphertext;
+  ASSERT_TRUE(absl::Base64Unescape(encrypted.out.substr(0, encrypted.out.size() - 1), &ciphertext))
+      << encrypted.out;
+  const std::string blob2 = dir_.Join("blob2.bin");
+  std::ofstream(blob2, std::ios::binary) << ciphertext;
+  testing::CofferctlResult decrypted =
+      testing::RunCofferctlIo({"kms", "decrypt", "--ciphertext-blob=fileb://" + blob2,
+                               "--encryption-context=app=demo", "--output=text"},
+                              env);
+  ASSERT_EQ(decrypted.code, 0) << decrypted.err;
+  EXPECT_EQ(decrypted.out, absl::Base64Escape("from stdin\n") + "\n");
+  testing::CofferctlResult piped =
+      testing::RunCofferctlIo({"kms", "decrypt", "--ciphertext-blob=-",
+                               "--encryption-context=app=demo", "--output-file=" + back},
+                              env, ciphertext);
+  ASSERT_EQ(piped.code, 0) << piped.err;
+  EXPECT_EQ(testing::ReadFile(back), "from stdin\n");
+
+  // The key id alone, for $(...); a table to read.
+  testing::CofferctlResult key =
+      testing::RunCofferctlIo({"kms", "create-key", "--output=text"}, env);
+  ASSERT_EQ(key.code, 0) << key.err;
+  EXPECT_EQ(key.out.size(), 37u) << key.out;  // a UUID and a newline
+  testing::CofferctlResult described = testing::RunCofferctlIo(
+      {"kms", "describe-key", "--key-id", key.out.substr(0, 36), "--output", "table"}, env);
+  ASSERT_EQ(described.code, 0) << described.err;
+  EXPECT_THAT(described.out, HasSubstr("\nkey_state  "));
+  EXPECT_THAT(described.out, HasSubstr("  ENABLED\n"));
+  testing::CofferctlResult aliases =
+      testing::RunCofferctlIo({"kms", "list-aliases", "--output=table"}, env);
+  ASSERT_EQ(aliases.code, 0) << aliases.err;
+  EXPECT_THAT(aliases.out, HasSubstr("alias_name"));
+  EXPECT_THAT(aliases.out, HasSubstr("\nalias/demo  "));
 }
 
 }  // namespace

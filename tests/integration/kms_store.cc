@@ -1,5 +1,7 @@
 #include "tests/integration/kms_store.h"
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 
 namespace coffer::testing {
@@ -49,6 +51,29 @@ std::pair<int, std::string> RunCofferctl(const std::vector<std::string>& args,
   if (absl::Status s = ctl.Start(); !s.ok()) return {-1, std::string(s.message())};
   int code = ctl.Wait(absl::Seconds(20));
   return {code, ctl.Output()};
+}
+
+CofferctlResult RunCofferctlIo(const std::vector<std::string>& args,
+                               const std::map<std::string, std::string>& env,
+                               const std::string& input) {
+  TempDir io;
+  std::ofstream(io.Join("in"), std::ios::binary) << input;
+  // sh sets up the redirections and then becomes cofferctl ($0).
+  std::vector<std::string> argv = {"/bin/sh", "-c",
+                                   absl::StrCat("exec \"$0\" \"$@\" <'", io.Join("in"), "' >'",
+                                                io.Join("out"), "' 2>'", io.Join("err"), "'"),
+                                   BinaryPath("cofferctl")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Subprocess ctl(argv, CofferctlEnv(env));
+  CofferctlResult result;
+  if (absl::Status s = ctl.Start(); !s.ok()) {
+    result.err = std::string(s.message());
+    return result;
+  }
+  result.code = ctl.Wait(absl::Seconds(20));
+  result.out = ReadFile(io.Join("out"));
+  result.err = ReadFile(io.Join("err"));
+  return result;
 }
 
 }  // namespace coffer::testing

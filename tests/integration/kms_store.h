@@ -49,6 +49,20 @@ std::map<std::string, std::string> CofferctlEnv(const std::map<std::string, std:
 std::pair<int, std::string> RunCofferctl(const std::vector<std::string>& args,
                                          const std::map<std::string, std::string>& env);
 
+// What one run of cofferctl did, its two output streams apart.
+struct CofferctlResult {
+  int code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// RunCofferctl with `input` on cofferctl's standard input, and stdout and
+// stderr kept apart (for --output=text, which must print the value alone,
+// and for errors, which go to stderr only).
+CofferctlResult RunCofferctlIo(const std::vector<std::string>& args,
+                               const std::map<std::string, std::string>& env,
+                               const std::string& input = "");
+
 // One unary call on `stub` with a 10 s deadline.
 template <typename Stub, typename Req, typename Resp, typename Call>
 grpc::Status Invoke(Stub* stub, Call call, const Req& req, Resp* resp) {

@@ -9,7 +9,9 @@
 //                             data directories).
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -24,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/common/errors.h"
+#include "tests/integration/kms_store.h"
 #include "tests/integration/params_e2e_fixture.h"
 #include "tests/testing/test_env.h"
 
@@ -275,8 +278,29 @@ TEST_F(ParamsE2ETest, CofferctlPutGetAndWatch) {
   EXPECT_EQ(Value("/cli/db/password", true), secret);
 
   auto [missing_code, missing] = run({"params", "get-parameter", "--name=/cli/none"});
-  EXPECT_EQ(missing_code, 1) << missing;
-  EXPECT_THAT(missing, HasSubstr(reason::kParameterNotFound));
+  EXPECT_EQ(missing_code, 254) << missing;
+  EXPECT_THAT(missing, HasSubstr(absl::StrCat(reason::kParameterNotFound, ": ")));
+
+  // A value from a file, read back alone with --output=text; a table of a path.
+  const std::string value_file = services().dir.Join("host.txt");
+  { std::ofstream(value_file) << "db1.internal"; }
+  auto [file_code, from_file] = run({"params", "put-parameter", "--name=/cli/db/host",
+                                     "--value=file://" + value_file, "--type=STRING"});
+  ASSERT_EQ(file_code, 0) << from_file;
+  testing::CofferctlResult text = testing::RunCofferctlIo(
+      {"params", "get-parameter", "--name=/cli/db/password", "--with-decryption", "--output=text"},
+      env);
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_EQ(text.out, secret + "\n");
+  EXPECT_EQ(text.err, "");
+  testing::CofferctlResult table = testing::RunCofferctlIo(
+      {"params", "get-parameters-by-path", "--path=/cli", "--recursive", "--output=table"}, env);
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("name"));
+  // Columns as wide as their widest cell, two spaces apart (the password's
+  // ciphertext makes the value column wide).
+  EXPECT_THAT(table.out, HasSubstr("\n/cli/db/host      STRING         db1.internal  "));
+  EXPECT_THAT(table.out, Not(HasSubstr(secret)));  // without --with-decryption
 
   // `cofferctl watch params`: from now, so keep changing /x/a (and, before
   // each, /y/z outside the path) until two events made it out.
@@ -330,6 +354,19 @@ TEST_F(ParamsE2ETest, CofferctlPutGetAndWatch) {
   EXPECT_THAT(output, Not(HasSubstr(secret)));
   EXPECT_THAT(output, Not(HasSubstr("/y/z")));
   EXPECT_GE(puts, 2);
+
+  // The same stream as text, resumed after the first event: the second
+  // event, as one tab-separated line.
+  testing::CofferctlResult resumed =
+      testing::RunCofferctlIo({"watch", "params", "--path", "/x", "--recursive", "--start-after",
+                               events[0].position(), "--max-events", "1", "--output", "text"},
+                              env);
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_TRUE(absl::StartsWith(
+      resumed.out,
+      absl::StrCat(events[1].position(), "\tPARAMETER\t/x/a\t", events[1].version(), "\t")))
+      << resumed.out;
+  EXPECT_EQ(std::count(resumed.out.begin(), resumed.out.end(), '\n'), 1) << resumed.out;
 }
 
 // ---------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 // coffer-kms, over mutual TLS.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -13,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "coffer/internal/store/v1/store.pb.h"
 #include "coffer/secrets/v1/secrets.grpc.pb.h"
@@ -737,8 +740,94 @@ TEST_F(StoreE2ETest, CofferctlSecretsSession) {
   EXPECT_THAT(deleted, HasSubstr("\"deletion_date\""));
 
   auto [gone_code, gone] = run({"get-secret-value", "--secret-id=cli/demo"});
-  EXPECT_EQ(gone_code, 1) << gone;
-  EXPECT_THAT(gone, HasSubstr("ResourceNotFoundException"));
+  EXPECT_EQ(gone_code, 254) << gone;  // the service's error (README: exit codes)
+  EXPECT_THAT(gone, HasSubstr("ResourceNotFoundException: "));
+}
+
+// What the README promises about cofferctl, through the real binary against
+// the real store: values from stdin and files, --output=text printing the
+// value alone, tables, `Reason: message` on stderr and the exit codes.
+TEST_F(StoreE2ETest, CofferctlStdinFilesOutputFormatsAndExitCodes) {
+  const std::map<std::string, std::string> env = {{"COFFER_ADDRESS", store_->address()}};
+  auto run = [&](std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), "secrets");
+    return testing::RunCofferctlIo(args, env, input);
+  };
+  // A multi-line value with a final newline, from stdin: nothing on the
+  // command line, and every byte kept.
+  const std::string pem = "-----BEGIN KEY-----\nc2VjcmV0\n-----END KEY-----\n";
+  testing::CofferctlResult created =
+      run({"create-secret", "--name", "cli/pem", "--secret-string", "-", "--output", "text"}, pem);
+  ASSERT_EQ(created.code, 0) << created.err;
+  EXPECT_EQ(created.err, "");
+  std::vector<std::string> columns = absl::StrSplit(created.out, '\t');  // arn, name, version
+  ASSERT_EQ(columns.size(), 3u) << created.out;
+  EXPECT_TRUE(absl::StartsWith(columns[0], "arn:coffer:secretsmanager:")) << created.out;
+  EXPECT_EQ(columns[1], "cli/pem");
+
+  testing::CofferctlResult got =
+      run({"get-secret-value", "--secret-id", "cli/pem", "--output", "text"});
+  ASSERT_EQ(got.code, 0) << got.err;
+  EXPECT_EQ(got.out, pem + "\n");  // the value as stored, then exactly one newline
+  EXPECT_EQ(got.err, "");
+  EXPECT_EQ(Value("cli/pem"), pem);  // what the CLI stored, the API reads
+
+  // Binary from a file (fileb://), read back as base64 text.
+  const std::string der = dir_.Join("key.der");
+  std::ofstream(der, std::ios::binary) << std::string("\x30\x82\x00\xff", 4);
+  ASSERT_EQ(run({"create-secret", "--name=cli/der", "--secret-binary=fileb://" + der}).code, 0);
+  testing::CofferctlResult binary =
+      run({"get-secret-value", "--secret-id=cli/der", "--output=text"});
+  ASSERT_EQ(binary.code, 0) << binary.err;
+  EXPECT_EQ(binary.out, "MIIA/w==\n");
+
+  // A new version from a file; the table shows it with its label.
+  const std::string value_file = dir_.Join("v2.txt");
+  std::ofstream(value_file) << "second";
+  ASSERT_EQ(
+      run({"put-secret-value", "--secret-id=cli/pem", "--secret-string=file://" + value_file}).code,
+      0);
+  testing::CofferctlResult table =
+      run({"get-secret-value", "--secret-id=cli/pem", "--output=table"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("\nsecret_string   second\n"));
+  EXPECT_THAT(table.out, HasSubstr("\nversion_stages  AWSCURRENT\n"));
+  testing::CofferctlResult list = run({"list-secrets", "--output=table"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("name"));
+  EXPECT_THAT(list.out, HasSubstr("\ncli/der "));
+  EXPECT_THAT(list.out, Not(HasSubstr("second")));  // lists never carry values
+
+  // 254: the service said no; its reason, one line, on stderr only.
+  testing::CofferctlResult missing = run({"describe-secret", "--secret-id=cli/none"});
+  EXPECT_EQ(missing.code, 254);
+  EXPECT_EQ(missing.out, "");
+  EXPECT_TRUE(absl::StartsWith(missing.err, "ResourceNotFoundException: ")) << missing.err;
+  EXPECT_EQ(std::count(missing.err.begin(), missing.err.end(), '\n'), 1) << missing.err;
+
+  // 252: the command line, before anything is sent; the value is not echoed.
+  testing::CofferctlResult usage =
+      run({"delete-secret", "--secret-id=cli/pem", "--recovery-window-in-days=hunter2-pw"});
+  EXPECT_EQ(usage.code, 252);
+  EXPECT_THAT(usage.err, HasSubstr("UsageError: --recovery-window-in-days: not a valid int64"));
+  EXPECT_THAT(usage.err, Not(HasSubstr("hunter2")));
+  EXPECT_EQ(run({"get-secret-value"}).code, 252);  // --secret-id: required
+  EXPECT_EQ(run({"get-secret-value", "--secret-id=x", "--output=yaml"}).code, 252);
+  EXPECT_EQ(Value("cli/pem"), "second");  // the bad delete did nothing
+
+  // 253: the TLS files; 255: nobody answers.
+  testing::CofferctlResult config = run({"describe-secret", "--secret-id=x", "--ca=/nonexistent"});
+  EXPECT_EQ(config.code, 253);
+  EXPECT_TRUE(absl::StartsWith(config.err, "ConfigurationError: ")) << config.err;
+  testing::CofferctlResult down =
+      run({"describe-secret", "--secret-id=x", "--address=127.0.0.1:1", "--timeout=5s"});
+  EXPECT_EQ(down.code, 255);
+  EXPECT_TRUE(absl::StartsWith(down.err, "UNAVAILABLE: ")) << down.err;
+
+  // Standard input is read once: two flags cannot both ask for it.
+  testing::CofferctlResult twice = run({"create-secret", "--name=-", "--secret-string=-"}, "x");
+  EXPECT_EQ(twice.code, 252);
+  EXPECT_THAT(twice.err, HasSubstr("standard input (-) is already read by --name"));
 }
 
 TEST_F(StoreE2ETest, MetricsShowSecretsCallsCacheHitsAndTheSecretCount) {
