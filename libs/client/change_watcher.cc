@@ -63,12 +63,33 @@ void ChangeWatcher::Run() {
       from = position_;
     }
     std::unique_ptr<ChangeStream> stream = open_(from);
-    // Watching from now on: what changed before this stream is unknown.
+    auto drop = [&] {  // stopping: end the call properly
+      stream->Cancel();
+      stream->Finish().IgnoreError();
+    };
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_) {
+        mu_.Unlock();
+        drop();
+        mu_.Lock();
+        return;
+      }
+      stream_ = stream.get();  // from here on the destructor can cancel it
+    }
+    stream->WaitStarted();
+    // Anchored "from now": what changed before is unknown. (A change after
+    // the anchor comes as an event, so nothing read after this is missed.)
     if (from.empty()) on_gap_();
     {
       absl::MutexLock lock(&mu_);
-      if (stop_) return;  // `stream` is dropped unread
-      stream_ = stream.get();
+      if (stop_) {
+        stream_ = nullptr;
+        mu_.Unlock();
+        drop();
+        mu_.Lock();
+        return;
+      }
       streaming_ = true;
       ++opens_;
       if (from.empty()) ++gaps_;

@@ -33,6 +33,7 @@ class GrpcChangeStream final : public ChangeStream {
                    std::string peer)
       : context_(std::move(context)), reader_(std::move(reader)), peer_(std::move(peer)) {}
 
+  void WaitStarted() override { reader_->WaitForInitialMetadata(); }
   bool Read(coffer::v1::ChangeEvent* event) override { return reader_->Read(event); }
   void Cancel() override { context_->TryCancel(); }
   absl::Status Finish() override { return rpc::ClientStatus(reader_->Finish(), peer_); }
@@ -47,6 +48,7 @@ class GrpcChangeStream final : public ChangeStream {
 class FailedStream final : public ChangeStream {
  public:
   explicit FailedStream(absl::Status status) : status_(std::move(status)) {}
+  void WaitStarted() override {}
   bool Read(coffer::v1::ChangeEvent*) override { return false; }
   void Cancel() override {}
   absl::Status Finish() override { return status_; }

@@ -46,6 +46,9 @@ struct CallInfo {
 class ChangeStream {
  public:
   virtual ~ChangeStream() = default;
+  // Blocks until the server has anchored the stream at its start position
+  // (its initial metadata arrived) or the stream failed.
+  virtual void WaitStarted() = 0;
   // Blocks for the next event; false when the stream ended (then Finish).
   virtual bool Read(coffer::v1::ChangeEvent* event) = 0;
   // Ends the stream from another thread: a blocked Read returns false.

@@ -146,6 +146,10 @@ WatchReactor::WatchReactor(ChangeLog* log, uint64_t start_after, Filter filter,
     absl::MutexLock lock(&mu_);
     read_position_ = start_after;
   }
+  // Tells the client the stream is anchored: from here on it misses nothing
+  // after `start_after` (a client watching "from now" waits for this before
+  // it trusts what it read earlier).
+  StartSendInitialMetadata();
   if (registry_ != nullptr && !registry_->Add(this)) Stop();
   // Before the handler returns the reactor, gRPC only records StartWrite and
   // Finish, so the callback may pump from here on.

@@ -14,7 +14,8 @@
 //   // out its grace period for these endless calls):
 //   watch_registry_.StopAll();
 //
-// The stream sends every event after the start position that passes the
+// The stream sends its initial metadata at once (the client knows the watch
+// is anchored at its start position), then every event after the start position that passes the
 // filter, in position order, one write at a time, and waits for the log's
 // watermark to advance when caught up. It ends with OK on StopAll, with
 // OUT_OF_RANGE when the log was trimmed past its position (the client is too

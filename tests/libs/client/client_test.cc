@@ -190,6 +190,15 @@ class ClientTest : public ::testing::Test {
     return limit + absl::Seconds(1);
   }
 
+  // Until the cache's watch stream is anchored (what it read before may be
+  // invalidated once, when it is).
+  static void WaitForWatch(const ChangeWatcher* watcher) {
+    const absl::Time start = absl::Now();
+    while (watcher->opens() < 1 && absl::Now() - start < absl::Seconds(5)) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+
   testing::TempDir dir_;
   FakeClock clock_;
   std::unique_ptr<kms::KeyManager> keys_;
@@ -511,13 +520,8 @@ TEST_F(ClientTest, PushInvalidationDeliversANewValueWithinASecond) {
   SecretCacheOptions options;
   options.clock = &clock_;  // the TTL never passes: only the watch can refresh
   SecretCache cache(SecretsClient(connection_), options);
+  WaitForWatch(cache.watcher());
   ASSERT_EQ(cache.GetSecretString("pushed").value_or("?"), "before");
-  // The stream is up once the store counts it.
-  const absl::Time start = absl::Now();
-  while (cache.watcher()->opens() < 1 && absl::Now() - start < absl::Seconds(5)) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  absl::SleepFor(absl::Milliseconds(200));
   PutValue("pushed", "after");
   const absl::Duration took = TimeUntil("after", [&] { return cache.GetSecretString("pushed"); });
   EXPECT_LT(took, absl::Seconds(1));
@@ -529,10 +533,17 @@ TEST_F(ClientTest, TheWatchResumesAfterTheStreamDropsWithoutMissingAChange) {
   SecretCacheOptions options;
   options.clock = &clock_;
   SecretCache cache(SecretsClient(connection_), options);
+  WaitForWatch(cache.watcher());
   ASSERT_EQ(cache.GetSecretString("resumed").value_or("?"), "v1");
-  absl::SleepFor(absl::Milliseconds(300));
   PutValue("resumed", "v2");  // gives the watcher a position
   ASSERT_LT(TimeUntil("v2", [&] { return cache.GetSecretString("resumed"); }), absl::Seconds(2));
+  // Until the entry is fresh (an event that came in during the refresh
+  // leaves it stale once more).
+  const absl::Time start = absl::Now();
+  for (uint64_t hits = cache.stats().hits;
+       cache.stats().hits == hits && absl::Now() - start < absl::Seconds(2);) {
+    ASSERT_EQ(cache.GetSecretString("resumed").value_or("?"), "v2");
+  }
   const std::string position = cache.watcher()->position();
   ASSERT_FALSE(position.empty());
 
@@ -558,12 +569,7 @@ TEST_F(ClientTest, ParameterCacheCachesNamesAndSubtreesAndTheWatchInvalidatesThe
   ParameterCacheOptions options;
   options.clock = &clock_;
   ParameterCache cache(ParametersClient(connection_), options);
-  // Entries loaded before the stream starts are invalidated when it does
-  // (it cannot know what changed before): wait for it first.
-  const absl::Time start = absl::Now();
-  while (cache.watcher()->opens() < 1 && absl::Now() - start < absl::Seconds(5)) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  WaitForWatch(cache.watcher());
 
   auto host = cache.GetParameter("/app/db/host");
   ASSERT_TRUE(host.ok()) << host.status();
@@ -578,7 +584,6 @@ TEST_F(ClientTest, ParameterCacheCachesNamesAndSubtreesAndTheWatchInvalidatesThe
   EXPECT_EQ(counting_->calls("GetParametersByPath"), pages);
   EXPECT_EQ(cache.GetParametersByPath("/app/db", false)->size(), 2u);
 
-  absl::SleepFor(absl::Milliseconds(300));
   PutParameter("/app/db/host", "db2");
   EXPECT_LT(TimeUntil("db2",
                       [&]() -> absl::StatusOr<std::string> {
