@@ -130,9 +130,9 @@ if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then
 CREATE ROLE demo_app LOGIN PASSWORD '$APP_PW';
 SQL
     printf '%s' "{\"engine\":\"postgres\",\"host\":\"127.0.0.1\",\"port\":5433,\"dbname\":\"postgres\",\"username\":\"coffer_admin\",\"password\":\"$ADMIN_PW\",\"sslmode\":\"disable\"}" \
-      | "$CTL" secrets create-secret --name demo/postgres/master --secret-string-file=/dev/stdin >/dev/null
+      | "$CTL" secrets create-secret --name demo/postgres/master --secret-string - >/dev/null
     printf '%s' "{\"engine\":\"postgres\",\"host\":\"127.0.0.1\",\"port\":5433,\"dbname\":\"postgres\",\"username\":\"demo_app\",\"password\":\"$APP_PW\",\"sslmode\":\"disable\"}" \
-      | "$CTL" secrets create-secret --name demo/postgres/app --secret-string-file=/dev/stdin >/dev/null
+      | "$CTL" secrets create-secret --name demo/postgres/app --secret-string - >/dev/null
   fi
   PG_INFO="
 A demo PostgreSQL runs on 127.0.0.1:5433 with role demo_app; its credential is

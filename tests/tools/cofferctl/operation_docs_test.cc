@@ -6,10 +6,12 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "coffer/secrets/v1/secrets.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/test_env.h"
 #include "tools/cofferctl/command_table.h"
 #include "tools/cofferctl/invocation.h"
 #include "tools/cofferctl/request_builder.h"
@@ -199,6 +201,31 @@ TEST(OperationDocsTest, HelpShowsRequiredFlagsExamplesAndTheTextValue) {
       OperationUsage(*params, *params->service->FindMethodByName("WatchParameters"));
   EXPECT_THAT(watch, HasSubstr("--output=json|text"));
   EXPECT_THAT(watch, HasSubstr("cofferctl watch params --path /prod --recursive --output text"));
+}
+
+// The README's table of what --output=text prints, and its exit codes,
+// must say what the code does.
+TEST(OperationDocsTest, ReadmeDocumentsEveryTextValueAndExitCode) {
+  const std::string readme = testing::ReadFile(testing::SourceDir() + "/README.md");
+  ASSERT_FALSE(readme.empty());
+  const CommandTable table = CommandTable::FromGeneratedPool();
+  for (const auto& [group, method] : CallableMethods(table)) {
+    const OperationDoc& doc = DocFor(*method);
+    if (doc.text_value.empty()) continue;
+    SCOPED_TRACE(method->full_name());
+    const std::string row =
+        absl::StrCat("| `", group->spec.name, " ", OperationName(method->name()), "` | ");
+    const size_t at = readme.find(row);
+    ASSERT_NE(at, std::string::npos) << row;
+    const std::string line = readme.substr(at, readme.find('\n', at) - at);
+    for (absl::string_view path : absl::StrSplit(doc.text_value, '|')) {
+      EXPECT_THAT(line, HasSubstr(absl::StrCat("`", path, "`")));
+    }
+  }
+  for (const char* row : {"| 0 |", "| 252 | `UsageError`", "| 253 | `ConfigurationError`",
+                          "| 254 |", "| 255 |", "| 1 | `cofferctl audit verify`"}) {
+    EXPECT_THAT(readme, HasSubstr(row));
+  }
 }
 
 }  // namespace
