@@ -10,6 +10,7 @@
 #include "coffer/kms/v1/kms.pb.h"
 #include "coffer/params/v1/params.pb.h"
 #include "coffer/secrets/v1/secrets.pb.h"
+#include "tools/cofferctl/api_docs.h"
 #include "tools/cofferctl/audit_command.h"
 #include "tools/cofferctl/completion.h"
 #include "tools/cofferctl/invocation.h"
@@ -207,7 +208,8 @@ std::string OperationUsage(const Group& group, const google::protobuf::MethodDes
       "Usage: cofferctl ", group.spec.name, " ", OperationName(method.name()), synopsis,
       " [flags]\n\n", "Calls ", method.full_name(), "(", method.input_type()->full_name(), ") -> ",
       method.server_streaming() ? "stream " : "", method.output_type()->full_name(),
-      StreamingNote(method), ".\n\n", "Request fields:\n",
+      StreamingNote(method), ".\n\n", Indented(MethodComment(method), 0),
+      MethodComment(method).empty() ? "" : "\n", "Request fields:\n",
       RequestFlagsUsage(*method.input_type(), required),
       "\nAny value may instead be file://<path> (the file's content; string and bytes\n"
       "fields take every byte as it is), fileb://<path> (bytes fields) or - (standard\n"

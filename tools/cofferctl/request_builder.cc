@@ -20,6 +20,7 @@
 #include "libs/common/json.h"
 #include "libs/common/status_macros.h"
 #include "libs/common/utf8.h"
+#include "tools/cofferctl/api_docs.h"
 #include "tools/cofferctl/command_table.h"
 
 namespace coffer::cofferctl {
@@ -639,7 +640,8 @@ std::string FieldUsage(const FD& field, bool required) {
     }
   }
   if (field.is_repeated() && *repeated != '\0') absl::StrAppend(&type, "; ", repeated);
-  return absl::StrCat("  ", flag, shape, required ? "  (required)" : "", "\n      ", type, "\n");
+  return absl::StrCat("  ", flag, shape, required ? "  (required)" : "", "\n      ", type, "\n",
+                      Indented(FieldComment(field), 6));
 }
 
 }  // namespace

@@ -77,9 +77,9 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> BuildRequest(
     const google::protobuf::Descriptor& type, const std::vector<std::string>& args,
     const FileReader& read_file = ReadInput);
 
-// Two lines per field (for --help): the flag with the shape of its value,
-// "(required)" for the fields in `required` (by field name); then the
-// field's type, its enum values, and how to repeat it.
+// Per field (for --help): the flag with the shape of its value, "(required)"
+// for the fields in `required` (by field name); the field's type, its enum
+// values, and how to repeat it; the field's comment in the .proto.
 std::string RequestFlagsUsage(const google::protobuf::Descriptor& type,
                               const std::set<std::string>& required = {});
 

@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/test_env.h"
+#include "tools/cofferctl/api_docs.h"
 #include "tools/cofferctl/command_table.h"
 #include "tools/cofferctl/invocation.h"
 #include "tools/cofferctl/request_builder.h"
@@ -226,6 +227,27 @@ TEST(OperationDocsTest, ReadmeDocumentsEveryTextValueAndExitCode) {
                           "| 254 |", "| 255 |", "| 1 | `cofferctl audit verify`"}) {
     EXPECT_THAT(readme, HasSubstr(row));
   }
+}
+
+// --help carries the .proto comments (embedded at build time: the generated
+// code has none).
+TEST(OperationDocsTest, HelpCarriesTheApisComments) {
+  const CommandTable table = CommandTable::FromGeneratedPool();
+  for (const auto& [group, method] : CallableMethods(table)) {
+    EXPECT_FALSE(MethodComment(*method).empty()) << method->full_name();
+  }
+  const Group* secrets = table.FindGroup("secrets");
+  ASSERT_NE(secrets, nullptr);
+  const std::string help =
+      OperationUsage(*secrets, *secrets->service->FindMethodByName("DeleteSecret"));
+  EXPECT_THAT(help, HasSubstr(".\n\nSchedules deletion after a recovery window (7-30 days, "
+                              "default 30), or\ndeletes at once"));
+  EXPECT_THAT(help, HasSubstr("  --recovery-window-in-days=<int64>\n      int64\n      7-30; 0 "
+                              "means the default, 30. Not with force_delete_without_recovery.\n"));
+  EXPECT_EQ(FieldComment(*secrets::v1::DeleteSecretRequest::descriptor()->FindFieldByName(
+                "force_delete_without_recovery")),
+            "");
+  EXPECT_EQ(Indented("a\n\nb", 2), "  a\n\n  b\n");
 }
 
 }  // namespace
