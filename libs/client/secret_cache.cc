@@ -158,6 +158,42 @@ absl::StatusOr<sm::GetSecretValueResponse> SecretCache::GetSecretValue(
   return answer(e, *cached);
 }
 
+absl::StatusOr<sm::GetSecretValueResponse> SecretCache::GetSecretVersion(
+    const std::string& secret_id, const std::string& version_id, const std::string& version_stage) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(secret_id);
+    if (it != entries_.end()) {
+      const Entry& e = *it->second;
+      auto v = e.versions.find(version_id);
+      auto s = e.stage_version.find(version_stage);
+      const bool stage_ok =
+          version_stage.empty() || (s != e.stage_version.end() && s->second == version_id);
+      if (v != e.versions.end() && stage_ok && e.described && !e.stale &&
+          clock_->Now() < e.expires) {
+        ++stats_.hits;
+        sm::GetSecretValueResponse r = v->second->metadata;
+        r.clear_version_stages();
+        for (const auto& [stage, id] : e.stage_version) {
+          if (id == version_id) r.add_version_stages(stage);
+        }
+        if (v->second->binary) {
+          r.set_secret_binary(std::string(v->second->value.view()));
+        } else {
+          r.set_secret_string(std::string(v->second->value.view()));
+        }
+        return r;
+      }
+    }
+    ++stats_.misses;
+  }
+  sm::GetSecretValueRequest get;
+  get.set_secret_id(secret_id);
+  get.set_version_id(version_id);
+  get.set_version_stage(version_stage);
+  return client_.GetSecretValue(get);
+}
+
 absl::StatusOr<std::string> SecretCache::GetSecretString(const std::string& secret_id,
                                                          const std::string& version_stage) {
   absl::StatusOr<sm::GetSecretValueResponse> v = GetSecretValue(secret_id, version_stage);

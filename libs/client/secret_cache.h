@@ -79,6 +79,12 @@ class SecretCache {
   // `version_stage` (default: options.default_version_stage).
   absl::StatusOr<secrets::v1::GetSecretValueResponse> GetSecretValue(
       const std::string& secret_id, const std::string& version_stage = "");
+  // Version `version_id` (and `version_stage`, when given, must label it):
+  // from the cache when it holds that version fresh, else asked of the
+  // store (versions outside the cached labels are not kept).
+  absl::StatusOr<secrets::v1::GetSecretValueResponse> GetSecretVersion(
+      const std::string& secret_id, const std::string& version_id,
+      const std::string& version_stage = "");
   // The string value; FAILED_PRECONDITION for a binary secret.
   absl::StatusOr<std::string> GetSecretString(const std::string& secret_id,
                                               const std::string& version_stage = "");

@@ -1,0 +1,128 @@
+#include "services/agent/http_server.h"
+
+#include <civetweb.h>
+
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "libs/common/log.h"
+
+namespace coffer::agent {
+
+namespace {
+
+constexpr char kComponent[] = "agent";
+
+bool LoopbackHost(absl::string_view host) {
+  return host == "localhost" || absl::StartsWith(host, "127.") || host == "[::1]";
+}
+
+void Send(mg_connection* conn, const HttpResponse& r) {
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+            "Cache-Control: no-store\r\n\r\n",
+            r.status, mg_get_response_code_text(conn, r.status), r.content_type.c_str(),
+            r.body.size());
+  mg_write(conn, r.body.data(), r.body.size());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                              Handler handler) {
+  const size_t colon = options.listen_address.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(options.listen_address.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address must be host:port: ", options.listen_address));
+  }
+  const std::string host = options.listen_address.substr(0, colon);
+  if (!LoopbackHost(host)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the agent serves loopback only (127.0.0.1, [::1], localhost), not ", host));
+  }
+  if (options.threads < 1 || options.max_connections < options.threads ||
+      options.max_request_bytes < 1024) {
+    return absl::InvalidArgumentError(
+        "threads >= 1, max_connections >= threads, max_request_bytes >= 1024");
+  }
+  static std::once_flag init;
+  std::call_once(init, [] { mg_init_library(0); });
+
+  std::unique_ptr<HttpServer> server(new HttpServer(options, std::move(handler)));
+  const std::string ports = (host == "localhost" ? "127.0.0.1" : host) + ":" + std::to_string(port);
+  const std::string threads = std::to_string(options.threads);
+  const std::string queue = std::to_string(std::max(1, options.max_connections - options.threads));
+  const std::string max_request = std::to_string(options.max_request_bytes);
+  const std::string timeout = std::to_string(absl::ToInt64Milliseconds(options.request_timeout));
+  const char* mg_options[] = {"listening_ports",
+                              ports.c_str(),
+                              "num_threads",
+                              threads.c_str(),
+                              "connection_queue",
+                              queue.c_str(),
+                              "max_request_size",
+                              max_request.c_str(),
+                              "request_timeout_ms",
+                              timeout.c_str(),
+                              "enable_keep_alive",
+                              "yes",
+                              "keep_alive_timeout_ms",
+                              "5000",
+                              nullptr};
+  mg_callbacks callbacks{};
+  server->ctx_ = mg_start(&callbacks, server.get(), mg_options);
+  if (server->ctx_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", ports));
+  }
+  mg_set_request_handler(server->ctx_, "/", &HttpServer::OnRequest, server.get());
+  mg_server_port bound[4];
+  const int n = mg_get_server_ports(server->ctx_, 4, bound);
+  if (n < 1) return absl::UnavailableError(absl::StrCat("no port bound for ", ports));
+  server->port_ = bound[0].port;
+  log::Info(kComponent, "serving HTTP", {{"address", host}, {"port", absl::StrCat(server->port_)}});
+  return server;
+}
+
+HttpServer::~HttpServer() {
+  if (ctx_ != nullptr) mg_stop(ctx_);
+}
+
+int HttpServer::OnRequest(mg_connection* conn, void* self_ptr) {
+  auto* self = static_cast<HttpServer*>(self_ptr);
+  const mg_request_info* info = mg_get_request_info(conn);
+  struct Count {
+    std::atomic<int>& n;
+    ~Count() { n.fetch_sub(1); }
+  } count{self->in_service_};
+  if (self->in_service_.fetch_add(1) >= self->options_.max_connections) {
+    Send(conn, HttpResponse{429, "text/plain", "Connection limit exceeded"});
+    return 429;
+  }
+  HttpRequest request;
+  request.method = info->request_method != nullptr ? info->request_method : "";
+  request.path = info->local_uri_raw != nullptr ? info->local_uri_raw : "";
+  request.query = info->query_string != nullptr ? info->query_string : "";
+  request.peer = info->remote_addr;
+  for (int i = 0; i < info->num_headers; ++i) {
+    request.headers[absl::AsciiStrToLower(info->http_headers[i].name)] =
+        info->http_headers[i].value != nullptr ? info->http_headers[i].value : "";
+  }
+  // No route takes a body.
+  if (info->content_length > 0) {
+    Send(conn, HttpResponse{413, "text/plain", "Request body not allowed"});
+    return 413;
+  }
+  const HttpResponse response = self->handler_(request);
+  Send(conn, response);
+  return response.status;
+}
+
+}  // namespace coffer::agent
