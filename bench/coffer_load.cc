@@ -16,10 +16,15 @@
 //   get_secret_value        GetSecretValue of "<prefix>NNNNN", N = call % --keys
 //   describe_secret         DescribeSecret, the same names
 //   put_secret_value        PutSecretValue on the same names (a new version each call)
-//   create_secret           CreateSecret of a new name every call
+//   create_secret           CreateSecret of a new name every call (--without_value: no
+//                           version, so no KMS call; --value_template: a value per name)
+//   rotate_secret           RotateSecret of "<prefix>NNNNN" with --rotation_worker and
+//                           --rotation_schedule; --rotate_immediately=false only turns
+//                           rotation on (the next rotation lands in a future window)
 //   get_parameter           GetParameter (--param_type=String|SecureString, --with_decryption)
 //   get_parameters_by_path  GetParametersByPath of "<prefix>NNNNN" holding 10 parameters
 //   put_parameter           PutParameter with Overwrite; --keys=0: a new name every call
+//                           ("<prefix>NNNNN": with --name_prefix=/a/p- all under /a)
 //   kms_decrypt             Decrypt of --keys ciphertexts made at setup (GenerateDataKey)
 //   kms_generate_data_key   GenerateDataKey (AES_256) under a key made at setup
 //   etcd_range              etcd KV Range of one key "<prefix>NNNNN" (linearizable)
@@ -30,7 +35,9 @@
 // what they get (value size, result count); every non-OK status is counted
 // by code, printed, and fails the run (exit 1) unless --allow_errors.
 // Names of distinct-name operations carry a random run token, so runs never
-// collide.
+// collide (unless --name_prefix is given: then call i makes "<prefix>NNNNN",
+// and --count=N --warmup=0s makes exactly the names 0..N-1, which is how
+// bench/scale.sh fills a store with a million secrets).
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -53,6 +60,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/proto/echo.grpc.pb.h"
@@ -86,6 +94,16 @@ ABSL_FLAG(bool, setup, false, "make what the operation needs first");
 ABSL_FLAG(int, setup_puts, 0,
           "with --setup and a secrets operation: PutSecretValue calls on each secret after "
           "creating it (a secret with many versions)");
+ABSL_FLAG(bool, without_value, false,
+          "create_secret: no secret_string (a secret without versions: no KMS call)");
+ABSL_FLAG(std::string, value_template, "",
+          "create_secret, put_secret_value: this value, every \"{i}\" replaced by the name's "
+          "number (NNNNN), instead of --value_size bytes");
+ABSL_FLAG(std::string, rotation_worker, "", "rotate_secret: the worker name (required)");
+ABSL_FLAG(std::string, rotation_schedule, "rate(30 days)",
+          "rotate_secret: rotation_rules.schedule_expression");
+ABSL_FLAG(bool, rotate_immediately, true,
+          "rotate_secret: start a rotation now (false: only turn rotation on)");
 ABSL_FLAG(std::string, param_type, "String", "String, StringList or SecureString");
 ABSL_FLAG(bool, with_decryption, false, "GetParameter*: decrypt SecureString values");
 ABSL_FLAG(std::string, kms_key_id, "", "KMS operations: this key instead of one made at setup");
@@ -365,6 +383,13 @@ class Load {
     for (size_t i = 0; i < value_.size(); ++i) value_[i] = static_cast<char>('a' + i % 26);
     token_ = RandomToken();
     timeout_ = absl::GetFlag(FLAGS_call_timeout);
+    without_value_ = absl::GetFlag(FLAGS_without_value);
+    value_template_ = absl::GetFlag(FLAGS_value_template);
+    rotation_worker_ = absl::GetFlag(FLAGS_rotation_worker);
+    rotation_schedule_ = absl::GetFlag(FLAGS_rotation_schedule);
+    if (op_ == "rotate_secret" && rotation_worker_.empty()) {
+      return absl::InvalidArgumentError("rotate_secret needs --rotation_worker");
+    }
     const std::string type = absl::GetFlag(FLAGS_param_type);
     if (type == "String") {
       param_type_ = pv1::PARAMETER_TYPE_STRING;
@@ -461,6 +486,7 @@ class Load {
     }
     if (op_ == "put_secret_value") return PutSecretValue(n);
     if (op_ == "create_secret") return CreateSecret();
+    if (op_ == "rotate_secret") return RotateSecret(n);
     if (op_ == "get_parameter") {
       const bool check_value =
           param_type_ != pv1::PARAMETER_TYPE_SECURE_STRING || absl::GetFlag(FLAGS_with_decryption);
@@ -521,7 +547,8 @@ class Load {
   // Makes what the measured operation reads.
   absl::Status Setup() {
     const int n = keys_;
-    if (op_ == "get_secret_value" || op_ == "describe_secret" || op_ == "put_secret_value") {
+    if (op_ == "get_secret_value" || op_ == "describe_secret" || op_ == "put_secret_value" ||
+        op_ == "rotate_secret") {
       SetupOptions creates;
       creates.exists_ok = true;
       COFFER_RETURN_IF_ERROR(SetupRun("create secrets", n, CreateSecret(), creates));
@@ -592,16 +619,42 @@ class Load {
 
   // Call i creates "<prefix>i": the setup's names 0..n-1, or (create_secret,
   // whose prefix carries the run token) a new name per call.
+  // --without_value: a secret with no version at all (no data key, no KMS).
   SlotFactory CreateSecret() {
     return Factory<sv1::SecretsManager::Stub, sv1::CreateSecretRequest, sv1::CreateSecretResponse>(
         secrets_, &sv1::SecretsManager::Stub::PrepareAsyncCreateSecret,
         [this](int64_t i, sv1::CreateSecretRequest* r) {
           r->set_name(Indexed(prefix_, i));
-          r->set_secret_string(value_);
+          if (!without_value_) r->set_secret_string(ValueOf(i));
         },
-        [](int64_t, const sv1::CreateSecretResponse& r) {
+        [this](int64_t, const sv1::CreateSecretResponse& r) {
+          if (without_value_) return Expect(!r.arn().empty() && r.version_id().empty(), "arn only");
           return Expect(!r.version_id().empty(), "version_id");
         });
+  }
+
+  // Turns on rotation of "<prefix>i % n" (and, --rotate_immediately, starts one).
+  SlotFactory RotateSecret(int n) {
+    const bool immediately = absl::GetFlag(FLAGS_rotate_immediately);
+    return Factory<sv1::SecretsManager::Stub, sv1::RotateSecretRequest, sv1::RotateSecretResponse>(
+        secrets_, &sv1::SecretsManager::Stub::PrepareAsyncRotateSecret,
+        [this, n, immediately](int64_t i, sv1::RotateSecretRequest* r) {
+          r->set_secret_id(Indexed(prefix_, i % n));
+          r->set_rotation_worker(rotation_worker_);
+          r->mutable_rotation_rules()->set_schedule_expression(rotation_schedule_);
+          r->set_rotate_immediately(immediately);
+        },
+        [immediately](int64_t, const sv1::RotateSecretResponse& r) {
+          if (immediately) return Expect(!r.version_id().empty(), "the pending version_id");
+          return Expect(!r.arn().empty() && r.version_id().empty(), "arn, no pending version");
+        });
+  }
+
+  // The value of name number i: --value_template with "{i}" replaced, or
+  // the --value_size bytes.
+  std::string ValueOf(int64_t i) const {
+    if (value_template_.empty()) return value_;
+    return absl::StrReplaceAll(value_template_, {{"{i}", absl::StrFormat("%05d", i)}});
   }
 
   SlotFactory PutSecretValue(int n) {
@@ -610,7 +663,7 @@ class Load {
         secrets_, &sv1::SecretsManager::Stub::PrepareAsyncPutSecretValue,
         [this, n](int64_t i, sv1::PutSecretValueRequest* r) {
           r->set_secret_id(Indexed(prefix_, i % n));
-          r->set_secret_string(value_);
+          r->set_secret_string(ValueOf(i % n));
         },
         [](int64_t, const sv1::PutSecretValueResponse& r) {
           return Expect(!r.version_id().empty(), "version_id");
@@ -710,6 +763,10 @@ class Load {
   std::string token_;
   std::string prefix_;
   absl::Duration timeout_;
+  bool without_value_ = false;
+  std::string value_template_;
+  std::string rotation_worker_;
+  std::string rotation_schedule_;
   pv1::ParameterType param_type_ = pv1::PARAMETER_TYPE_STRING;
   std::string key_id_;
   std::vector<std::string> ciphertexts_;
