@@ -216,7 +216,9 @@ absl::StatusOr<uint64_t> ChangeLog::Trim() {
   }
 
   uint64_t deleted = 0;
-  std::string from;  // Resume point of the next chunk ("" = the first key).
+  // Resume point of the next chunk: after the last key an earlier Trim
+  // deleted ("" = the first key).
+  std::string from = trimmed_below_ > 1 ? Key(trimmed_below_ - 1) : std::string();
   for (;;) {
     storage::ScanOptions scan;
     scan.start_after = from;
@@ -234,6 +236,7 @@ absl::StatusOr<uint64_t> ChangeLog::Trim() {
     deleted += batch.size();
     if (batch.size() < kTrimChunk) break;
   }
+  trimmed_below_ = cutoff;
   return deleted;
 }
 

@@ -141,6 +141,12 @@ class ChangeLog {
   std::multimap<uint64_t, std::thread::id> running_ ABSL_GUARDED_BY(mu_);
   // One Trim at a time.
   absl::Mutex trim_mu_;
+  // Every key below this position was deleted by an earlier Trim of this
+  // object, which resumes here. RocksDB keeps deleted keys as tombstones
+  // until compaction drops them, so a scan from the first key would step
+  // over every event ever trimmed, on every call. 0 (after Open): the first
+  // Trim scans from the first key, deleting what an interrupted one left.
+  uint64_t trimmed_below_ ABSL_GUARDED_BY(trim_mu_) = 0;
 };
 
 }  // namespace coffer::store
