@@ -28,22 +28,12 @@
 
 #include "libs/client/parameter_cache.h"
 #include "libs/client/secret_cache.h"
+#include "libs/http/http_server.h"
 
 namespace coffer::agent {
 
-struct HttpRequest {
-  std::string method;
-  std::string path;                            // decoded path, without the query
-  std::string query;                           // raw query string, without '?'
-  std::map<std::string, std::string> headers;  // names lower-case
-  std::string peer;                            // remote address
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "text/plain";
-  std::string body;
-};
+using http::HttpRequest;
+using http::HttpResponse;
 
 struct AgentHandlerOptions {
   std::string token;  // the SSRF token every request but /ping must carry

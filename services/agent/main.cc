@@ -27,9 +27,9 @@
 #include "libs/client/secret_cache.h"
 #include "libs/common/log.h"
 #include "libs/common/status_macros.h"
+#include "libs/http/http_server.h"
 #include "libs/rpc/server.h"
 #include "services/agent/agent_handler.h"
-#include "services/agent/http_server.h"
 
 ABSL_FLAG(std::string, http_address, "127.0.0.1:2773",
           "loopback host:port the agent serves HTTP on (AWS's agent: port 2773)");
@@ -112,11 +112,12 @@ absl::Status Run() {
   client::ParameterCache parameters(client::ParametersClient(store), parameter_options);
 
   AgentHandler handler(&secrets, &parameters, {token});
-  HttpServerOptions http;
-  http.listen_address = absl::GetFlag(FLAGS_http_address);
-  http.threads = absl::GetFlag(FLAGS_http_threads);
-  http.max_connections = absl::GetFlag(FLAGS_max_connections);
-  COFFER_ASSIGN_OR_RETURN(auto server, HttpServer::Start(http, [&handler](const HttpRequest& r) {
+  http::HttpServerOptions http_options;
+  http_options.listen_address = absl::GetFlag(FLAGS_http_address);
+  http_options.threads = absl::GetFlag(FLAGS_http_threads);
+  http_options.max_connections = absl::GetFlag(FLAGS_max_connections);
+  COFFER_ASSIGN_OR_RETURN(auto server,
+                          http::HttpServer::Start(http_options, [&handler](const HttpRequest& r) {
                             return handler.Handle(r);
                           }));
   log::Info("agent", "started",

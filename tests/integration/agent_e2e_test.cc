@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/integration/kms_store.h"
@@ -13,18 +12,6 @@
 
 namespace coffer::testing {
 namespace {
-
-// The port from the agent's "serving HTTP" log line, or 0.
-int AgentPort(const std::string& output) {
-  const std::string marker = "\"message\":\"serving HTTP\"";
-  const size_t at = output.find(marker);
-  if (at == std::string::npos) return 0;
-  const size_t p = output.find("\"port\":\"", at);
-  if (p == std::string::npos) return 0;
-  int port = 0;
-  const size_t start = p + 8;
-  return absl::SimpleAtoi(output.substr(start, output.find('"', start) - start), &port) ? port : 0;
-}
 
 TEST(AgentE2ETest, PythonUrllibSeesTheAwsAgentContract) {
   TempDir dir;
@@ -53,11 +40,12 @@ TEST(AgentE2ETest, PythonUrllibSeesTheAwsAgentContract) {
       {{"AWS_TOKEN", token}});
   ASSERT_TRUE(agent.Start().ok());
   int port = 0;
-  ASSERT_TRUE(WaitFor([&] { return (port = AgentPort(agent.Output())) != 0; }, absl::Seconds(10)))
+  ASSERT_TRUE(
+      WaitFor([&] { return (port = LoggedHttpPort(agent.Output())) != 0; }, absl::Seconds(10)))
       << agent.Output();
 
   std::map<std::string, std::string> py_env = CofferctlEnv(env);
-  Subprocess client({"python3", SourceDir() + "/tests/integration/agent_client.py",
+  Subprocess client({"/usr/bin/python3", SourceDir() + "/tests/integration/agent_client.py",
                      absl::StrCat("http://127.0.0.1:", port), token, BinaryPath("cofferctl")},
                     py_env);
   ASSERT_TRUE(client.Start().ok());
@@ -101,7 +89,8 @@ TEST(AgentE2ETest, RefusesToStartWithoutATokenOrOffLoopback) {
   from_file.insert(from_file.end(), tls.begin(), tls.end());
   Subprocess c(from_file, {{"AWS_TOKEN", "file://" + file}});
   ASSERT_TRUE(c.Start().ok());
-  ASSERT_TRUE(WaitFor([&] { return AgentPort(c.Output()) != 0; }, absl::Seconds(10))) << c.Output();
+  ASSERT_TRUE(WaitFor([&] { return LoggedHttpPort(c.Output()) != 0; }, absl::Seconds(10)))
+      << c.Output();
 }
 
 }  // namespace

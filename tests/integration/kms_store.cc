@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace coffer::testing {
@@ -74,6 +75,16 @@ CofferctlResult RunCofferctlIo(const std::vector<std::string>& args,
   result.out = ReadFile(io.Join("out"));
   result.err = ReadFile(io.Join("err"));
   return result;
+}
+
+int LoggedHttpPort(const std::string& output) {
+  const size_t at = output.find("\"message\":\"serving HTTP\"");
+  if (at == std::string::npos) return 0;
+  const size_t p = output.find("\"port\":\"", at);
+  if (p == std::string::npos) return 0;
+  const size_t start = p + 8;
+  int port = 0;
+  return absl::SimpleAtoi(output.substr(start, output.find('"', start) - start), &port) ? port : 0;
 }
 
 }  // namespace coffer::testing

@@ -63,6 +63,10 @@ CofferctlResult RunCofferctlIo(const std::vector<std::string>& args,
                                const std::map<std::string, std::string>& env,
                                const std::string& input = "");
 
+// The port a libs/http server logged ("serving HTTP" ... "port":"N") in a
+// process's output, or 0 before it did.
+int LoggedHttpPort(const std::string& output);
+
 // One unary call on `stub` with a 10 s deadline.
 template <typename Stub, typename Req, typename Resp, typename Call>
 grpc::Status Invoke(Stub* stub, Call call, const Req& req, Resp* resp) {

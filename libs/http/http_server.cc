@@ -1,4 +1,4 @@
-#include "services/agent/http_server.h"
+#include "libs/http/http_server.h"
 
 #include <civetweb.h>
 
@@ -12,11 +12,11 @@
 #include "absl/strings/str_split.h"
 #include "libs/common/log.h"
 
-namespace coffer::agent {
+namespace coffer::http {
 
 namespace {
 
-constexpr char kComponent[] = "agent";
+constexpr char kComponent[] = "http";
 
 bool LoopbackHost(absl::string_view host) {
   return host == "localhost" || absl::StartsWith(host, "127.") || host == "[::1]";
@@ -125,4 +125,4 @@ int HttpServer::OnRequest(mg_connection* conn, void* self_ptr) {
   return response.status;
 }
 
-}  // namespace coffer::agent
+}  // namespace coffer::http

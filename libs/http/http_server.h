@@ -1,26 +1,41 @@
-// http_server.h: coffer-agent's local HTTP listener, on civetweb (already
-// in the dependency tree through prometheus-cpp's exposer): a fixed pool of
-// threads, bounded request size and time, one handler for every path.
+// http_server.h: a small local HTTP listener (coffer-agent, the Catagram
+// example) on civetweb, already in the dependency tree through
+// prometheus-cpp's exposer: a fixed pool of threads, bounded request size
+// and time, one handler for every path, loopback addresses only.
 //
 //   HttpServerOptions options;            // 127.0.0.1:2773
 //   COFFER_ASSIGN_OR_RETURN(auto server, HttpServer::Start(options,
-//       [&](const HttpRequest& r) { return handler.Handle(r); }));
+//       [&](const HttpRequest& r) { return HttpResponse{200, "text/plain", "hi"}; }));
 //   server->port();
 #pragma once
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "services/agent/agent_handler.h"
 
 struct mg_context;
 struct mg_connection;
 
-namespace coffer::agent {
+namespace coffer::http {
+
+struct HttpRequest {
+  std::string method;
+  std::string path;                            // decoded path, without the query
+  std::string query;                           // raw query string, without '?'
+  std::map<std::string, std::string> headers;  // names lower-case
+  std::string peer;                            // remote address
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+};
 
 struct HttpServerOptions {
   // host:port; the host must be a loopback address (port 0: pick one).
@@ -56,4 +71,4 @@ class HttpServer {
   std::atomic<int> in_service_{0};
 };
 
-}  // namespace coffer::agent
+}  // namespace coffer::http
