@@ -191,6 +191,7 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(const KeyManagerOpt
 }
 
 absl::Status KeyManager::Load() {
+  absl::MutexLock turn(&write_mu_);  // one change at a time
   absl::WriterMutexLock lock(&mu_);
   absl::Status status;
   COFFER_RETURN_IF_ERROR(db_->Scan(kKeysFamily, {}, [&](absl::string_view k, absl::string_view v) {
@@ -285,7 +286,11 @@ void KeyManager::FillMetadata(LoadedKey& key) const {
 }
 
 absl::Status KeyManager::WriteOrInternal(const storage::WriteBatch& batch) {
+  write_mu_.AssertHeld();
+  mu_.Unlock();  // readers go on during the synced write (see the header)
+  if (options_.before_write_for_test) options_.before_write_for_test();
   absl::Status s = db_->Write(batch);
+  mu_.Lock();
   if (s.ok() || IsWouldBlock(s)) return s;  // the latter: runs again where it may block
   return ErrorWithCode(s.code(), reason::kKmsInternal,
                        absl::StrCat("keystore write failed: ", s.message()));
@@ -293,6 +298,7 @@ absl::Status KeyManager::WriteOrInternal(const storage::WriteBatch& batch) {
 
 absl::Status KeyManager::UpdateKey(absl::string_view ref,
                                    const std::function<absl::Status(KeyRecord&)>& change) {
+  absl::MutexLock turn(&write_mu_);  // one change at a time
   absl::WriterMutexLock lock(&mu_);
   COFFER_ASSIGN_OR_RETURN(LoadedKey * key, FindKeyLocked("key_id", ref));
   KeyRecord updated = key->record;
@@ -410,6 +416,7 @@ absl::StatusOr<v1::CreateKeyResponse> KeyManager::CreateKey(const v1::CreateKeyR
     return InvalidField("key_spec", "must be SYMMETRIC_DEFAULT");
   }
   COFFER_RETURN_IF_ERROR(ValidateTags("tags", request.tags()));
+  absl::MutexLock turn(&write_mu_);  // one change at a time
   absl::WriterMutexLock lock(&mu_);
   COFFER_ASSIGN_OR_RETURN(
       std::string id,
@@ -613,6 +620,7 @@ absl::StatusOr<uint32_t> KeyManager::RotateLocked(LoadedKey& key, v1::RotationTy
 
 absl::StatusOr<v1::RotateKeyOnDemandResponse> KeyManager::RotateKeyOnDemand(
     const v1::RotateKeyOnDemandRequest& request) {
+  absl::MutexLock turn(&write_mu_);  // one change at a time
   absl::WriterMutexLock lock(&mu_);
   COFFER_ASSIGN_OR_RETURN(LoadedKey * key, FindKeyLocked("key_id", request.key_id()));
   COFFER_RETURN_IF_ERROR(CheckUsable(key->record));
@@ -717,6 +725,7 @@ absl::StatusOr<v1::ListResourceTagsResponse> KeyManager::ListResourceTags(
 absl::StatusOr<MaintenanceResult> KeyManager::RunMaintenance() {
   MaintenanceResult result;
   absl::Time now = clock_->Now();
+  absl::MutexLock turn(&write_mu_);  // one change at a time
   absl::WriterMutexLock lock(&mu_);
   std::vector<std::string> due_deletion;
   std::vector<LoadedKey*> due_rotation;

@@ -61,6 +61,9 @@ struct KeyManagerOptions {
   int max_key_versions = 1000;
   Clock* clock = nullptr;  // default RealClock()
   bool sync_writes = true;
+  // Tests only: runs before each keystore write, with the key lock released
+  // (crypto calls proceed meanwhile).
+  std::function<void()> before_write_for_test;
 };
 
 // RotateKeyOnDemand calls per key (AWS KMS's limit); the next one is
@@ -181,7 +184,13 @@ class KeyManager {
   // Appends a new material version to `key` (in `batch`) and returns it.
   absl::StatusOr<std::shared_ptr<Material>> NewMaterial(const std::string& key_id, uint32_t version,
                                                         storage::WriteBatch& batch);
-  absl::Status WriteOrInternal(const storage::WriteBatch& batch);
+  // The one keystore write of a change. Called holding write_mu_ and mu_
+  // (exclusively); releases mu_ while the synced write runs, so Encrypt,
+  // Decrypt and GenerateDataKey (which take mu_ shared) never wait for the
+  // disk. Safe because every change holds write_mu_ throughout and changes
+  // memory only after its write: readers meanwhile see the state before it.
+  absl::Status WriteOrInternal(const storage::WriteBatch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_, mu_);
   absl::StatusOr<std::string> CreateKeyLocked(v1::KeyManager manager,
                                               const std::string& description,
                                               const std::vector<v1::Tag>& tags,
@@ -207,6 +216,9 @@ class KeyManager {
   crypto::SecureBuffer root_key_;
   std::unique_ptr<storage::Database> db_;
 
+  // Held by every change for its whole length (before mu_): one change at a
+  // time, so a change may release mu_ during its write (WriteOrInternal).
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<LoadedKey>> keys_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, ::coffer::internal::kms::v1::AliasRecord> aliases_ ABSL_GUARDED_BY(mu_);

@@ -48,6 +48,7 @@ absl::StatusOr<v1::CreateAliasResponse> KeyManager::CreateAlias(
     const v1::CreateAliasRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateAliasName("alias_name", request.alias_name(), false));
   COFFER_RETURN_IF_ERROR(ValidateAliasTarget(request.target_key_id()));
+  absl::MutexLock turn(&write_mu_);  // one change at a time
   absl::WriterMutexLock lock(&mu_);
   COFFER_ASSIGN_OR_RETURN(LoadedKey * key, FindKeyLocked("target_key_id", request.target_key_id()));
   COFFER_RETURN_IF_ERROR(CheckNotPendingDeletion(key->record));
@@ -73,6 +74,7 @@ absl::StatusOr<v1::UpdateAliasResponse> KeyManager::UpdateAlias(
     const v1::UpdateAliasRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateAliasName("alias_name", request.alias_name(), false));
   COFFER_RETURN_IF_ERROR(ValidateAliasTarget(request.target_key_id()));
+  absl::MutexLock turn(&write_mu_);  // one change at a time
   absl::WriterMutexLock lock(&mu_);
   auto it = aliases_.find(request.alias_name());
   if (it == aliases_.end()) return NotFound("Alias", request.alias_name());
@@ -93,6 +95,7 @@ absl::StatusOr<v1::UpdateAliasResponse> KeyManager::UpdateAlias(
 absl::StatusOr<v1::DeleteAliasResponse> KeyManager::DeleteAlias(
     const v1::DeleteAliasRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateAliasName("alias_name", request.alias_name(), false));
+  absl::MutexLock turn(&write_mu_);  // one change at a time
   absl::WriterMutexLock lock(&mu_);
   auto it = aliases_.find(request.alias_name());
   if (it == aliases_.end()) return NotFound("Alias", request.alias_name());

@@ -88,6 +88,7 @@ absl::StatusOr<std::string> KeyManager::ResolveForEncrypt(absl::string_view fiel
     absl::ReaderMutexLock lock(&mu_);
     return ResolveLocked(field, ref);
   }
+  absl::MutexLock turn(&write_mu_);  // one change at a time
   absl::WriterMutexLock lock(&mu_);
   auto id = ResolveLocked(field, ref);
   if (id.ok() || id.status().code() != absl::StatusCode::kNotFound) return id;

@@ -2,12 +2,15 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <fstream>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/common/errors.h"
@@ -884,6 +887,67 @@ TEST(RootKeyTest, DevelopmentSourceCreatesAPrivateKeyOnceAndReusesIt) {
   auto second = DevelopmentRootKeySource(dir.path())->Load();
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(first->view(), second->view());
+}
+
+// A change's synced write does not hold up crypto calls: while a rotation's
+// write is stuck, Encrypt, Decrypt and GenerateDataKey still answer (with
+// the state before the change), and the change lands once the write does.
+TEST_F(KeyManagerTest, CryptoCallsDoNotWaitForAChangesWrite) {
+  std::atomic<bool> hold{false};
+  absl::Notification in_write, release;
+  KeyManagerOptions options;
+  options.before_write_for_test = [&] {
+    if (!hold.load()) return;
+    in_write.Notify();
+    release.WaitForNotification();
+  };
+  Reopen(options);
+  const std::string key = NewKey();
+  auto blob = EncryptWith(key, "before");
+  ASSERT_TRUE(blob.ok()) << blob.status();
+
+  hold = true;
+  absl::StatusOr<v1::RotateKeyOnDemandResponse> rotated;
+  std::thread rotation([&] {
+    v1::RotateKeyOnDemandRequest req;
+    req.set_key_id(key);
+    rotated = store_->RotateKeyOnDemand(req);
+  });
+  in_write.WaitForNotification();
+  // The rotation is inside its write now; the reads must not wait for it
+  // (were they to, they would finish only after the release below).
+  absl::Notification reads_done;
+  absl::StatusOr<std::string> during = absl::UnknownError("not run");
+  std::string decrypted;
+  bool generated = false;
+  uint32_t version_during = 0;
+  std::thread reads([&] {
+    decrypted = DecryptWith(*blob).value_or("?");
+    during = EncryptWith(key, "during");
+    v1::GenerateDataKeyRequest gdk;
+    gdk.set_key_id(key);
+    gdk.set_number_of_bytes(32);
+    generated = store_->GenerateDataKey(gdk).ok();
+    v1::DescribeKeyRequest describe;
+    describe.set_key_id(key);
+    version_during = store_->DescribeKey(describe)->key_metadata().current_key_material_version();
+    reads_done.Notify();
+  });
+  EXPECT_TRUE(reads_done.WaitForNotificationWithTimeout(absl::Seconds(10)))
+      << "crypto calls waited for the rotation's write";
+  release.Notify();
+  reads.join();
+  EXPECT_EQ(decrypted, "before");
+  ASSERT_TRUE(during.ok()) << during.status();
+  EXPECT_TRUE(generated);
+  EXPECT_EQ(version_during, 1u);  // the state before the change
+  v1::DescribeKeyRequest describe;
+  describe.set_key_id(key);
+  rotation.join();
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  EXPECT_EQ(rotated->key_material_version(), 2u);
+  EXPECT_EQ(store_->DescribeKey(describe)->key_metadata().current_key_material_version(), 2u);
+  EXPECT_EQ(DecryptWith(*during).value_or("?"), "during");
 }
 
 }  // namespace
