@@ -30,6 +30,11 @@ stop() {
   echo
   echo "==> stopping"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # PostgreSQL runs under runuser in a subshell, which a TERM to the subshell
+  # does not reach: ask the postmaster this run started for a fast shutdown.
+  if [ -n "${PG_STARTED:-}" ] && [ -f "$PGDIR/postmaster.pid" ]; then
+    kill -INT "$(head -n 1 "$PGDIR/postmaster.pid")" 2>/dev/null || true
+  fi
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   echo "==> stopped"
 }
@@ -111,6 +116,7 @@ if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then
   pids+=($!)
   echo "==> postgres started (pid $!, 127.0.0.1:5433, log var/log/postgres.log)"
   wait_for_port postgres 5433
+  PG_STARTED=1
   ADMIN_PW=$(cat "$PGPASS_FILE")
   CTL="$COFFER_BUILD/tools/cofferctl/cofferctl"
   export COFFER_CA="$VAR/certs/ca.crt" COFFER_CERT="$VAR/certs/cofferctl.crt" COFFER_KEY="$VAR/certs/cofferctl.key"
