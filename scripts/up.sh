@@ -89,9 +89,24 @@ start rotator services/rotator/coffer-rotator \
   --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/rotator.crt" --tls_key="$VAR/certs/rotator.key"
 wait_for_port rotator 7703
 
+# coffer-agent: AWS's Secrets Manager Agent contract over HTTP on loopback,
+# for applications in any language, as the Catagram identity (so it reads
+# what app/catagram may: demo/catagram/*). Every request but /ping must
+# carry the token, made once into var/agent-token; the agent reads it from
+# there (AWS_TOKEN=file://...), so it is in no environment or command line.
+AGENT_TOKEN="$VAR/agent-token"
+[ -s "$AGENT_TOKEN" ] || (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$AGENT_TOKEN")
+chmod 600 "$AGENT_TOKEN"
+AWS_TOKEN="file://$AGENT_TOKEN" start agent services/agent/coffer-agent \
+  --http_address=127.0.0.1:2773 --store_address=localhost:7702 \
+  --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/app-catagram.crt" \
+  --tls_key="$VAR/certs/app-catagram.key"
+wait_for_port agent 2773
+
 # A local PostgreSQL as a rotation target, when one is installed: a private
 # cluster under var/pg on 127.0.0.1:5433 with password authentication, a
-# demo role, and secrets describing it.
+# demo role, Catagram's role and table, and secrets describing them; and
+# Catagram itself.
 PG_INFO=""
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then
@@ -120,13 +135,13 @@ if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then
   ADMIN_PW=$(cat "$PGPASS_FILE")
   CTL="$COFFER_BUILD/tools/cofferctl/cofferctl"
   export COFFER_CA="$VAR/certs/ca.crt" COFFER_CERT="$VAR/certs/cofferctl.crt" COFFER_KEY="$VAR/certs/cofferctl.key"
+  for _ in $(seq 1 50); do
+    PGPASSWORD="$ADMIN_PW" psql -h 127.0.0.1 -p 5433 -U coffer_admin -d postgres -q -c "SELECT 1" \
+      >/dev/null 2>&1 && break
+    sleep 0.2
+  done
   if ! "$CTL" secrets describe-secret --secret-id demo/postgres/app >/dev/null 2>&1; then
     APP_PW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-    for _ in $(seq 1 50); do
-      PGPASSWORD="$ADMIN_PW" psql -h 127.0.0.1 -p 5433 -U coffer_admin -d postgres -q -c "SELECT 1" \
-        >/dev/null 2>&1 && break
-      sleep 0.2
-    done
     # No password on a command line (ps shows them): psql reads the SQL
     # from stdin, cofferctl the secret from stdin (printf is a builtin),
     # psql the admin password from PGPASSWORD. The demo server has no TLS,
@@ -140,6 +155,30 @@ SQL
     printf '%s' "{\"engine\":\"postgres\",\"host\":\"127.0.0.1\",\"port\":5433,\"dbname\":\"postgres\",\"username\":\"demo_app\",\"password\":\"$APP_PW\",\"sslmode\":\"disable\"}" \
       | "$CTL" secrets create-secret --name demo/postgres/app --secret-string - >/dev/null
   fi
+  # Catagram's database: role catagram may read the table cats; its
+  # credential is demo/catagram/db (app/catagram may read demo/catagram/*),
+  # naming the master so that either strategy can rotate it.
+  if ! "$CTL" secrets describe-secret --secret-id demo/catagram/db >/dev/null 2>&1; then
+    CAT_PW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+    PGPASSWORD="$ADMIN_PW" psql -h 127.0.0.1 -p 5433 -U coffer_admin -d postgres -q -v ON_ERROR_STOP=1 \
+      >/dev/null <<SQL
+SET client_min_messages = warning;
+SELECT 'CREATE ROLE catagram LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'catagram')\\gexec
+ALTER ROLE catagram PASSWORD '$CAT_PW';
+CREATE TABLE IF NOT EXISTS cats (name text);
+DELETE FROM cats;
+INSERT INTO cats VALUES ('tom'), ('felix'), ('garfield');
+GRANT SELECT ON cats TO catagram;
+SQL
+    printf '%s' "{\"engine\":\"postgres\",\"host\":\"127.0.0.1\",\"port\":5433,\"dbname\":\"postgres\",\"username\":\"catagram\",\"password\":\"$CAT_PW\",\"sslmode\":\"disable\",\"master_secret\":\"demo/postgres/master\"}" \
+      | "$CTL" secrets create-secret --name demo/catagram/db --secret-string - >/dev/null
+  fi
+  # Catagram (examples/catagram) in C++: its credential through the caching
+  # client, refreshed and retried when a login fails after a rotation.
+  COFFER_ENDPOINT=localhost:7702 COFFER_CA="$VAR/certs/ca.crt" \
+    COFFER_CERT="$VAR/certs/app-catagram.crt" COFFER_KEY="$VAR/certs/app-catagram.key" \
+    start catagram examples/catagram/catagram --http_address=127.0.0.1:8080 --secret_id=demo/catagram/db
+  wait_for_port catagram 8080
   PG_INFO="
 A demo PostgreSQL runs on 127.0.0.1:5433 with role demo_app; its credential is
 the secret demo/postgres/app (demo/postgres/master holds the admin one). Rotate it:
@@ -147,6 +186,20 @@ the secret demo/postgres/app (demo/postgres/master holds the admin one). Rotate 
     --rotation-worker postgres-single-user --cli-input-json '{\"rotation_rules\":{\"automatically_after_days\":30}}'
   cofferctl secrets describe-secret --secret-id demo/postgres/app     # rotation_state
   cofferctl secrets get-secret-value --secret-id demo/postgres/app    # the new password
+
+Catagram (examples/catagram) serves http://127.0.0.1:8080/cats as role catagram,
+whose credential is demo/catagram/db. Rotate it while you curl (README: Catagram):
+  curl http://127.0.0.1:8080/cats      # {\"cats\":3,\"user\":\"catagram\"}
+  curl http://127.0.0.1:8080/stats     # requests, failed, login_failures, refreshes
+  cofferctl secrets rotate-secret --secret-id demo/catagram/db \\
+    --rotation-worker postgres-alternating-users --cli-input-json '{\"rotation_rules\":{\"automatically_after_days\":30}}'
+The same app in Python, through coffer-agent, on port 8081 (Debian's python3):
+  AWS_TOKEN=\$(cat var/agent-token) /usr/bin/python3 examples/catagram/catagram.py
+"
+else
+  PG_INFO="
+Catagram (examples/catagram) needs a PostgreSQL: install the postgresql package
+and run up.sh again (README: Catagram: surviving a rotation).
 "
 fi
 
@@ -157,6 +210,7 @@ Coffer is running on loopback:
   coffer-store   grpc 127.0.0.1:7702 (mTLS)   metrics http://127.0.0.1:9702/metrics
   coffer-rotator grpc 127.0.0.1:7703 (mTLS)   metrics http://127.0.0.1:9703/metrics
   workers        postgres-single-user 127.0.0.1:7711, postgres-alternating-users 127.0.0.1:7713
+  coffer-agent   http://127.0.0.1:2773 (AWS Secrets Manager Agent's API, as app/catagram)
 
 Use cofferctl from another shell (it reads ./var/certs by default):
   export PATH="$COFFER_BUILD/tools/cofferctl:\$PATH"
@@ -165,6 +219,12 @@ Use cofferctl from another shell (it reads ./var/certs by default):
   cofferctl params put-parameter --name /demo/url --value https://example.test --type STRING
   cofferctl watch params --path / --recursive
   cofferctl kms list-keys
+
+Read secrets over HTTP through coffer-agent (it may read demo/catagram/*; send
+the token in var/agent-token with every request but /ping):
+  cofferctl secrets create-secret --name demo/catagram/greeting --secret-string hello
+  curl -H "X-Aws-Parameters-Secrets-Token: \$(cat var/agent-token)" \\
+    'http://127.0.0.1:2773/secretsmanager/get?secretId=demo/catagram/greeting'
 
 Every call is authorized by var/policy.json (edit it: services re-read it
 within a second) and audited, hash-chained, under var/audit/:
