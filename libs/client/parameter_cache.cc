@@ -1,7 +1,5 @@
 #include "libs/client/parameter_cache.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <utility>
 
@@ -193,7 +191,7 @@ absl::StatusOr<std::vector<pm::Parameter>> ParameterCache::Get(const std::string
   values.reserve(fetched->size());
   for (pm::Parameter& p : *fetched) {
     values.push_back(crypto::SecureBuffer::Copy(p.value()));
-    if (!p.value().empty()) sodium_memzero(p.mutable_value()->data(), p.value().size());
+    if (!p.value().empty()) crypto::Wipe(p.mutable_value()->data(), p.value().size());
     p.clear_value();
   }
   if (it == entries_.end()) {  // evicted meanwhile: answer without caching

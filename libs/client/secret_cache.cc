@@ -1,7 +1,5 @@
 #include "libs/client/secret_cache.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <set>
 #include <utility>
@@ -10,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/errors.h"
 #include "libs/common/log.h"
+#include "libs/crypto/secure_buffer.h"
 
 namespace coffer::client {
 
@@ -38,7 +37,7 @@ bool Transient(const absl::Status& s) {
 }
 
 void Wipe(std::string* s) {
-  if (!s->empty()) sodium_memzero(s->data(), s->size());
+  if (!s->empty()) crypto::Wipe(s->data(), s->size());
   s->clear();
 }
 

@@ -1,7 +1,5 @@
 #include "services/agent/agent_handler.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -17,6 +15,7 @@
 #include "libs/common/errors.h"
 #include "libs/common/json.h"
 #include "libs/common/proto_time.h"
+#include "libs/crypto/secure_buffer.h"
 
 namespace coffer::agent {
 
@@ -110,8 +109,7 @@ std::string EpochWithMillis(const google::protobuf::Timestamp& t) {
 }
 
 bool SameToken(const std::string& given, const std::string& expected) {
-  return given.size() == expected.size() && !expected.empty() &&
-         sodium_memcmp(given.data(), expected.data(), expected.size()) == 0;
+  return !expected.empty() && crypto::ConstantTimeEquals(given, expected);
 }
 
 std::string ParameterTypeName(params::v1::ParameterType t) {
@@ -260,7 +258,7 @@ HttpResponse AgentHandler::GetSecret(const std::string& secret_id,
   HttpResponse r = Json(SecretJson(*value));
   // The response proto held the plaintext too.
   for (std::string* s : {value->mutable_secret_string(), value->mutable_secret_binary()}) {
-    if (!s->empty()) sodium_memzero(s->data(), s->size());
+    if (!s->empty()) crypto::Wipe(s->data(), s->size());
   }
   return r;
 }
@@ -273,7 +271,7 @@ HttpResponse AgentHandler::GetParameter(const std::map<std::string, std::string>
   absl::StatusOr<params::v1::Parameter> p = parameters_->GetParameter(name, *decrypt);
   if (!p.ok()) return ErrorResponse(p.status());
   HttpResponse r = Json(ParameterJson(*p));
-  if (!p->value().empty()) sodium_memzero(p->mutable_value()->data(), p->value().size());
+  if (!p->value().empty()) crypto::Wipe(p->mutable_value()->data(), p->value().size());
   return r;
 }
 
