@@ -21,6 +21,10 @@
 # (leave the temp dir). Exit status 1 when a measurement failed (errors,
 # a process that did not start); goals not met do not fail the run.
 # Every process started here is stopped on exit, failures included.
+#
+# Scale (1,000,000 secrets: start-up, paging, memory; 100,000 parameters
+# under one path; the rotator with 1,000,000 schedules; PostgreSQL rotations
+# end to end) is bench/scale.sh, run on its own (docs/performance.md, "Scale").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,7 +66,7 @@ for arg in "$@"; do
     --build_dir=*) BUILD="${arg#*=}" ;;
     --keep) KEEP=1 ;;
     --list) LIST=1 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
