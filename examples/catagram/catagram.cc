@@ -38,7 +38,9 @@
 #include "libs/http/http_server.h"
 #include "libs/rpc/server.h"
 
-ABSL_FLAG(std::string, http_address, "127.0.0.1:8080", "loopback host:port to serve on");
+ABSL_FLAG(std::string, http_address, "127.0.0.1:8080", "host:port to serve on");
+ABSL_FLAG(bool, allow_remote_http, false,
+          "serve a non-loopback --http_address (e.g. 0.0.0.0 inside a container)");
 ABSL_FLAG(std::string, secret_id, "demo/catagram/db", "the secret with the database credential");
 ABSL_FLAG(int, login_attempts, 8, "logins tried per request before it fails (the retry budget)");
 ABSL_FLAG(absl::Duration, login_backoff, absl::Milliseconds(250),
@@ -226,6 +228,7 @@ absl::Status Run() {
   App app(&secrets);
   coffer::http::HttpServerOptions http_options;
   http_options.listen_address = absl::GetFlag(FLAGS_http_address);
+  http_options.allow_remote = absl::GetFlag(FLAGS_allow_remote_http);
   absl::StatusOr<std::unique_ptr<coffer::http::HttpServer>> server =
       coffer::http::HttpServer::Start(http_options,
                                       [&app](const HttpRequest& r) { return app.Handle(r); });

@@ -24,6 +24,7 @@ import psycopg2
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--port", type=int, default=8081)
+parser.add_argument("--host", default="127.0.0.1")
 parser.add_argument("--agent", default="http://localhost:2773")
 parser.add_argument("--secret-id", default="demo/catagram/db")
 parser.add_argument("--login-attempts", type=int, default=8)
@@ -109,6 +110,6 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+server = ThreadingHTTPServer((args.host, args.port), Handler)
 print(f"catagram.py serving on {server.server_address[1]}", flush=True)
 server.serve_forever()

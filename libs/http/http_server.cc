@@ -44,7 +44,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
         absl::StrCat("listen address must be host:port: ", options.listen_address));
   }
   const std::string host = options.listen_address.substr(0, colon);
-  if (!LoopbackHost(host)) {
+  if (!options.allow_remote && !LoopbackHost(host)) {
     return absl::InvalidArgumentError(
         absl::StrCat("the agent serves loopback only (127.0.0.1, [::1], localhost), not ", host));
   }

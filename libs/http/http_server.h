@@ -1,7 +1,8 @@
 // http_server.h: a small local HTTP listener (coffer-agent, the Catagram
 // example) on civetweb, already in the dependency tree through
 // prometheus-cpp's exposer: a fixed pool of threads, bounded request size
-// and time, one handler for every path, loopback addresses only.
+// and time, one handler for every path, loopback addresses only unless
+// asked otherwise.
 //
 //   HttpServerOptions options;            // 127.0.0.1:2773
 //   COFFER_ASSIGN_OR_RETURN(auto server, HttpServer::Start(options,
@@ -38,8 +39,12 @@ struct HttpResponse {
 };
 
 struct HttpServerOptions {
-  // host:port; the host must be a loopback address (port 0: pick one).
+  // host:port; the host must be a loopback address (port 0: pick one)
+  // unless allow_remote.
   std::string listen_address = "127.0.0.1:2773";
+  // Serve other hosts too (an application's own endpoint, e.g. Catagram in
+  // a container). Never for coffer-agent, whose contract is localhost only.
+  bool allow_remote = false;
   int threads = 16;                   // requests served at once
   int max_connections = 800;          // in service plus queued; beyond: 429
   int max_request_bytes = 16 * 1024;  // request line and headers

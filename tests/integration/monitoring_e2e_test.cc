@@ -193,6 +193,19 @@ TEST_F(MonitoringE2ETest, PrometheusScrapesEveryServiceAndGrafanaQueriesOnlyLive
       absl::Seconds(30)))
       << rotator.Output();
 
+  // Container healthchecks: coffer-health-probe on the plaintext
+  // health-only ports.
+  for (int health : {kms->ports().health, store->ports().health, rotator.ports().health}) {
+    auto [code, out] =
+        RunTool({BinaryPath("coffer-health-probe"), absl::StrCat("127.0.0.1:", health)});
+    EXPECT_EQ(code, 0) << out;
+  }
+  {
+    auto [code, out] = RunTool({BinaryPath("coffer-health-probe"),
+                                absl::StrCat("127.0.0.1:", FreePort()), "--timeout=1s"});
+    EXPECT_EQ(code, 1) << out;
+  }
+
   // The rotator serves nothing but health: one check, so that it has
   // grpc_server_handled_total series too.
   {
