@@ -16,21 +16,6 @@ namespace {
 
 constexpr char kComponent[] = "client";
 
-bool Transient(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kCancelled:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // "/a/b:3" -> "/a/b".
 std::string BaseName(const std::string& name) {
   const size_t colon = name.find(':');
@@ -171,7 +156,7 @@ absl::StatusOr<std::vector<pm::Parameter>> ParameterCache::Get(const std::string
     ++stats_.refresh_failures;
     if (it == entries_.end()) return fetched.status();
     Entry& e = *it->second;
-    if (!Transient(fetched.status())) {  // an answer (gone, denied): drop the entry
+    if (!IsTransient(fetched.status())) {  // an answer (gone, denied): drop the entry
       lru_.erase(e.lru);
       entries_.erase(it);
       return fetched.status();

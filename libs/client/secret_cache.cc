@@ -18,24 +18,6 @@ namespace {
 
 constexpr char kComponent[] = "client";
 
-// Errors that say nothing about the secret itself: the cached value may
-// still be served. Anything else (not found, access denied, deleted) is an
-// answer, and the entry is dropped.
-bool Transient(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kCancelled:
-      return true;
-    default:
-      return false;
-  }
-}
-
 void Wipe(std::string* s) {
   if (!s->empty()) crypto::Wipe(s->data(), s->size());
   s->clear();
@@ -152,7 +134,7 @@ absl::StatusOr<sm::GetSecretValueResponse> SecretCache::GetSecretValue(
                          absl::StrCat("the secret has no version with the staging label ", stage),
                          secret_id);
   }
-  if (cached == nullptr || !Transient(refreshed)) return refreshed;
+  if (cached == nullptr || !IsTransient(refreshed)) return refreshed;
   ++stats_.stale_served;
   return answer(e, *cached);
 }
@@ -235,7 +217,7 @@ absl::Status SecretCache::Refresh(const std::string& secret_id, const std::strin
     ++stats_.refresh_failures;
     auto it = entries_.find(secret_id);
     if (it == entries_.end()) return s;
-    if (!Transient(s)) {
+    if (!IsTransient(s)) {
       // An answer about the secret (gone, denied): nothing cached stays.
       lru_.erase(it->second->lru);
       entries_.erase(it);

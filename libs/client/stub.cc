@@ -174,6 +174,21 @@ class LoggingStub final : public Stub {
 
 }  // namespace
 
+bool IsTransient(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kCancelled:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::shared_ptr<Stub> MakeGrpcStub(std::shared_ptr<grpc::Channel> channel, std::string peer) {
   return std::make_shared<GrpcStub>(std::move(channel), std::move(peer));
 }

@@ -67,6 +67,12 @@ class Stub {
                                               const google::protobuf::Message& request) = 0;
 };
 
+// Whether a failed call says nothing about the resource itself (the
+// service was unreachable, slow, busy or failed inside), so that what a
+// cache holds may still be served; anything else (not found, denied,
+// invalid) is an answer.
+bool IsTransient(const absl::Status& status);
+
 // Calls over `channel`; errors name `peer`.
 std::shared_ptr<Stub> MakeGrpcStub(std::shared_ptr<grpc::Channel> channel, std::string peer);
 
