@@ -37,6 +37,13 @@ coffer_install_packages() {
   fi
 }
 
+# kubectl for `kubectl kustomize` (the k8s_check test): Debian's
+# kubernetes-client unless some kubectl is already there (another package
+# may provide a newer one; installing Debian's would replace it).
+coffer_install_kubectl() {
+  command -v kubectl >/dev/null || coffer_install_packages kubernetes-client
+}
+
 coffer_build() {
   echo "==> configuring and building in $COFFER_BUILD"
   if [ ! -f "$COFFER_BUILD/build.ninja" ]; then

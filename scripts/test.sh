@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 coffer_install_packages "${COFFER_PACKAGES[@]}"
+coffer_install_kubectl
 coffer_build
 
 echo "==> running tests"
