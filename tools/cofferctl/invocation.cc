@@ -246,7 +246,10 @@ void ApplyAddressDefault(Invocation& inv, const std::string& default_address,
   if (!inv.connection.address.empty()) return;
   const std::string group_var =
       absl::StrCat("COFFER_", absl::AsciiStrToUpper(inv.group), "_ADDRESS");
-  inv.connection.address = EnvOr(env, group_var, EnvOr(env, "COFFER_ADDRESS", default_address));
+  // COFFER_ENDPOINT is the client library's name for the same setting
+  // (libs/client), so one environment serves an application and cofferctl.
+  inv.connection.address = EnvOr(
+      env, group_var, EnvOr(env, "COFFER_ADDRESS", EnvOr(env, "COFFER_ENDPOINT", default_address)));
 }
 
 void ApplyServerIdentityDefault(Invocation& inv, const std::string& default_spiffe_id,
@@ -278,7 +281,7 @@ std::string GlobalFlagsUsage(absl::string_view default_address, bool server_stre
   return absl::StrCat(
       output,
       "\nConnection (mTLS always):\n"
-      "  --address=<host:port>  $COFFER_<GROUP>_ADDRESS, $COFFER_ADDRESS or ",
+      "  --address=<host:port>  $COFFER_<GROUP>_ADDRESS, $COFFER_ADDRESS, $COFFER_ENDPOINT or ",
       default_address,
       "\n"
       "  --ca=<path>            $COFFER_CA or ./var/certs/ca.crt\n"

@@ -66,6 +66,15 @@ TEST(InvocationTest, AddressDefaults) {
                       Env({{"COFFER_ADDRESS", "a:1"}, {"COFFER_KMS_ADDRESS", "k:2"}}));
   EXPECT_EQ(inv->connection.address, "k:2");
 
+  // The client library's COFFER_ENDPOINT, after cofferctl's own names.
+  inv = ParseInvocation({"kms", "list-keys"}, Env({}));
+  ApplyAddressDefault(*inv, "localhost:7701", Env({{"COFFER_ENDPOINT", "e:4"}}));
+  EXPECT_EQ(inv->connection.address, "e:4");
+  inv = ParseInvocation({"kms", "list-keys"}, Env({}));
+  ApplyAddressDefault(*inv, "localhost:7701",
+                      Env({{"COFFER_ENDPOINT", "e:4"}, {"COFFER_ADDRESS", "a:1"}}));
+  EXPECT_EQ(inv->connection.address, "a:1");
+
   inv = ParseInvocation({"kms", "list-keys", "--address=x:3"}, Env({}));
   ApplyAddressDefault(*inv, "localhost:7701", Env({{"COFFER_ADDRESS", "a:1"}}));
   EXPECT_EQ(inv->connection.address, "x:3");
