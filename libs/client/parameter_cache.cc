@@ -39,12 +39,7 @@ struct ParameterCache::Entry {
   bool loaded = false;
   std::vector<pm::Parameter> metadata;  // without values
   std::vector<crypto::SecureBuffer> values;
-  absl::Time expires = absl::InfinitePast();
-  uint64_t generation = 0;
-  bool stale = false;
-  absl::Time retry_after = absl::InfinitePast();
-  absl::Duration backoff = absl::ZeroDuration();
-  absl::Status last_error;
+  Freshness fresh;
 
   std::vector<pm::Parameter> Answer() const {
     std::vector<pm::Parameter> out = metadata;
@@ -137,17 +132,17 @@ absl::StatusOr<std::vector<pm::Parameter>> ParameterCache::Get(const std::string
     }
     Entry& e = *it->second;
     const absl::Time now = clock_->Now();
-    if (e.loaded && !e.stale && now < e.expires) {
+    if (e.loaded && e.fresh.Fresh(now)) {
       ++stats_.hits;
       return e.Answer();
     }
-    if (now < e.retry_after) {
-      if (!e.loaded) return e.last_error;
+    if (e.fresh.BackingOff(now)) {
+      if (!e.loaded) return e.fresh.last_error;
       ++stats_.stale_served;
       return e.Answer();
     }
     ++stats_.misses;
-    generation = e.generation;
+    generation = e.fresh.generation;
   }
   absl::StatusOr<std::vector<pm::Parameter>> fetched = fetch();
   absl::MutexLock lock(&mu_);
@@ -161,10 +156,7 @@ absl::StatusOr<std::vector<pm::Parameter>> ParameterCache::Get(const std::string
       entries_.erase(it);
       return fetched.status();
     }
-    e.backoff = e.backoff == absl::ZeroDuration() ? options_.refresh_backoff
-                                                  : std::min(options_.ttl, e.backoff * 2);
-    e.retry_after = clock_->Now() + e.backoff;
-    e.last_error = fetched.status();
+    e.fresh.Failed(clock_->Now(), options_.refresh_backoff, options_.ttl, fetched.status());
     log::Warn(kComponent, "parameter refresh failed; serving what is cached",
               {{"name", name}, {"error", fetched.status().ToString()}});
     if (!e.loaded) return fetched.status();
@@ -188,11 +180,7 @@ absl::StatusOr<std::vector<pm::Parameter>> ParameterCache::Get(const std::string
   e.metadata = *std::move(fetched);
   e.values = std::move(values);
   e.loaded = true;
-  e.expires = clock_->Now() + options_.ttl;
-  e.stale = e.generation != generation;
-  e.retry_after = absl::InfinitePast();
-  e.backoff = absl::ZeroDuration();
-  e.last_error = absl::OkStatus();
+  e.fresh.Refreshed(clock_->Now(), options_.ttl, generation);
   return e.Answer();
 }
 
@@ -203,19 +191,14 @@ void ParameterCache::OnChange(const std::string& name) {
   for (auto& [key, e] : entries_) {
     const bool hit = e->subtree ? Under(name, e->name, e->recursive) : e->name == name;
     if (!hit) continue;
-    e->stale = true;
-    ++e->generation;
-    e->retry_after = absl::InfinitePast();
+    e->fresh.Invalidate(/*retry_now=*/true);
     ++stats_.invalidations;
   }
 }
 
 void ParameterCache::InvalidateAll() {
   absl::MutexLock lock(&mu_);
-  for (auto& [key, e] : entries_) {
-    e->stale = true;
-    ++e->generation;
-  }
+  for (auto& [key, e] : entries_) e->fresh.Invalidate(/*retry_now=*/false);
 }
 
 ParameterCacheStats ParameterCache::stats() const {

@@ -30,6 +30,7 @@
 #include "coffer/params/v1/params.pb.h"
 #include "libs/client/change_watcher.h"
 #include "libs/client/clients.h"
+#include "libs/client/freshness.h"
 #include "libs/common/clock.h"
 
 namespace coffer::client {

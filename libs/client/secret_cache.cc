@@ -37,14 +37,7 @@ struct SecretCache::Entry {
   std::string name;                                  // from DescribeSecret: what change events name
   std::map<std::string, std::string> stage_version;  // stage -> version id
   std::map<std::string, std::shared_ptr<const Version>> versions;
-  absl::Time expires = absl::InfinitePast();
-  // Bumped by every invalidation; a refresh that started before one does
-  // not make the entry fresh.
-  uint64_t generation = 0;
-  bool stale = false;
-  absl::Time retry_after = absl::InfinitePast();
-  absl::Duration backoff = absl::ZeroDuration();
-  absl::Status last_error;
+  Freshness fresh;
 
   std::shared_ptr<const Version> At(const std::string& stage) const {
     auto s = stage_version.find(stage);
@@ -113,12 +106,12 @@ absl::StatusOr<sm::GetSecretValueResponse> SecretCache::GetSecretValue(
     Entry& e = Touch(secret_id);
     const absl::Time now = clock_->Now();
     std::shared_ptr<const Version> cached = e.At(stage);
-    if (cached != nullptr && e.described && !e.stale && now < e.expires) {
+    if (cached != nullptr && e.described && e.fresh.Fresh(now)) {
       ++stats_.hits;
       return answer(e, *cached);
     }
-    if (now < e.retry_after) {  // backing off after a failed refresh
-      if (cached == nullptr) return e.last_error;
+    if (e.fresh.BackingOff(now)) {  // after a failed refresh
+      if (cached == nullptr) return e.fresh.last_error;
       ++stats_.stale_served;
       return answer(e, *cached);
     }
@@ -150,8 +143,7 @@ absl::StatusOr<sm::GetSecretValueResponse> SecretCache::GetSecretVersion(
       auto s = e.stage_version.find(version_stage);
       const bool stage_ok =
           version_stage.empty() || (s != e.stage_version.end() && s->second == version_id);
-      if (v != e.versions.end() && stage_ok && e.described && !e.stale &&
-          clock_->Now() < e.expires) {
+      if (v != e.versions.end() && stage_ok && e.described && e.fresh.Fresh(clock_->Now())) {
         ++stats_.hits;
         sm::GetSecretValueResponse r = v->second->metadata;
         r.clear_version_stages();
@@ -209,7 +201,7 @@ absl::Status SecretCache::Refresh(const std::string& secret_id, const std::strin
   {
     absl::MutexLock lock(&mu_);
     Entry& e = Touch(secret_id);
-    generation = e.generation;
+    generation = e.fresh.generation;
     for (const auto& [id, v] : e.versions) cached_versions.insert(id);
   }
   auto failed = [&](absl::Status s) {
@@ -224,10 +216,7 @@ absl::Status SecretCache::Refresh(const std::string& secret_id, const std::strin
       return s;
     }
     Entry& e = *it->second;
-    e.backoff = e.backoff == absl::ZeroDuration() ? options_.refresh_backoff
-                                                  : std::min(options_.ttl, e.backoff * 2);
-    e.retry_after = clock_->Now() + e.backoff;
-    e.last_error = s;
+    e.fresh.Failed(clock_->Now(), options_.refresh_backoff, options_.ttl, s);
     log::Warn(kComponent, "secret refresh failed; what is cached is served until a retry works",
               {{"secret_id", secret_id}, {"error", s.ToString()}});
     return s;
@@ -274,11 +263,7 @@ absl::Status SecretCache::Refresh(const std::string& secret_id, const std::strin
   for (auto it = e.versions.begin(); it != e.versions.end();) {
     it = live.count(it->first) ? std::next(it) : e.versions.erase(it);
   }
-  e.expires = clock_->Now() + options_.ttl;
-  e.stale = e.generation != generation;  // changed again while refreshing
-  e.retry_after = absl::InfinitePast();
-  e.backoff = absl::ZeroDuration();
-  e.last_error = absl::OkStatus();
+  e.fresh.Refreshed(clock_->Now(), options_.ttl, generation);
   return absl::OkStatus();
 }
 
@@ -286,9 +271,7 @@ void SecretCache::OnChange(const coffer::v1::ChangeEvent& event) {
   absl::MutexLock lock(&mu_);
   for (auto& [id, e] : entries_) {
     if (e->name == event.name() || id == event.name()) {
-      e->stale = true;
-      ++e->generation;
-      e->retry_after = absl::InfinitePast();  // try at once, even while backing off
+      e->fresh.Invalidate(/*retry_now=*/true);  // even while backing off
       ++stats_.invalidations;
     }
   }
@@ -296,10 +279,7 @@ void SecretCache::OnChange(const coffer::v1::ChangeEvent& event) {
 
 void SecretCache::InvalidateAll() {
   absl::MutexLock lock(&mu_);
-  for (auto& [id, e] : entries_) {
-    e->stale = true;
-    ++e->generation;
-  }
+  for (auto& [id, e] : entries_) e->fresh.Invalidate(/*retry_now=*/false);
 }
 
 SecretCacheStats SecretCache::stats() const {

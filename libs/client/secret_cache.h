@@ -42,6 +42,7 @@
 #include "coffer/secrets/v1/secrets.pb.h"
 #include "libs/client/change_watcher.h"
 #include "libs/client/clients.h"
+#include "libs/client/freshness.h"
 #include "libs/common/clock.h"
 #include "libs/crypto/secure_buffer.h"
 
