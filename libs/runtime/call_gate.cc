@@ -36,6 +36,15 @@ CallGate::CallGate(const authz::Authorizer* authorizer, audit::AuditLog* audit,
                    .Add({});
 }
 
+CallGate::CallGate(const CallGate& base, std::string principal)
+    : authorizer_(base.authorizer_),
+      fixed_principal_(std::move(principal)),
+      executor_(base.executor_),
+      audit_(base.audit_),
+      denied_(base.denied_),
+      records_(base.records_),
+      failures_(base.failures_) {}
+
 bool CallGate::InlineFirst(absl::string_view action) { return InlineFirstAction(action); }
 
 CallGate& CallGate::Unguarded() {
@@ -44,7 +53,9 @@ CallGate& CallGate::Unguarded() {
 }
 
 authz::Access CallGate::AccessFor(const grpc::ServerContextBase& context) const {
-  authz::Access access(authorizer_, rpc::PeerSpiffeId(context).value_or(""));
+  authz::Access access(authorizer_, !fixed_principal_.empty()
+                                        ? fixed_principal_
+                                        : rpc::PeerSpiffeId(context).value_or(""));
   const auto& metadata = context.client_metadata();
   auto token = metadata.find(authz::kRotationTokenMetadata);
   if (token != metadata.end() && token->second.size() <= 64) {

@@ -9,7 +9,8 @@
 //         [&](const authz::Access& access) { return store_->Get(*req, access); }, resp);
 //   }
 //
-// Unary(): builds the call's authz::Access from the peer's SPIFFE ID; hands
+// Unary(): builds the call's authz::Access from the peer's SPIFFE ID (or
+// the gate's fixed principal); hands
 // the work to the service's bounded executor, off gRPC's callback threads
 // (a full queue answers RESOURCE_EXHAUSTED at once: load shedding; a call
 // whose caller left or whose deadline passed while queued is not run).
@@ -63,6 +64,11 @@ class CallGate {
   // callback thread (tests) instead of a bounded pool that sheds load.
   CallGate(const authz::Authorizer* authorizer, audit::AuditLog* audit,
            prometheus::Registry* registry, BoundedExecutor* executor = nullptr);
+  // A gate for a listener whose transport, not a certificate, says who the
+  // caller is (a Unix socket whose file mode admits one local user): every
+  // call acts as `principal`, whatever the peer; authorization, audit,
+  // metrics and the executor are shared with `base`.
+  CallGate(const CallGate& base, std::string principal);
   CallGate(const CallGate&) = delete;
   CallGate& operator=(const CallGate&) = delete;
 
@@ -151,6 +157,8 @@ class CallGate {
               rpc::CallbackReactor* reactor);
 
   const authz::Authorizer* authorizer_;
+  // Non-empty: the principal of every call (see the second constructor).
+  std::string fixed_principal_;
   BoundedExecutor* executor_;
   audit::AuditLog* audit_;
   // Unary calls between their start and their answer (with an executor).
