@@ -17,10 +17,12 @@
 #include "libs/metrics/metrics.h"
 #include "libs/metrics/secure_memory_metrics.h"
 #include "libs/rpc/server.h"
+#include "libs/rpc/unix_socket_server.h"
 #include "libs/runtime/service_flags.h"
 #include "services/kms/key_manager.h"
 #include "services/kms/kms_probe.h"
 #include "services/kms/kms_service.h"
+#include "services/kms/kubernetes_plugin.h"
 #include "services/kms/root_key.h"
 
 ABSL_FLAG(std::string, data_dir, "var/data/kms", "directory of the keystore (RocksDB)");
@@ -37,6 +39,15 @@ ABSL_FLAG(int, max_key_versions, 1000,
           "material versions a key may have, the first included (bounds its rotation history "
           "too); rotations beyond it, on demand or automatic, are refused with "
           "LimitExceededException");
+ABSL_FLAG(std::string, kubernetes_kms_socket, "",
+          "serve the Kubernetes KMS v2 plugin API (v2.KeyManagementService) on this Unix socket "
+          "(absolute path; created with mode 0600 in a directory only its owner may write); "
+          "empty: off");
+ABSL_FLAG(std::string, kubernetes_kms_key, "",
+          "the key the Kubernetes KMS v2 plugin encrypts under (key id, key ARN, alias/<name> or "
+          "alias ARN); required with --kubernetes_kms_socket");
+ABSL_FLAG(std::string, kubernetes_kms_identity, "spiffe://coffer.local/kubernetes-apiserver",
+          "the principal every call on --kubernetes_kms_socket is authorized and audited as");
 
 namespace coffer::kms {
 namespace {
@@ -77,6 +88,34 @@ absl::Status Run() {
   COFFER_ASSIGN_OR_RETURN(auto guard, runtime::StartGuard("kms", *metrics));
   KmsAccess key_access(store.get(), {absl::GetFlag(FLAGS_store_spiffe_id)});
   KmsService service(store.get(), &probe, guard->gate.get(), &key_access);
+
+  // The Kubernetes KMS v2 plugin: its own listener and gate (the socket's
+  // mode authenticates the caller as --kubernetes_kms_identity).
+  runtime::CallGate plugin_gate(*guard->gate, absl::GetFlag(FLAGS_kubernetes_kms_identity));
+  std::unique_ptr<KubernetesKmsPlugin> plugin;
+  std::unique_ptr<grpc::Server> plugin_server;
+  if (const std::string socket = absl::GetFlag(FLAGS_kubernetes_kms_socket); !socket.empty()) {
+    const std::string key = absl::GetFlag(FLAGS_kubernetes_kms_key);
+    if (key.empty()) {
+      return absl::InvalidArgumentError(
+          "--kubernetes_kms_key is required with --kubernetes_kms_socket");
+    }
+    if (absl::GetFlag(FLAGS_kubernetes_kms_identity).empty()) {
+      return absl::InvalidArgumentError("--kubernetes_kms_identity must not be empty");
+    }
+    plugin =
+        std::make_unique<KubernetesKmsPlugin>(store.get(), &key_access, &plugin_gate, &probe, key);
+    rpc::UnixSocketServerOptions socket_options;
+    socket_options.path = socket;
+    socket_options.max_receive_message_bytes = KubernetesKmsPlugin::kMaxRequestBytes;
+    socket_options.interceptors.push_back(metrics->ServerInterceptorFactory());
+    COFFER_ASSIGN_OR_RETURN(plugin_server,
+                            rpc::StartUnixSocketServer(std::move(socket_options), {plugin.get()}));
+    log::Info("kms", "serving the Kubernetes KMS v2 plugin",
+              {{"socket", socket},
+               {"key", key},
+               {"identity", absl::GetFlag(FLAGS_kubernetes_kms_identity)}});
+  }
 
   rpc::HealthStatus health(runtime::MaxHealthWatches());
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
@@ -122,6 +161,11 @@ absl::Status Run() {
   int sig = runtime::WaitForShutdown(guard.get());
   status.Stop();
   log::Info("kms", "shutting down", {{"signal", absl::StrCat(sig)}});
+  if (plugin_server != nullptr) {
+    plugin_server->Shutdown(std::chrono::system_clock::now() +
+                            absl::ToChronoNanoseconds(runtime::ShutdownGrace()));
+    plugin_server->Wait();
+  }
   server->Shutdown(runtime::ShutdownGrace());
   maintenance.Stop();
   COFFER_RETURN_IF_ERROR(store->database()->Flush());
