@@ -6,8 +6,12 @@ filesystem, no privilege escalation, all capabilities dropped,
 RuntimeDefault seccomp, resource requests and limits; NetworkPolicies (deny
 by default, the KMS reachable from the store only, workers from the rotator
 only); cert-manager Certificates carrying the SPIFFE IDs each peer pins.
+Also deploy/k8s/kms-plugin: the EncryptionConfiguration and the static Pod
+that serves it agree (socket, key, identity, policy) and the Pod is as
+hardened as the rest.
 Run by CTest (k8s_check): `k8s_test.py REPO_ROOT`.
 """
+import json
 import os
 import subprocess
 import sys
@@ -159,5 +163,87 @@ for overlay in ("deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overla
         check("coffer-ca" in issuers, "dev: no coffer-ca Issuer")
     print(f"{tag}: {len(docs)} objects")
 
+
+def check_kms_plugin():
+    """The API server's EncryptionConfiguration, the coffer-kms static Pod
+    beside it and the policy that Pod loads fit together."""
+    d = os.path.join(root, "deploy/k8s/kms-plugin")
+    with open(os.path.join(d, "encryption-configuration.yaml")) as f:
+        enc = yaml.safe_load(f)
+    with open(os.path.join(d, "coffer-kms-plugin.yaml")) as f:
+        pod = yaml.safe_load(f)
+    with open(os.path.join(d, "policy.json")) as f:
+        policy = json.load(f)
+    check(enc.get("apiVersion") == "apiserver.config.k8s.io/v1" and
+          enc.get("kind") == "EncryptionConfiguration", "kms-plugin: not an EncryptionConfiguration")
+    rules = enc.get("resources", [])
+    check(any("secrets" in r.get("resources", []) for r in rules),
+          "kms-plugin: Secrets are not encrypted")
+    providers = rules[0].get("providers", []) if rules else []
+    kms = providers[0].get("kms", {}) if providers else {}
+    check(kms.get("apiVersion") == "v2", "kms-plugin: the first provider is not KMS v2")
+    check(kms.get("timeout"), "kms-plugin: no timeout")
+    check(providers and "identity" in providers[-1],
+          "kms-plugin: no identity provider last (objects written before cannot be read)")
+    endpoint = kms.get("endpoint", "")
+    check(endpoint.startswith("unix:///"), f"kms-plugin: endpoint {endpoint} is not a Unix socket")
+    socket = endpoint[len("unix://"):]
+
+    check(pod.get("kind") == "Pod" and pod["metadata"].get("namespace") == "kube-system",
+          "kms-plugin: not a kube-system Pod (a static Pod beside the API server)")
+    spec = pod["spec"]
+    psc = spec.get("securityContext", {})
+    check(psc.get("runAsNonRoot") is True and psc.get("runAsUser", 0) != 0,
+          "kms-plugin: runs as root")
+    check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault",
+          "kms-plugin: no RuntimeDefault seccomp")
+    c = spec["containers"][0]
+    sc = c.get("securityContext", {})
+    check(sc.get("allowPrivilegeEscalation") is False and sc.get("readOnlyRootFilesystem") is True
+          and sc.get("capabilities", {}).get("drop") == ["ALL"], "kms-plugin: container hardening")
+    check(c.get("resources", {}).get("requests") and c.get("resources", {}).get("limits"),
+          "kms-plugin: no requests/limits")
+    args = c.get("args", [])
+    check(args[:1] == ["coffer-kms"], "kms-plugin: not coffer-kms")
+    check(flag(args, "kubernetes_kms_socket") == socket,
+          f"kms-plugin: serves {flag(args, 'kubernetes_kms_socket')}, the API server calls {socket}")
+    for name in ("listen_address", "health_listen_address", "metrics_address"):
+        check((flag(args, name) or "").startswith("127.0.0.1:"),
+              f"kms-plugin: --{name} is not on loopback (host network)")
+    health = flag(args, "health_listen_address")
+    for probe in ("readinessProbe", "livenessProbe"):
+        command = c.get(probe, {}).get("exec", {}).get("command", [])
+        check(command[:1] == ["coffer-health-probe"] and health in command,
+              f"kms-plugin: {probe} does not probe {health}")
+    mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    socket_dir = socket.rsplit("/", 1)[0]
+    check(volumes.get(mounts.get(socket_dir), {}).get("hostPath", {}).get("path") == socket_dir,
+          f"kms-plugin: {socket_dir} is not the node's directory (the API server would not see it)")
+    for name in ("policy_file", "root_key_file", "tls_cert", "data_dir"):
+        path = flag(args, name) or ""
+        check(any(path == m or path.startswith(m + "/") for m in mounts),
+              f"kms-plugin: --{name}={path} is on no volume")
+    check("--dev_mode" not in args, "kms-plugin: --dev_mode")
+
+    identity = flag(args, "kubernetes_kms_identity")
+    key = flag(args, "kubernetes_kms_key")
+    check(identity and key, "kms-plugin: no identity or key flag")
+
+    def allowed(action, resource=None):
+        return any(st["effect"] == "Allow" and identity in st.get("principals", []) and
+                   action in st.get("actions", []) and
+                   (resource is None or resource in st.get("resources", []) or
+                    "*" in st.get("resources", [])) for st in policy["statements"])
+    check(allowed("kms:DescribeKey", key), f"kms-plugin: {identity} may not describe {key}")
+    for action in ("kms:Encrypt", "kms:Decrypt"):
+        check(allowed(action), f"kms-plugin: {identity} may not {action}")
+    check(not any(st["effect"] == "Allow" and "kms:Decrypt" in st.get("actions", []) and
+                  identity not in st.get("principals", []) for st in policy["statements"]),
+          "kms-plugin: someone besides the API server may decrypt")
+    print("kms-plugin: EncryptionConfiguration, static Pod and policy agree")
+
+
+check_kms_plugin()
 print(f"k8s_test: {len(failures)} failures")
 sys.exit(1 if failures else 0)

@@ -2,7 +2,8 @@
 // Unix socket does what the API server does (Status, Encrypt, Decrypt), an
 // operator rotates the key over mTLS, and the plugin keeps opening what it
 // sealed before the rotation and before a restart. Calls are authorized by
-// tests/integration/policy.json and audited as the kubernetes-apiserver.
+// the policy shipped for the plugin (deploy/k8s/kms-plugin/policy.json) and
+// audited as the kubernetes-apiserver.
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
@@ -33,11 +34,12 @@ class KubernetesKmsE2ETest : public ::testing::Test {
     ASSERT_EQ(::mkdir(dir_.Join("run").c_str(), 0700), 0);
     rpc::TlsFiles tls = testing::SharedPki().Identity("kms");
     kms_ = std::make_unique<ServiceProcess>(
-        "coffer-kms", std::vector<std::string>{
-                          "--data_dir=" + dir_.Join("kms"), "--dev_mode", "--tls_ca=" + tls.ca_file,
-                          "--tls_cert=" + tls.cert_file, "--tls_key=" + tls.key_file,
-                          "--kubernetes_kms_socket=" + socket_path(),
-                          std::string("--kubernetes_kms_key=") + kKey});
+        "coffer-kms",
+        std::vector<std::string>{
+            "--data_dir=" + dir_.Join("kms"), "--dev_mode", "--tls_ca=" + tls.ca_file,
+            "--tls_cert=" + tls.cert_file, "--tls_key=" + tls.key_file,
+            "--kubernetes_kms_socket=" + socket_path(), std::string("--kubernetes_kms_key=") + kKey,
+            "--policy_file=" + testing::SourceDir() + "/deploy/k8s/kms-plugin/policy.json"});
     ASSERT_TRUE(kms_->Start().ok()) << kms_->Output();
     admin_ = kmsv1::KeyManagement::NewStub(kms_->Channel("cofferctl"));
     Connect();
@@ -137,6 +139,15 @@ TEST_F(KubernetesKmsE2ETest, TheApiServerEncryptsWithACofferKeyThroughRotationsA
   std::string opened;
   ASSERT_TRUE(Decrypt(one, &opened).ok());
   EXPECT_EQ(opened, seed_one);
+
+  // The operator manages the key but cannot open what the API server
+  // sealed, even naming the plugin's context.
+  kmsv1::DecryptRequest peek;
+  peek.set_ciphertext_blob(one.ciphertext());
+  (*peek.mutable_encryption_context())["coffer:kubernetes-kms"] = "v2";
+  kmsv1::DecryptResponse peeked;
+  EXPECT_EQ(Invoke(*admin_, &kmsv1::KeyManagement::Stub::Decrypt, peek, &peeked).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 
   // The operator rotates: Status reports a new key_id (the API server then
   // wraps new seeds under it), and the old ciphertext still opens.
