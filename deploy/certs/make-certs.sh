@@ -40,6 +40,7 @@ IDENTITIES=(
   "cofferctl:admin/cofferctl"
   "app-catagram:app/catagram"
   "app-other:app/other"
+  "gateway:gateway"
 )
 
 umask 077

@@ -53,9 +53,16 @@ CallGate& CallGate::Unguarded() {
 }
 
 authz::Access CallGate::AccessFor(const grpc::ServerContextBase& context) const {
-  authz::Access access(authorizer_, !fixed_principal_.empty()
-                                        ? fixed_principal_
-                                        : rpc::PeerSpiffeId(context).value_or(""));
+  std::string peer =
+      !fixed_principal_.empty() ? fixed_principal_ : rpc::PeerSpiffeId(context).value_or("");
+  if (signed_callers_ != nullptr && signed_callers_->IsDelegate(peer)) {
+    // The gateway by itself may do nothing (Unary replaces this with the
+    // signed caller's Access; streams are refused).
+    static const authz::Authorizer* const kNothing = new authz::Authorizer(
+        authz::Policy::Parse(R"({"statements": []})", authz::Policy::kIdentity).value());
+    return authz::Access(kNothing, std::move(peer));
+  }
+  authz::Access access(authorizer_, std::move(peer));
   const auto& metadata = context.client_metadata();
   auto token = metadata.find(authz::kRotationTokenMetadata);
   if (token != metadata.end() && token->second.size() <= 64) {

@@ -10,7 +10,8 @@
 //   }
 //
 // Unary(): builds the call's authz::Access from the peer's SPIFFE ID (or
-// the gate's fixed principal); hands
+// the gate's fixed principal, or for the gateway the signed caller:
+// signed_callers.h); hands
 // the work to the service's bounded executor, off gRPC's callback threads
 // (a full queue answers RESOURCE_EXHAUSTED at once: load shedding; a call
 // whose caller left or whose deadline passed while queued is not run).
@@ -46,6 +47,7 @@
 #include "libs/common/executor.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/unary.h"
+#include "libs/runtime/signed_callers.h"
 
 namespace prometheus {
 class Registry;
@@ -98,12 +100,16 @@ class CallGate {
       std::function<void()> on_done = nullptr) {
     auto* reactor = new rpc::CallbackReactor(std::move(on_done));
     authz::Access access = AccessFor(*context);
+    // A call of the gateway runs as the caller who signed it, once that
+    // signature verifies (which may wait for the KMS: never inline).
+    const bool delegated =
+        signed_callers_ != nullptr && signed_callers_->IsDelegate(access.principal());
     // Every call counts until it is answered (Finish), wherever it runs.
     if (executor_ != nullptr && in_flight_.fetch_add(1) >= executor_->max_pending()) {
       Finish(*context, action, access, Overloaded(), reactor);
       return reactor;
     }
-    if (executor_ != nullptr && InlineFirst(action) && Admit().ok()) {
+    if (!delegated && executor_ != nullptr && InlineFirst(action) && Admit().ok()) {
       authz::Access attempt = access;
       absl::StatusOr<Response> result = [&] {
         NonBlockingScope scope;
@@ -128,9 +134,16 @@ class CallGate {
       }
       Finish(*context, action, access, status, reactor);
     };
+    auto start = [this, context, action = std::string(action), reactor, delegated,
+                  run = std::move(run)](const authz::Access& access) {
+      if (!delegated) return run(access);
+      absl::StatusOr<SignedCaller> caller = signed_callers_->Authenticate(*context, action);
+      if (!caller.ok()) return Finish(*context, action, access, caller.status(), reactor);
+      run(authz::Access(authorizer_, std::move(caller->identity)));
+    };
     if (executor_ == nullptr) {
-      run(access);
-    } else if (!executor_->TrySchedule([run = std::move(run), access] { run(access); })) {
+      start(access);
+    } else if (!executor_->TrySchedule([start = std::move(start), access] { start(access); })) {
       Finish(*context, action, access, Overloaded(), reactor);
     }
     return reactor;
@@ -143,6 +156,11 @@ class CallGate {
 
   // True while the audit log accepts records (drives health).
   bool healthy() const;
+
+  // Calls from `signed_callers`' delegate (coffer-gateway) run as the
+  // caller whose SigV4 signature they carry, or fail UNAUTHENTICATED; the
+  // delegate's own identity is allowed nothing. Not owned; null: none.
+  void set_signed_callers(const SignedCallers* signed_callers) { signed_callers_ = signed_callers; }
 
  private:
   // OK, or CANCELLED / DEADLINE_EXCEEDED when the caller is gone or out of
@@ -159,6 +177,7 @@ class CallGate {
   const authz::Authorizer* authorizer_;
   // Non-empty: the principal of every call (see the second constructor).
   std::string fixed_principal_;
+  const SignedCallers* signed_callers_ = nullptr;
   BoundedExecutor* executor_;
   audit::AuditLog* audit_;
   // Unary calls between their start and their answer (with an executor).
