@@ -70,6 +70,8 @@ absl::StatusCode ReasonCode(absl::string_view r) {
       {reason::kInvalidKeyId, C::kInvalidArgument},
       {reason::kInvalidResourceType, C::kInvalidArgument},
       {reason::kInvalidResourceId, C::kInvalidArgument},
+      {reason::kNoSuchEntity, C::kNotFound},
+      {reason::kIamLimitExceeded, C::kResourceExhausted},
   };
   auto it = kTable->find(std::string(r));
   return it == kTable->end() ? C::kInternal : it->second;

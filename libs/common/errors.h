@@ -73,6 +73,9 @@ inline constexpr char kUnsupportedParameterType[] = "UnsupportedParameterType";
 inline constexpr char kInvalidKeyId[] = "InvalidKeyId";
 inline constexpr char kInvalidResourceType[] = "InvalidResourceType";
 inline constexpr char kInvalidResourceId[] = "InvalidResourceId";
+// Access keys (IAM's names; SigV4's own are in libs/sigv4/sigv4_error.h).
+inline constexpr char kNoSuchEntity[] = "NoSuchEntity";
+inline constexpr char kIamLimitExceeded[] = "LimitExceeded";
 }  // namespace reason
 
 // The canonical code for a reason. Unknown reasons map to INTERNAL.

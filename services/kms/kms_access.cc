@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "libs/common/errors.h"
+#include "services/kms/access_keys.h"
 #include "services/kms/ciphertext.h"
 
 namespace coffer::kms {
@@ -50,6 +51,10 @@ absl::Status KmsAccess::Check(const authz::Access& access, absl::string_view act
     return authz::AccessDenied(access.principal(), action, key_ref.empty() ? "*" : key_ref,
                                "only coffer-store may use a secret's or parameter's encryption "
                                "context");
+  }
+  if (context != nullptr && context->count(kAccessKeyContextKey) != 0 && !access.trusted()) {
+    return authz::AccessDenied(access.principal(), action, key_ref.empty() ? "*" : key_ref,
+                               "access-key secrets are sealed and opened inside coffer-kms only");
   }
   KeyManager::KeyNames names;
   if (!key_ref.empty()) names = keys_->NamesOf(key_ref);

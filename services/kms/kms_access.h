@@ -12,6 +12,9 @@
 //    schedules or cancels their deletion, or changes their rotation.
 //  - Only coffer-store may cause a built-in key's creation (first use of an
 //    alias/coffer/<service> name).
+//  - No caller at all may use the encryption context of an access key's
+//    sealed secret (coffer:access-key-id): those are opened inside
+//    coffer-kms only (access_keys.h).
 //
 //   KmsAccess guard(key_manager.get(), {"spiffe://coffer.local/store"});
 //   COFFER_RETURN_IF_ERROR(guard.Check(access, "kms:Decrypt", key_ref, &context));

@@ -19,6 +19,8 @@
 #include "libs/rpc/server.h"
 #include "libs/rpc/unix_socket_server.h"
 #include "libs/runtime/service_flags.h"
+#include "services/kms/access_keys.h"
+#include "services/kms/access_keys_service.h"
 #include "services/kms/key_manager.h"
 #include "services/kms/kms_probe.h"
 #include "services/kms/kms_service.h"
@@ -32,7 +34,11 @@ ABSL_FLAG(bool, dev_mode, false,
           "development: without --root_key_file, create <data_dir>/root.key on first start");
 ABSL_FLAG(std::string, store_spiffe_id, "spiffe://coffer.local/store",
           "the identity of coffer-store: the only caller that may use a secret's or parameter's "
-          "encryption context or cause a built-in alias/coffer/<service> key's creation");
+          "encryption context, cause a built-in alias/coffer/<service> key's creation or get an "
+          "access key's signing key");
+ABSL_FLAG(std::string, gateway_spiffe_id, "spiffe://coffer.local/gateway",
+          "the identity of coffer-gateway: its calls run as the access key's identity whose SigV4 "
+          "signature they carry, never as the gateway; empty: no gateway");
 ABSL_FLAG(absl::Duration, maintenance_interval, absl::Minutes(1),
           "how often due key deletions and automatic rotations run");
 ABSL_FLAG(int, max_key_versions, 1000,
@@ -80,6 +86,10 @@ absl::Status Run() {
   log::Info("kms", "keystore unsealed",
             {{"root_key", root_source->Describe()}, {"data_dir", data_dir}});
 
+  AccessKeyStoreOptions access_key_options;
+  access_key_options.db_path = data_dir + "/access_keys";
+  COFFER_ASSIGN_OR_RETURN(auto access_keys, AccessKeyStore::Open(access_key_options, store.get()));
+
   COFFER_ASSIGN_OR_RETURN(auto metrics, runtime::StartMetrics("kms"));
   KmsProbe probe(*metrics->registry());
   probe.SetKeyCounts(store->CountKeysByState());
@@ -88,6 +98,11 @@ absl::Status Run() {
   COFFER_ASSIGN_OR_RETURN(auto guard, runtime::StartGuard("kms", *metrics));
   KmsAccess key_access(store.get(), {absl::GetFlag(FLAGS_store_spiffe_id)});
   KmsService service(store.get(), &probe, guard->gate.get(), &key_access);
+  AccessKeysService access_key_service(access_keys.get(), guard->gate.get(),
+                                       absl::GetFlag(FLAGS_store_spiffe_id));
+  auto signing_keys = LocalSigningKeys(access_keys.get());
+  runtime::SignedCallers signed_callers(absl::GetFlag(FLAGS_gateway_spiffe_id), signing_keys.get());
+  guard->gate->set_signed_callers(&signed_callers);
 
   // The Kubernetes KMS v2 plugin: its own listener and gate (the socket's
   // mode authenticates the caller as --kubernetes_kms_identity).
@@ -120,8 +135,9 @@ absl::Status Run() {
   rpc::HealthStatus health(runtime::MaxHealthWatches());
   rpc::ServerOptions server_options = runtime::ServerOptionsFromFlags();
   server_options.interceptors.push_back(metrics->ServerInterceptorFactory());
-  COFFER_ASSIGN_OR_RETURN(auto server,
-                          rpc::Server::Start(std::move(server_options), {&service}, &health));
+  COFFER_ASSIGN_OR_RETURN(
+      auto server,
+      rpc::Server::Start(std::move(server_options), {&service, &access_key_service}, &health));
   health.Set("", true);
   health.Set(v1::KeyManagement::service_full_name(), true);
 

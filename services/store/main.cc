@@ -26,6 +26,7 @@
 #include "services/store/envelope/envelope.h"
 #include "services/store/envelope/key_service.h"
 #include "services/store/envelope/kms_monitor.h"
+#include "services/store/envelope/signing_keys.h"
 #include "services/store/params/param_store.h"
 #include "services/store/params/params_service.h"
 #include "services/store/rotation_control_service.h"
@@ -39,6 +40,13 @@
 
 ABSL_FLAG(std::string, data_dir, "var/data/store", "directory of the store's RocksDB");
 ABSL_FLAG(std::string, kms_address, "localhost:7701", "host:port of coffer-kms (mTLS)");
+ABSL_FLAG(std::string, gateway_spiffe_id, "spiffe://coffer.local/gateway",
+          "the identity of coffer-gateway: its calls run as the access key's identity whose SigV4 "
+          "signature they carry (verified here with signing keys from the KMS), never as the "
+          "gateway; empty: no gateway");
+ABSL_FLAG(absl::Duration, signing_key_ttl, absl::Minutes(1),
+          "how long a signing key from the KMS is reused: the longest a disabled or deleted "
+          "access key may still be honoured");
 ABSL_FLAG(std::string, kms_spiffe_id, "spiffe://coffer.local/kms",
           "SPIFFE ID the KMS must present (checked in the TLS handshake, before any data key is "
           "sent); empty: check the kms_address host name instead");
@@ -130,6 +138,11 @@ absl::Status Run() {
 
   COFFER_ASSIGN_OR_RETURN(auto guard, runtime::StartGuard("store", *metrics));
   runtime::CallGate* gate = guard->gate.get();
+  auto kms_signing_keys = MakeKmsSigningKeySource(kms_channel, absl::GetFlag(FLAGS_kms_timeout));
+  auto signing_keys = runtime::CachingSigningKeySource(
+      kms_signing_keys.get(), absl::GetFlag(FLAGS_signing_key_ttl), absl::Seconds(10), 10000);
+  runtime::SignedCallers signed_callers(absl::GetFlag(FLAGS_gateway_spiffe_id), signing_keys.get());
+  gate->set_signed_callers(&signed_callers);
   WatchRegistry watches(
       {static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_watch_streams))),
        static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_watch_streams_per_identity)))});
