@@ -241,11 +241,18 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
   return inv;
 }
 
+std::string AddressVariable(absl::string_view group) {
+  std::string name = absl::AsciiStrToUpper(group);
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return absl::StrCat("COFFER_", name, "_ADDRESS");
+}
+
 void ApplyAddressDefault(Invocation& inv, const std::string& default_address,
                          const EnvLookup& env) {
   if (!inv.connection.address.empty()) return;
-  const std::string group_var =
-      absl::StrCat("COFFER_", absl::AsciiStrToUpper(inv.group), "_ADDRESS");
+  const std::string group_var = AddressVariable(inv.group);
   // COFFER_ENDPOINT is the client library's name for the same setting
   // (libs/client), so one environment serves an application and cofferctl.
   inv.connection.address = EnvOr(

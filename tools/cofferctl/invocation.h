@@ -9,7 +9,8 @@
 //
 // cofferctl's own flags may appear anywhere; they shadow request fields of
 // the same name (such a field can still be given with --cli-input-json).
-// Defaults: --address from COFFER_<GROUP>_ADDRESS, then COFFER_ADDRESS, then
+// Defaults: --address from COFFER_<GROUP>_ADDRESS (AddressVariable: '-' in
+// the group's name is '_', COFFER_ACCESS_KEYS_ADDRESS), then COFFER_ADDRESS, then
 // the group's default; --ca/--cert/--key from COFFER_CA/COFFER_CERT/COFFER_KEY,
 // then ./var/certs/{ca.crt,cofferctl.crt,cofferctl.key} (what scripts/up.sh
 // creates); --output from COFFER_OUTPUT, then json.
@@ -89,6 +90,11 @@ const std::vector<WatchAlias>& WatchAliases();
 // aliases).
 absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
                                            const EnvLookup& env);
+
+// The environment variable of a group's address: COFFER_<GROUP>_ADDRESS with
+// the group upper-cased and '-' as '_' ("access-keys" ->
+// COFFER_ACCESS_KEYS_ADDRESS), so that a shell can set it.
+std::string AddressVariable(absl::string_view group);
 
 // Fills the address from the environment or `default_address` when no
 // --address was given.

@@ -75,6 +75,14 @@ TEST(InvocationTest, AddressDefaults) {
                       Env({{"COFFER_ENDPOINT", "e:4"}, {"COFFER_ADDRESS", "a:1"}}));
   EXPECT_EQ(inv->connection.address, "a:1");
 
+  // A group with '-' in its name has a variable a shell can set.
+  EXPECT_EQ(AddressVariable("kms"), "COFFER_KMS_ADDRESS");
+  EXPECT_EQ(AddressVariable("access-keys"), "COFFER_ACCESS_KEYS_ADDRESS");
+  inv = ParseInvocation({"access-keys", "list-access-keys"}, Env({}));
+  ApplyAddressDefault(*inv, "localhost:7701",
+                      Env({{"COFFER_ADDRESS", "a:1"}, {"COFFER_ACCESS_KEYS_ADDRESS", "ak:5"}}));
+  EXPECT_EQ(inv->connection.address, "ak:5");
+
   inv = ParseInvocation({"kms", "list-keys", "--address=x:3"}, Env({}));
   ApplyAddressDefault(*inv, "localhost:7701", Env({{"COFFER_ADDRESS", "a:1"}}));
   EXPECT_EQ(inv->connection.address, "x:3");
