@@ -196,7 +196,7 @@ std::string Member(const std::string& parent, absl::string_view name) {
 
 class RequestReader {
  public:
-  explicit RequestReader(const AwsOperation& op) : backend_(op.backend) {}
+  explicit RequestReader(Backend backend) : backend_(backend) {}
 
   absl::Status Object(JsonValue& object, Message* message, const std::string& path) {
     if (object.type != JsonValue::kObject) return WrongType(path, "an object", object);
@@ -873,7 +873,13 @@ absl::StatusOr<std::unique_ptr<Message>> RequestFromAwsJson(const AwsOperation& 
   std::unique_ptr<Message> message(google::protobuf::MessageFactory::generated_factory()
                                        ->GetPrototype(op.method->input_type())
                                        ->New());
-  if (absl::StripAsciiWhitespace(body).empty()) return message;
+  COFFER_RETURN_IF_ERROR(internal::MessageFromAwsJson(op.backend, body, message.get()));
+  return message;
+}
+
+absl::Status internal::MessageFromAwsJson(Backend backend, absl::string_view body,
+                                          Message* message) {
+  if (absl::StripAsciiWhitespace(body).empty()) return absl::OkStatus();
   COFFER_RETURN_IF_ERROR(CheckBounds(body));
   absl::StatusOr<JsonValue> doc = ParseJson(body);
   if (!doc.ok()) {
@@ -881,13 +887,10 @@ absl::StatusOr<std::unique_ptr<Message>> RequestFromAwsJson(const AwsOperation& 
         absl::StatusCode::kInvalidArgument, kSerializationException,
         absl::StrCat("the request body is not valid JSON: ", doc.status().message()));
   }
-  absl::Status read = RequestReader(op).Object(*doc, message.get(), "");
+  absl::Status read = RequestReader(backend).Object(*doc, message, "");
   WipeJson(&*doc);
-  if (!read.ok()) {
-    WipeMessage(message.get());
-    return read;
-  }
-  return message;
+  if (!read.ok()) WipeMessage(message);
+  return read;
 }
 
 absl::StatusOr<std::string> ResponseToAwsJson(const AwsOperation& op, const Message& response) {

@@ -68,9 +68,12 @@
 // Presence on output: AWS omits absent members, so unset messages, empty
 // strings, empty lists and maps, zeros, false and *_UNSPECIFIED are left out
 // — except proto3 `optional` fields, sent whenever set, and the members AWS
-// always sends: the list of every List*/Get*/Describe*/Delete* result (even
-// empty), KMS Truncated, KeyMetadata Enabled and Description,
-// KeyRotationEnabled, PolicyValidationPassed and ValidationErrors.
+// always sends: the list a List*, GetParameters*, DescribeParameters,
+// GetParameterHistory, DeleteParameters, (Un)LabelParameterVersion and
+// BatchGetSecretValue call returns (even empty), both members of a tag
+// (even an empty value), KMS Truncated, KeyMetadata KeyId, Enabled and
+// Description, KeyRotationEnabled, PolicyValidationPassed and
+// ValidationErrors.
 // On input a JSON null is an absent member.
 //
 // AWS request members Coffer lacks:

@@ -69,6 +69,15 @@ const absl::flat_hash_set<std::string>& AlwaysSentFields() {
       "coffer.params.v1.UnlabelParameterVersionResponse.removed_labels",
       "coffer.params.v1.UnlabelParameterVersionResponse.invalid_labels",
       "coffer.params.v1.ListTagsForResourceResponse.tag_list",
+      // A tag is its key and value, even an empty value (required members
+      // of the SSM and KMS models' Tag; the same in Secrets Manager).
+      "coffer.secrets.v1.Tag.key",
+      "coffer.secrets.v1.Tag.value",
+      "coffer.params.v1.Tag.key",
+      "coffer.params.v1.Tag.value",
+      "coffer.kms.v1.Tag.tag_key",
+      "coffer.kms.v1.Tag.tag_value",
+      "coffer.kms.v1.KeyMetadata.key_id",
       "coffer.kms.v1.KeyMetadata.enabled",
       "coffer.kms.v1.KeyMetadata.description",
       "coffer.kms.v1.ListKeysResponse.keys",

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
@@ -90,6 +91,12 @@ std::vector<std::string> UnresolvedTableEntries();
 // but without its type check (aws_json.cc); gateway_test writes requests
 // with it to read them back.
 std::string MessageToAwsJson(Backend backend, const google::protobuf::Message& message);
+
+// Reads any message of `backend` as RequestFromAwsJson reads a request
+// (aws_json.cc); gateway_test checks timestamps with it, which no request
+// of the three APIs has.
+absl::Status MessageFromAwsJson(Backend backend, absl::string_view body,
+                                google::protobuf::Message* message);
 
 // The type a service uses for request validation errors:
 // InvalidParameterException (Secrets Manager), ValidationException (SSM, KMS).

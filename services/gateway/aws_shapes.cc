@@ -27,7 +27,9 @@ class ShapeBuilder {
       const FieldDescriptor* f = type->field(i);
       std::string name = internal::MemberName(backend_, f);
       if (name.empty()) continue;
-      shape.members.emplace_back(std::move(name), Field(f, depth));
+      AwsShape member = Field(f, depth);
+      member.always_sent = !request_ && internal::AlwaysSent(f);
+      shape.members.emplace_back(std::move(name), std::move(member));
     }
     if (request_) {
       for (const internal::ExtraMember* e : internal::ExtraMembersOf(type)) {
@@ -160,6 +162,7 @@ void AppendJson(const AwsShape& shape, std::string* out) {
     out->append(",\"member\":");
     AppendJson(shape.element.front(), out);
   }
+  if (shape.always_sent) out->append(",\"always\":true");
   if (!shape.note.empty()) absl::StrAppend(out, ",\"note\":", JsonQuote(shape.note));
   out->push_back('}');
 }

@@ -27,6 +27,9 @@ struct AwsShape {
   std::vector<std::pair<std::string, AwsShape>> members;
   // A list's member or a map's value: exactly one for lists and maps.
   std::vector<AwsShape> element;
+  // Responses: the member is sent even when empty, zero or false (else it
+  // is left out then, as AWS leaves out absent members).
+  bool always_sent = false;
   // Requests: "ignored", "only empty", "only <value>" or "alias of <field>"
   // for the AWS members Coffer lacks; responses: "derived". Else "".
   std::string note;
@@ -36,7 +39,7 @@ AwsShape AwsRequestShape(const AwsOperation& op);
 AwsShape AwsResponseShape(const AwsOperation& op);
 
 // {"type":"structure","members":{"KeyId":{"type":"string"},...}}; "enum",
-// "member" (list/map element) and "note" appear when set.
+// "member" (list/map element), "always" and "note" appear when set.
 std::string AwsShapeJson(const AwsShape& shape);
 
 // The error types AwsErrorFromStatus can answer for operations of `backend`
