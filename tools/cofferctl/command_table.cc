@@ -1,12 +1,15 @@
 #include "tools/cofferctl/command_table.h"
 
+#include <algorithm>
 #include <cctype>
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "coffer/iam/v1/access_keys.pb.h"
 #include "coffer/kms/v1/kms.pb.h"
 #include "coffer/params/v1/params.pb.h"
 #include "coffer/secrets/v1/secrets.pb.h"
@@ -16,6 +19,7 @@
 #include "tools/cofferctl/invocation.h"
 #include "tools/cofferctl/operation_docs.h"
 #include "tools/cofferctl/request_builder.h"
+#include "tools/cofferctl/short_forms.h"
 
 namespace coffer::cofferctl {
 namespace {
@@ -28,6 +32,7 @@ void LinkGeneratedServices() {
       coffer::kms::v1::EncryptRequest::descriptor(),
       coffer::secrets::v1::GetSecretValueRequest::descriptor(),
       coffer::params::v1::GetParameterRequest::descriptor(),
+      coffer::iam::v1::CreateAccessKeyRequest::descriptor(),
   };
   (void)kLinked;
 }
@@ -50,6 +55,7 @@ const std::vector<GroupSpec>& KnownGroups() {
        "spiffe://coffer.local/store"},
       {"params", "coffer.params.v1.ParameterStore", "localhost:7702",
        "spiffe://coffer.local/store"},
+      {"access-keys", "coffer.iam.v1.AccessKeys", "localhost:7701", "spiffe://coffer.local/kms"},
   };
   return *kGroupTable;
 }
@@ -176,6 +182,16 @@ std::string GroupUsage(const Group& group) {
     absl::StrAppend(&out, "  ", OperationName(method->name()));
     absl::StrAppend(&out, StreamingNote(*method), "\n");
   }
+  const std::vector<const ShortForm*> forms = ShortFormsOf(group.spec.name);
+  if (!forms.empty()) {
+    size_t width = 0;
+    for (const ShortForm* form : forms) width = std::max(width, form->name.size());
+    absl::StrAppend(&out, "\nShort forms:\n");
+    for (const ShortForm* form : forms) {
+      absl::StrAppend(&out, "  ", form->name, std::string(width + 2 - form->name.size(), ' '),
+                      "same as ", ShortFormExpansion(*form), "\n");
+    }
+  }
   absl::StrAppend(&out, "\n`cofferctl ", group.spec.name,
                   " <operation> --help` lists the flags of an operation.\n");
   return out;
@@ -191,26 +207,50 @@ std::string TextOutputNote(const google::protobuf::MethodDescriptor& method,
     return "--output=text prints tab-separated rows (see README, \"Output formats\").\n";
   }
   std::vector<std::string> paths = absl::StrSplit(doc.text_value, '|');
+  if (paths.size() == 1 && absl::StrContains(paths[0], ',')) {
+    std::vector<std::string> columns = absl::StrSplit(paths[0], ',');
+    return absl::StrCat("--output=text prints ", absl::StrJoin(columns, " and "),
+                        " on one line, tab-separated; bytes in base64.\n");
+  }
   return absl::StrCat("--output=text prints the value of ", absl::StrJoin(paths, " (or else "),
                       paths.size() > 1 ? ")" : "", " alone; bytes in base64.\n");
 }
 
-std::string OperationUsage(const Group& group, const google::protobuf::MethodDescriptor& method) {
+std::string OperationUsage(const Group& group, const google::protobuf::MethodDescriptor& method,
+                           const ShortForm* short_form) {
   const OperationDoc& doc = DocFor(method);
+  std::set<std::string> preset;
+  std::string same_as;
+  if (short_form != nullptr) {
+    std::vector<std::string> flags;
+    for (const Preset& p : short_form->presets) {
+      preset.insert(p.field);
+      flags.push_back(absl::StrCat("--", FlagName(p.field)));
+    }
+    same_as = absl::StrCat("Same as `cofferctl ", group.spec.name, " ",
+                           ShortFormExpansion(*short_form), "`.\n",
+                           flags.empty() ? ""
+                                         : absl::StrCat(absl::StrJoin(flags, ", "),
+                                                        ": set by this short form; giving it "
+                                                        "again is an error.\n"),
+                           "\n");
+  }
   std::string synopsis;
   for (const std::string& field : doc.required) {
+    if (preset.count(field) > 0) continue;
     absl::StrAppend(&synopsis, " --", FlagName(field), "=<", field, ">");
   }
   std::string examples;
   for (const std::string& example : doc.examples) absl::StrAppend(&examples, "  ", example, "\n");
   const std::set<std::string> required(doc.required.begin(), doc.required.end());
   return absl::StrCat(
-      "Usage: cofferctl ", group.spec.name, " ", OperationName(method.name()), synopsis,
-      " [flags]\n\n", "Calls ", method.full_name(), "(", method.input_type()->full_name(), ") -> ",
-      method.server_streaming() ? "stream " : "", method.output_type()->full_name(),
+      "Usage: cofferctl ", group.spec.name, " ",
+      short_form != nullptr ? short_form->name : OperationName(method.name()), synopsis,
+      " [flags]\n\n", same_as, "Calls ", method.full_name(), "(", method.input_type()->full_name(),
+      ") -> ", method.server_streaming() ? "stream " : "", method.output_type()->full_name(),
       StreamingNote(method), ".\n\n", Indented(MethodComment(method), 0),
       MethodComment(method).empty() ? "" : "\n", "Request fields:\n",
-      RequestFlagsUsage(*method.input_type(), required),
+      RequestFlagsUsage(*method.input_type(), required, preset),
       "\nAny value may instead be file://<path> (the file's content; string and bytes\n"
       "fields take every byte as it is), fileb://<path> (bytes fields) or - (standard\n"
       "input), so that no secret has to be on the command line.\n\n",

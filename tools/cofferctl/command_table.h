@@ -13,7 +13,9 @@
 //   std::string help = OperationUsage(*kms, *m);
 //
 // Server-streaming operations are listed with "(server stream: one JSON
-// object per line)"; client-streaming ones cannot be called.
+// object per line)"; client-streaming ones cannot be called. A group's
+// short forms (short_forms.h: `cofferctl access-keys disable`) are listed
+// after its operations.
 #pragma once
 
 #include <string>
@@ -23,6 +25,8 @@
 #include "google/protobuf/descriptor.h"
 
 namespace coffer::cofferctl {
+
+struct ShortForm;  // short_forms.h
 
 // One row of the group table: what a group is called on the command line,
 // which service it calls, where that service listens by default and the
@@ -74,7 +78,11 @@ std::string FlagName(absl::string_view field_name);
 // Help texts (end with a newline).
 std::string TopUsage(const CommandTable& table);
 std::string GroupUsage(const Group& group);
-std::string OperationUsage(const Group& group, const google::protobuf::MethodDescriptor& method);
+// With `short_form` (an entry of ShortForms() for `method`): the short
+// form's help, which names what it stands for and leaves its presets out of
+// the flags.
+std::string OperationUsage(const Group& group, const google::protobuf::MethodDescriptor& method,
+                           const ShortForm* short_form = nullptr);
 // `cofferctl watch` help: the watch aliases (WatchAliases() in
 // invocation.h) whose groups are in `table`.
 std::string WatchUsage(const CommandTable& table);

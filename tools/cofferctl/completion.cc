@@ -1,11 +1,14 @@
 #include "tools/cofferctl/completion.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tools/cofferctl/audit_command.h"
 #include "tools/cofferctl/failures.h"
 #include "tools/cofferctl/invocation.h"
 #include "tools/cofferctl/request_builder.h"
+#include "tools/cofferctl/short_forms.h"
 
 namespace coffer::cofferctl {
 namespace {
@@ -50,13 +53,16 @@ struct OperationArms {
   std::vector<Arm> values;  // "params put-parameter --type" -> "STRING ..."
 };
 
-// The arms of one operation under `key` ("kms encrypt", or "watch params"
-// for an alias).
-void AddOperation(const std::string& key, const pb::Descriptor& request, OperationArms* arms) {
+// The arms of one operation under `key` ("kms encrypt", "watch params" for
+// an alias, "access-keys disable" for a short form), without the fields in
+// `omitted` (a short form's presets).
+void AddOperation(const std::string& key, const pb::Descriptor& request, OperationArms* arms,
+                  const std::set<std::string>& omitted = {}) {
   std::vector<std::string> flags;
   std::vector<std::string> bools;
   for (int i = 0; i < request.field_count(); ++i) {
     const FD& field = *request.field(i);
+    if (omitted.count(field.name()) > 0) continue;
     const std::string flag = absl::StrCat("--", FlagName(field.name()));
     flags.push_back(flag);
     if (field.cpp_type() == FD::CPPTYPE_BOOL && !field.is_repeated()) {
@@ -150,6 +156,15 @@ std::string BashCompletion(const CommandTable& table) {
       const std::string op = OperationName(method.name());
       names.push_back(op);
       AddOperation(absl::StrCat(group.spec.name, " ", op), *method.input_type(), &arms);
+    }
+    for (const ShortForm* form : ShortFormsOf(group.spec.name)) {
+      const pb::MethodDescriptor* method = CommandTable::FindOperation(group, form->operation);
+      if (method == nullptr) continue;
+      names.push_back(form->name);
+      std::set<std::string> presets;
+      for (const Preset& preset : form->presets) presets.insert(preset.field);
+      AddOperation(absl::StrCat(group.spec.name, " ", form->name), *method->input_type(), &arms,
+                   presets);
     }
     operations.push_back({group.spec.name, absl::StrJoin(names, " ")});
   }

@@ -1,6 +1,7 @@
 // completion.h: `cofferctl completion bash`, a bash completion script made
 // from the command table, so that it completes exactly what this binary can
-// call: groups, operations, the flags of the operation on the line (its
+// call: groups, operations and short forms (`access-keys disable`, without
+// the flags it presets), the flags of the operation on the line (its
 // request fields and cofferctl's own), enum values after an enum flag,
 // json/table/text after --output, and file names after --ca, --cert, --key,
 // --output-file, --<field>-file and `audit verify`.

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "tools/cofferctl/short_forms.h"
 
 namespace coffer::cofferctl {
 namespace {
@@ -86,6 +87,14 @@ absl::Status ResolveWatchAlias(Invocation& inv) {
   }
   return absl::InvalidArgumentError(absl::StrCat("watch: unknown target '", inv.operation,
                                                  "'; expected ", absl::StrJoin(targets, " or ")));
+}
+
+// Rewrites a short form to the operation it stands for.
+void ResolveShortForm(Invocation& inv) {
+  if (const ShortForm* form = FindShortForm(inv.group, inv.operation)) {
+    inv.short_form = form;
+    inv.operation = form->operation;
+  }
 }
 
 std::string EnvOr(const EnvLookup& env, const std::string& name, const std::string& fallback) {
@@ -218,6 +227,7 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args,
     }
   }
   if (absl::Status alias = ResolveWatchAlias(inv); !alias.ok()) return alias;
+  ResolveShortForm(inv);
   if (!inv.output_field.empty() && inv.output_file.empty()) {
     return absl::InvalidArgumentError("--output-field: only makes sense with --output-file");
   }

@@ -18,7 +18,9 @@
 // `cofferctl watch params ...` and `cofferctl watch secrets ...` are
 // aliases, resolved here and nowhere else: they parse exactly like
 // `cofferctl params watch-parameters ...` / `cofferctl secrets watch-secrets
-// ...` (see WatchAliases()).
+// ...` (see WatchAliases()). A short form (`cofferctl access-keys disable`,
+// short_forms.h) is resolved here too: the operation becomes the one it
+// stands for and `short_form` says which, for its presets.
 #pragma once
 
 #include <cstdint>
@@ -56,9 +58,14 @@ enum class OutputFormat { kJson, kTable, kText };
 absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name);
 absl::string_view OutputFormatName(OutputFormat format);
 
+struct ShortForm;  // short_forms.h
+
 struct Invocation {
   std::string group;      // empty when not given
-  std::string operation;  // empty when not given
+  std::string operation;  // empty when not given; a short form's operation
+  // The short form typed instead of the operation (an entry of
+  // ShortForms()); nullptr when the operation was named.
+  const ShortForm* short_form = nullptr;
   bool help = false;
   ConnectionOptions connection;
   OutputFormat output = OutputFormat::kJson;  // --output or $COFFER_OUTPUT

@@ -7,6 +7,8 @@
 //   cofferctl secrets get-secret-value --secret-id=prod/db --output=text
 //   cofferctl watch params --path=/app --recursive     (until Ctrl-C)
 //   cofferctl watch secrets --name-prefix=prod/ --max-events=1 --timeout=10m
+//   cofferctl access-keys create --identity=spiffe://coffer.local/app/ci --output=text
+//   cofferctl access-keys disable --access-key-id=AKCO...   (a short form)
 //   cofferctl audit verify var/audit/store-audit-*.jsonl   (local: no server)
 //   cofferctl completion bash                              (local)
 //
@@ -40,6 +42,7 @@
 #include "tools/cofferctl/operation_docs.h"
 #include "tools/cofferctl/output.h"
 #include "tools/cofferctl/request_builder.h"
+#include "tools/cofferctl/short_forms.h"
 
 namespace coffer::cofferctl {
 namespace {
@@ -51,10 +54,12 @@ int Fail(absl::string_view reason, absl::string_view message, ExitCode code) {
 
 int UsageError(absl::string_view message) { return Fail(kUsageReason, message, kExitUsage); }
 
-// A problem with the flags of an operation: where to read about them.
+// A problem with the flags of an operation: where to read about them (the
+// help of the short form, when one was typed).
 int RequestUsageError(const Invocation& inv, absl::string_view message) {
+  const std::string& command = inv.short_form != nullptr ? inv.short_form->name : inv.operation;
   return UsageError(
-      absl::StrCat(message, " (see `cofferctl ", inv.group, " ", inv.operation, " --help`)"));
+      absl::StrCat(message, " (see `cofferctl ", inv.group, " ", command, " --help`)"));
 }
 
 // Nothing was sent: the TLS files could not be read.
@@ -166,7 +171,7 @@ int Run(const std::vector<std::string>& args) {
                                    "` lists the operations"));
   }
   if (inv.help) {
-    std::cout << OperationUsage(*group, *method);
+    std::cout << OperationUsage(*group, *method, inv.short_form);
     return 0;
   }
   if (method->client_streaming()) {
@@ -179,12 +184,9 @@ int Run(const std::vector<std::string>& args) {
   }
 
   absl::StatusOr<std::unique_ptr<google::protobuf::Message>> request =
-      BuildRequest(*method->input_type(), inv.request_args);
+      BuildOperationRequest(*method, inv.request_args, inv.short_form);
   if (!request.ok()) return RequestUsageError(inv, request.status().message());
   const OperationDoc& doc = DocFor(*method);
-  if (absl::Status missing = CheckRequired(**request, doc); !missing.ok()) {
-    return RequestUsageError(inv, missing.message());
-  }
   if (method->server_streaming()) return RunServerStream(inv, *group, *method, **request);
   const OutputOptions output{inv.output_file, inv.output_field, inv.output, doc.text_value,
                              doc.table_columns};

@@ -11,6 +11,7 @@ namespace pb = google::protobuf;
 constexpr char kKms[] = "coffer.kms.v1.KeyManagement.";
 constexpr char kSecrets[] = "coffer.secrets.v1.SecretsManager.";
 constexpr char kParams[] = "coffer.params.v1.ParameterStore.";
+constexpr char kAccessKeys[] = "coffer.iam.v1.AccessKeys.";
 
 OperationDoc Doc(std::vector<std::string> examples, std::vector<std::string> required = {},
                  std::string text_value = "", std::vector<std::string> table_columns = {}) {
@@ -257,6 +258,36 @@ std::map<std::string, OperationDoc> ParamsDocs() {
   return d;
 }
 
+// The short forms (short_forms.h) first: they are what people type.
+std::map<std::string, OperationDoc> AccessKeysDocs() {
+  const std::string id = "AKCOEXAMPLE234567ABC";
+  std::map<std::string, OperationDoc> d;
+  d["CreateAccessKey"] =
+      Doc({"cofferctl access-keys create --identity spiffe://coffer.local/app/catagram "
+           "--description 'catagram through the AWS CLI'",
+           "cofferctl access-keys create-access-key --identity spiffe://coffer.local/app/catagram "
+           "--output text"},
+          {"identity"}, "access_key.access_key_id,secret_access_key");
+  d["ListAccessKeys"] =
+      Doc({"cofferctl access-keys list --identity spiffe://coffer.local/app/catagram "
+           "--output table",
+           "cofferctl access-keys list-access-keys --max-items 50 --marker " + id},
+          {}, "", {"access_key_id", "identity", "status", "create_date", "description"});
+  d["UpdateAccessKey"] =
+      Doc({"cofferctl access-keys disable --access-key-id " + id,
+           "cofferctl access-keys enable --access-key-id " + id,
+           "cofferctl access-keys update-access-key --access-key-id " + id + " --status INACTIVE"},
+          {"access_key_id", "status"});
+  d["DeleteAccessKey"] = Doc({"cofferctl access-keys delete --access-key-id " + id,
+                              "cofferctl access-keys delete-access-key --access-key-id " + id},
+                             {"access_key_id"});
+  d["GetSigningKey"] =
+      Doc({"cofferctl access-keys get-signing-key --access-key-id " + id +
+           " --date 20300101 --region local --service secretsmanager --output-file signing.key"},
+          {"access_key_id", "date", "region", "service"});
+  return d;
+}
+
 void AddAll(const char* service, std::map<std::string, OperationDoc> docs,
             std::map<std::string, OperationDoc>* all) {
   for (auto& [method, doc] : docs) all->emplace(absl::StrCat(service, method), std::move(doc));
@@ -277,6 +308,7 @@ const std::map<std::string, OperationDoc>& OperationDocs() {
     AddAll(kKms, KmsDocs(), docs);
     AddAll(kSecrets, SecretsDocs(), docs);
     AddAll(kParams, ParamsDocs(), docs);
+    AddAll(kAccessKeys, AccessKeysDocs(), docs);
     return docs;
   }();
   return *kDocs;

@@ -27,7 +27,8 @@ struct OperationDoc {
   // request without them, so cofferctl does before connecting.
   std::vector<std::string> required;
   // The response field --output=text prints alone (bytes in base64), as a
-  // path ("parameter.value"); "a|b" prints the first of them that is set.
+  // path ("parameter.value"); "a|b" prints the first of them that is set;
+  // "a,b" prints both on one line, tab-separated (when both are set).
   // Empty: the generic tab-separated rows (output.h).
   std::string text_value;
   // For --output=table: the columns of the response's list, in order

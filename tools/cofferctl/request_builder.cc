@@ -571,6 +571,16 @@ absl::Status FillRequest(const std::vector<std::string>& args, pb::Message& requ
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::set<std::string>> FieldsNamedByFlags(const pb::Descriptor& type,
+                                                         const std::vector<std::string>& args) {
+  std::optional<std::string> input_json;
+  std::vector<FlagUse> uses;
+  COFFER_RETURN_IF_ERROR(ParseFlags(type, args, &input_json, &uses));
+  std::set<std::string> fields;
+  for (const FlagUse& use : uses) fields.insert(use.field->name());
+  return fields;
+}
+
 absl::StatusOr<std::unique_ptr<pb::Message>> BuildRequest(const pb::Descriptor& type,
                                                           const std::vector<std::string>& args,
                                                           const FileReader& read_file) {
@@ -646,13 +656,15 @@ std::string FieldUsage(const FD& field, bool required) {
 
 }  // namespace
 
-std::string RequestFlagsUsage(const pb::Descriptor& type, const std::set<std::string>& required) {
+std::string RequestFlagsUsage(const pb::Descriptor& type, const std::set<std::string>& required,
+                              const std::set<std::string>& omitted) {
   std::string out;
   for (int i = 0; i < type.field_count(); ++i) {
     const FD& field = *type.field(i);
+    if (omitted.count(field.name()) > 0) continue;
     absl::StrAppend(&out, FieldUsage(field, required.count(field.name()) > 0));
   }
-  if (type.field_count() == 0) absl::StrAppend(&out, "  (none)\n");
+  if (out.empty()) absl::StrAppend(&out, "  (none)\n");
   absl::StrAppend(&out, "  --cli-input-json='{...}' | --cli-input-json=file://<path> | -\n",
                   "      the whole ", type.full_name(),
                   " as proto3 JSON; applied first, flags override\n");

@@ -77,11 +77,19 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> BuildRequest(
     const google::protobuf::Descriptor& type, const std::vector<std::string>& args,
     const FileReader& read_file = ReadInput);
 
+// The fields (proto names) that flags in `args` set, --<field>-file
+// included and --cli-input-json not; the errors of FillRequest for a flag
+// that names no field. Reads no file.
+absl::StatusOr<std::set<std::string>> FieldsNamedByFlags(const google::protobuf::Descriptor& type,
+                                                         const std::vector<std::string>& args);
+
 // Per field (for --help): the flag with the shape of its value, "(required)"
 // for the fields in `required` (by field name); the field's type, its enum
-// values, and how to repeat it; the field's comment in the .proto.
+// values, and how to repeat it; the field's comment in the .proto. Fields in
+// `omitted` are left out (a short form's presets).
 std::string RequestFlagsUsage(const google::protobuf::Descriptor& type,
-                              const std::set<std::string>& required = {});
+                              const std::set<std::string>& required = {},
+                              const std::set<std::string>& omitted = {});
 
 // Enum value names without their common prefix: DATA_KEY_SPEC_AES_256 ->
 // "AES_256". Exposed for help texts and tests.

@@ -402,10 +402,19 @@ std::string KeyValueTable(const pb::Message& msg, const FD* skip) {
 }  // namespace
 
 std::string FormatText(const pb::Message& response, absl::string_view text_value) {
-  if (!text_value.empty()) {
-    for (absl::string_view path : absl::StrSplit(text_value, '|')) {
-      if (std::optional<std::string> value = ValueAt(response, path)) return *value + "\n";
+  for (absl::string_view choice : absl::StrSplit(text_value, '|', absl::SkipEmpty())) {
+    std::vector<std::string> values;
+    bool complete = true;
+    for (absl::string_view path : absl::StrSplit(choice, ',')) {
+      std::optional<std::string> value = ValueAt(response, path);
+      complete = value.has_value();
+      if (!complete) break;
+      values.push_back(*std::move(value));
     }
+    if (!complete) continue;
+    if (values.size() == 1) return values[0] + "\n";  // the value exactly as it is
+    for (std::string& value : values) value = EscapeForText(value);
+    return absl::StrJoin(values, "\t") + "\n";
   }
   if (const FD* list = ListField(*response.GetDescriptor())) {
     std::string out;

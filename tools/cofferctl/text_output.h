@@ -19,7 +19,9 @@
 // text (for scripts, like the AWS CLI's text output):
 //   - the operation's value alone when it has one (OperationDoc.text_value:
 //     get-secret-value's secret string, get-parameter's value...) followed
-//     by one newline; bytes in base64; the value exactly as it is
+//     by one newline; bytes in base64; the value exactly as it is. An
+//     operation with several values (create-access-key's id and secret)
+//     prints them on one line, tab-separated, escaped as below
 //   - otherwise, for a list, one line per element with every cell of the
 //     element type in field order, tab-separated (empty cells included,
 //     so that columns never move); for one object, one such line for it.

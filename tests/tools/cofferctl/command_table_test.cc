@@ -72,7 +72,7 @@ TEST(CommandTableTest, GroupsWithoutLinkedServiceAreSkipped) {
 TEST(CommandTableTest, KnownGroupsIncludeLaterServices) {
   std::set<std::string> names;
   for (const GroupSpec& spec : KnownGroups()) names.insert(spec.name);
-  EXPECT_EQ(names, (std::set<std::string>{"kms", "secrets", "params"}));
+  EXPECT_EQ(names, (std::set<std::string>{"kms", "secrets", "params", "access-keys"}));
 }
 
 TEST(UsageTest, ListsOperationsAndFields) {

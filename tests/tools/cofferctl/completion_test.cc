@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -64,8 +65,8 @@ TEST(CompletionTest, BashCompletesGroupsOperationsFlagsAndValues) {
   });
   EXPECT_THAT(got["(other)"],
               ::testing::ElementsAre("complete -o default -F _cofferctl cofferctl"));
-  EXPECT_THAT(got["cofferctl "], UnorderedElementsAre("kms", "secrets", "params", "watch", "audit",
-                                                      "completion", "help"));
+  EXPECT_THAT(got["cofferctl "], UnorderedElementsAre("kms", "secrets", "params", "access-keys",
+                                                      "watch", "audit", "completion", "help"));
   EXPECT_THAT(got["cofferctl se"], UnorderedElementsAre("secrets"));
   EXPECT_THAT(got["cofferctl secrets get-sec"], UnorderedElementsAre("get-secret-value"));
   EXPECT_THAT(got["cofferctl secrets get-secret-value --ver"],
@@ -100,6 +101,47 @@ TEST(CompletionTest, FlagsOfAnOperationIncludeCofferctlsOwn) {
         "--output-file", "--address", "--ca", "--timeout", "--help"}) {
     EXPECT_THAT(flags, ::testing::Contains(flag));
   }
+}
+
+// The short forms are offered beside the operations, each with the flags of
+// its operation but the ones it presets.
+TEST(CompletionTest, AccessKeysOperationsAndShortForms) {
+  auto got = Complete({
+      "cofferctl acc",
+      "cofferctl access-keys ''",
+      "cofferctl access-keys d",
+      "cofferctl access-keys disable --",
+      "cofferctl access-keys enable --",
+      "cofferctl access-keys update-access-key --",
+      "cofferctl access-keys update-access-key --status ''",
+      "cofferctl access-keys create --",
+      "cofferctl access-keys list --ma",
+      "cofferctl --output text access-keys cr",
+  });
+  EXPECT_THAT(got["cofferctl acc"], UnorderedElementsAre("access-keys"));
+  EXPECT_THAT(got["cofferctl access-keys "],
+              UnorderedElementsAre("create-access-key", "list-access-keys", "update-access-key",
+                                   "delete-access-key", "get-signing-key", "create", "list",
+                                   "disable", "enable", "delete"));
+  EXPECT_THAT(got["cofferctl access-keys d"],
+              UnorderedElementsAre("delete-access-key", "disable", "delete"));
+  for (const char* form : {"disable", "enable"}) {
+    const std::vector<std::string>& flags =
+        got[absl::StrCat("cofferctl access-keys ", form, " --")];
+    EXPECT_THAT(flags, ::testing::Contains("--access-key-id")) << form;
+    EXPECT_THAT(flags, ::testing::Contains("--cli-input-json")) << form;
+    EXPECT_THAT(flags, ::testing::Contains("--output")) << form;
+    EXPECT_THAT(flags, ::testing::Not(::testing::Contains("--status"))) << form;
+  }
+  EXPECT_THAT(got["cofferctl access-keys update-access-key --"], ::testing::Contains("--status"));
+  EXPECT_THAT(got["cofferctl access-keys update-access-key --status "],
+              UnorderedElementsAre("ACTIVE", "INACTIVE"));
+  EXPECT_THAT(got["cofferctl access-keys create --"], ::testing::Contains("--identity"));
+  EXPECT_THAT(got["cofferctl access-keys create --"], ::testing::Contains("--description"));
+  EXPECT_THAT(got["cofferctl access-keys list --ma"],
+              UnorderedElementsAre("--max-items", "--marker", "--max-events"));
+  EXPECT_THAT(got["cofferctl --output text access-keys cr"],
+              UnorderedElementsAre("create-access-key", "create"));
 }
 
 TEST(CompletionTest, UsageAndErrors) {

@@ -16,6 +16,7 @@
 #include "tools/cofferctl/command_table.h"
 #include "tools/cofferctl/invocation.h"
 #include "tools/cofferctl/request_builder.h"
+#include "tools/cofferctl/short_forms.h"
 
 namespace coffer::cofferctl {
 namespace {
@@ -82,7 +83,7 @@ TEST(OperationDocsTest, EveryMethodHasAnEntryAndEveryEntryAMethod) {
     ASSERT_EQ(OperationDocs().count(method->full_name()), 1u);
     EXPECT_FALSE(DocFor(*method).examples.empty());
   }
-  EXPECT_EQ(methods.size(), 26u + 21u + 14u);  // kms, secrets, params
+  EXPECT_EQ(methods.size(), 26u + 21u + 14u + 5u);  // kms, secrets, params, access-keys
   for (const auto& [name, doc] : OperationDocs()) {
     EXPECT_EQ(methods.count(name), 1u) << name << " is not a method of a linked service";
   }
@@ -96,7 +97,9 @@ TEST(OperationDocsTest, NamedFieldsExist) {
     for (const std::string& field : doc.required) {
       EXPECT_NE(method->input_type()->FindFieldByName(field), nullptr) << field;
     }
-    for (absl::string_view path : absl::StrSplit(doc.text_value, '|', absl::SkipEmpty())) {
+    // "a|b": a, or else b; "a,b": both, tab-separated.
+    for (absl::string_view path :
+         absl::StrSplit(doc.text_value, absl::ByAnyChar("|,"), absl::SkipEmpty())) {
       const pb::Descriptor* type = method->output_type();
       const pb::FieldDescriptor* field = nullptr;
       for (absl::string_view step : absl::StrSplit(path, '.')) {
@@ -119,7 +122,8 @@ TEST(OperationDocsTest, NamedFieldsExist) {
 }
 
 // Each example goes through what the binary does before connecting:
-// ParseInvocation, the operation lookup, BuildRequest and CheckRequired.
+// ParseInvocation (short forms included), the operation lookup and
+// BuildOperationRequest (the flags, a short form's presets, CheckRequired).
 TEST(OperationDocsTest, EveryExampleBuildsAValidRequest) {
   const CommandTable table = CommandTable::FromGeneratedPool();
   // file://, fileb:// and - read this instead of real files.
@@ -128,6 +132,7 @@ TEST(OperationDocsTest, EveryExampleBuildsAValidRequest) {
   };
   auto no_env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
   int examples = 0;
+  int short_forms = 0;
   for (const auto& [group, method] : CallableMethods(table)) {
     for (const std::string& example : DocFor(*method).examples) {
       SCOPED_TRACE(example);
@@ -141,16 +146,18 @@ TEST(OperationDocsTest, EveryExampleBuildsAValidRequest) {
       ASSERT_EQ(inv->group, group->spec.name);
       ASSERT_EQ(CommandTable::FindOperation(*group, inv->operation), method);
       absl::StatusOr<std::unique_ptr<pb::Message>> request =
-          BuildRequest(*method->input_type(), inv->request_args, any_file);
+          BuildOperationRequest(*method, inv->request_args, inv->short_form, any_file);
       ASSERT_TRUE(request.ok()) << request.status();
       EXPECT_TRUE(CheckRequired(**request, DocFor(*method)).ok());
+      if (inv->short_form != nullptr) ++short_forms;
       if (method->server_streaming()) {
         EXPECT_NE(inv->output, OutputFormat::kTable) << "table is not for streams";
         EXPECT_TRUE(inv->output_file.empty());
       }
     }
   }
-  EXPECT_GE(examples, 61);
+  EXPECT_GE(examples, 72);
+  EXPECT_EQ(short_forms, 5);  // one example of each
 }
 
 const pb::ServiceDescriptor* SecretsService() {
@@ -219,7 +226,7 @@ TEST(OperationDocsTest, ReadmeDocumentsEveryTextValueAndExitCode) {
     const size_t at = readme.find(row);
     ASSERT_NE(at, std::string::npos) << row;
     const std::string line = readme.substr(at, readme.find('\n', at) - at);
-    for (absl::string_view path : absl::StrSplit(doc.text_value, '|')) {
+    for (absl::string_view path : absl::StrSplit(doc.text_value, absl::ByAnyChar("|,"))) {
       EXPECT_THAT(line, HasSubstr(absl::StrCat("`", path, "`")));
     }
   }

@@ -1,5 +1,6 @@
 #include "tools/cofferctl/text_output.h"
 
+#include "coffer/iam/v1/access_keys.pb.h"
 #include "coffer/kms/v1/kms.pb.h"
 #include "coffer/params/v1/params.pb.h"
 #include "coffer/secrets/v1/secrets.pb.h"
@@ -13,6 +14,7 @@ namespace {
 
 namespace sm = coffer::secrets::v1;
 namespace pm = coffer::params::v1;
+namespace iam = coffer::iam::v1;
 using ::google::protobuf::util::TimeUtil;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -50,6 +52,26 @@ TEST(TextOutputTest, KmsBytesInBase64) {
   response.set_ciphertext_blob("CT");
   response.set_key_id("arn:k");
   EXPECT_EQ(FormatText(response, "ciphertext_blob"), "Q1Q=\n");
+}
+
+// "a,b": several values on one line, tab-separated, so a script reads them
+// with one `read`; escaped like any row, and only when every one is set.
+TEST(TextOutputTest, SeveralValuesOnOneLine) {
+  iam::CreateAccessKeyResponse response;
+  response.mutable_access_key()->set_access_key_id("AKCOEXAMPLE234567ABC");
+  response.set_secret_access_key("abc/def+ghi");
+  EXPECT_EQ(FormatText(response, "access_key.access_key_id,secret_access_key"),
+            "AKCOEXAMPLE234567ABC\tabc/def+ghi\n");
+  response.set_secret_access_key("a\tb");
+  EXPECT_EQ(FormatText(response, "access_key.access_key_id,secret_access_key"),
+            "AKCOEXAMPLE234567ABC\ta\\tb\n");
+  // One of them unset: the next choice, or else the generic rows.
+  response.clear_secret_access_key();
+  EXPECT_EQ(
+      FormatText(response, "access_key.access_key_id,secret_access_key|access_key.access_key_id"),
+      "AKCOEXAMPLE234567ABC\n");
+  EXPECT_EQ(FormatText(response, "access_key.access_key_id,secret_access_key"),
+            "\nACCESS_KEY\tAKCOEXAMPLE234567ABC\t\t\t\t\n");
 }
 
 // ---- text: rows ---------------------------------------------------------
