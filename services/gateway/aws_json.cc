@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
-#include <map>
 #include <optional>
 #include <utility>
 
@@ -17,7 +16,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "libs/common/errors.h"
 #include "libs/common/json.h"
 #include "libs/common/status_macros.h"
@@ -247,19 +245,7 @@ class RequestReader {
   }
 
   const FieldDescriptor* FieldOf(const Descriptor* type, absl::string_view name) const {
-    static absl::Mutex mu(absl::kConstInit);
-    static auto* const tables =
-        new std::map<const Descriptor*, absl::flat_hash_map<std::string, const FieldDescriptor*>>;
-    absl::MutexLock lock(&mu);
-    auto [it, fresh] = tables->try_emplace(type);
-    if (fresh) {
-      for (int i = 0; i < type->field_count(); ++i) {
-        std::string member = internal::MemberName(backend_, type->field(i));
-        if (!member.empty()) it->second.emplace(std::move(member), type->field(i));
-      }
-    }
-    auto found = it->second.find(name);
-    return found == it->second.end() ? nullptr : found->second;
+    return internal::FieldByMember(backend_, type, name);
   }
 
   static const internal::ExtraMember* ExtraOf(const Descriptor* type, absl::string_view name) {

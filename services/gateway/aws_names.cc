@@ -281,11 +281,76 @@ const ServiceInfo& ServiceFor(Backend backend) {
   return Services().front();  // unreachable: every Backend is listed
 }
 
-std::string MemberName(Backend backend, const FieldDescriptor* field) {
+namespace {
+
+std::string MemberNameUncached(Backend backend, const FieldDescriptor* field) {
   const std::string& full = field->full_name();
   if (CofferOnlyFields().contains(full)) return "";
   if (auto it = RenamedFields().find(full); it != RenamedFields().end()) return it->second;
   return Pascal(field->name(), /*arn_upper=*/backend != Backend::kKms);
+}
+
+// Every name and enum table the operations' messages need, computed once:
+// the request and response paths read them without locks or string work.
+struct Precomputed {
+  absl::flat_hash_map<const FieldDescriptor*, std::string> member_names;
+  absl::flat_hash_map<const Descriptor*, absl::flat_hash_map<std::string, const FieldDescriptor*>>
+      fields_by_member;
+  absl::flat_hash_map<const EnumDescriptor*, std::unique_ptr<EnumTable>> enums;
+};
+
+void Precompute(Backend backend, const Descriptor* type, Precomputed* p) {
+  if (!p->fields_by_member.try_emplace(type).second) return;  // seen
+  absl::flat_hash_map<std::string, const FieldDescriptor*> by_member;
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* f = type->field(i);
+    std::string name = MemberNameUncached(backend, f);
+    if (!name.empty()) by_member.emplace(name, f);
+    p->member_names.emplace(f, std::move(name));
+    if (f->enum_type() != nullptr && !p->enums.contains(f->enum_type())) {
+      p->enums.emplace(f->enum_type(), BuildEnumTable(f->enum_type()));
+    }
+    if (f->message_type() != nullptr) Precompute(backend, f->message_type(), p);
+  }
+  // Assigned last: the recursion above may rehash the outer map.
+  p->fields_by_member[type] = std::move(by_member);
+}
+
+const Precomputed& Tables() {
+  static const Precomputed* const kTables = [] {
+    auto* p = new Precomputed;
+    for (const ServiceInfo& s : Services()) {
+      for (int i = 0; i < s.service->method_count(); ++i) {
+        const google::protobuf::MethodDescriptor* m = s.service->method(i);
+        if (m->client_streaming() || m->server_streaming()) continue;
+        Precompute(s.backend, m->input_type(), p);
+        Precompute(s.backend, m->output_type(), p);
+      }
+    }
+    return p;
+  }();
+  return *kTables;
+}
+
+}  // namespace
+
+std::string MemberName(Backend backend, const FieldDescriptor* field) {
+  const auto& names = Tables().member_names;
+  if (auto it = names.find(field); it != names.end()) return it->second;
+  return MemberNameUncached(backend, field);
+}
+
+const FieldDescriptor* FieldByMember(Backend backend, const Descriptor* type,
+                                     absl::string_view member) {
+  const auto& tables = Tables().fields_by_member;
+  if (auto t = tables.find(type); t != tables.end()) {
+    auto it = t->second.find(member);
+    return it == t->second.end() ? nullptr : it->second;
+  }
+  for (int i = 0; i < type->field_count(); ++i) {  // not an operation's message
+    if (MemberName(backend, type->field(i)) == member) return type->field(i);
+  }
+  return nullptr;
 }
 
 absl::string_view EnumTable::Name(const EnumValueDescriptor* value) const {
@@ -308,10 +373,13 @@ std::string EnumTable::List() const {
 }
 
 const EnumTable& EnumTableFor(const EnumDescriptor* type) {
+  const auto& enums = Tables().enums;
+  if (auto it = enums.find(type); it != enums.end()) return *it->second;
+  // An enum no operation carries: built once on first use.
   static absl::Mutex mu(absl::kConstInit);
-  static auto* const tables = new std::map<const EnumDescriptor*, std::unique_ptr<EnumTable>>;
+  static auto* const others = new std::map<const EnumDescriptor*, std::unique_ptr<EnumTable>>;
   absl::MutexLock lock(&mu);
-  std::unique_ptr<EnumTable>& table = (*tables)[type];
+  std::unique_ptr<EnumTable>& table = (*others)[type];
   if (table == nullptr) table = BuildEnumTable(type);
   return *table;
 }

@@ -35,6 +35,11 @@ const ServiceInfo& ServiceFor(Backend backend);
 // the field is Coffer's alone and never on the wire.
 std::string MemberName(Backend backend, const google::protobuf::FieldDescriptor* field);
 
+// The field of `type` whose AWS member name is `member`, or nullptr.
+const google::protobuf::FieldDescriptor* FieldByMember(Backend backend,
+                                                       const google::protobuf::Descriptor* type,
+                                                       absl::string_view member);
+
 // An enum's AWS spellings: (AWS string, value) for every value but
 // *_UNSPECIFIED, in declaration order.
 struct EnumTable {
