@@ -14,7 +14,8 @@ COFFER_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config openssl clang-format git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev libsodium-dev prometheus-cpp-dev libjemalloc-dev libcivetweb-dev
-  libgtest-dev libgmock-dev libpq-dev libre2-dev postgresql python3 python3-psycopg2 python3-yaml python3-botocore prometheus docker-compose
+  libgtest-dev libgmock-dev libpq-dev libre2-dev libcpp-httplib-dev postgresql python3 python3-psycopg2
+  python3-yaml python3-botocore python3-boto3 awscli prometheus docker-compose
 )
 # scripts/fuzz.sh: clang 14 with libFuzzer and the sanitizer runtimes, llvm-symbolizer.
 COFFER_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "libs/common/log.h"
+#include "libs/crypto/secure_buffer.h"
 
 namespace coffer::http {
 
@@ -23,11 +24,13 @@ bool LoopbackHost(absl::string_view host) {
 }
 
 void Send(mg_connection* conn, const HttpResponse& r) {
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\n\r\n",
-            r.status, mg_get_response_code_text(conn, r.status), r.content_type.c_str(),
-            r.body.size());
+  std::string head =
+      absl::StrCat("HTTP/1.1 ", r.status, " ", mg_get_response_code_text(conn, r.status),
+                   "\r\nContent-Type: ", r.content_type, "\r\nContent-Length: ", r.body.size(),
+                   "\r\nCache-Control: no-store\r\n");
+  for (const auto& [name, value] : r.headers) absl::StrAppend(&head, name, ": ", value, "\r\n");
+  head += "\r\n";
+  mg_write(conn, head.data(), head.size());
   mg_write(conn, r.body.data(), r.body.size());
 }
 
@@ -112,16 +115,41 @@ int HttpServer::OnRequest(mg_connection* conn, void* self_ptr) {
   request.query = info->query_string != nullptr ? info->query_string : "";
   request.peer = info->remote_addr;
   for (int i = 0; i < info->num_headers; ++i) {
-    request.headers[absl::AsciiStrToLower(info->http_headers[i].name)] =
-        info->http_headers[i].value != nullptr ? info->http_headers[i].value : "";
+    const char* value = info->http_headers[i].value != nullptr ? info->http_headers[i].value : "";
+    request.headers[absl::AsciiStrToLower(info->http_headers[i].name)] = value;
+    request.header_list.emplace_back(info->http_headers[i].name, value);
   }
-  // No route takes a body.
-  if (info->content_length > 0) {
-    Send(conn, HttpResponse{413, "text/plain", "Request body not allowed"});
+  const size_t max_body = self->options_.max_body_bytes;
+  if (max_body == 0) {
+    if (info->content_length > 0) {
+      Send(conn, HttpResponse{413, "text/plain", "Request body not allowed"});
+      return 413;
+    }
+  } else if (info->content_length < 0 && request.headers.count("transfer-encoding") != 0) {
+    Send(conn, HttpResponse{411, "text/plain", "Content-Length required"});
+    return 411;
+  } else if (info->content_length > static_cast<int64_t>(max_body)) {
+    Send(conn, HttpResponse{413, "text/plain",
+                            absl::StrCat("Request body larger than ", max_body, " bytes")});
     return 413;
+  } else if (info->content_length > 0) {
+    request.body.resize(static_cast<size_t>(info->content_length));
+    size_t got = 0;
+    while (got < request.body.size()) {
+      const int n = mg_read(conn, request.body.data() + got, request.body.size() - got);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (got != request.body.size()) {
+      crypto::Wipe(request.body.data(), request.body.size());
+      Send(conn, HttpResponse{400, "text/plain", "Request body shorter than Content-Length"});
+      return 400;
+    }
   }
-  const HttpResponse response = self->handler_(request);
+  HttpResponse response = self->handler_(request);
+  crypto::Wipe(request.body.data(), request.body.size());
   Send(conn, response);
+  if (response.sensitive) crypto::Wipe(response.body.data(), response.body.size());
   return response.status;
 }
 

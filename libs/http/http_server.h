@@ -1,8 +1,9 @@
-// http_server.h: a small local HTTP listener (coffer-agent, the Catagram
+// http_server.h: a small plain-HTTP listener (coffer-agent, the Catagram
 // example) on civetweb, already in the dependency tree through
-// prometheus-cpp's exposer: a fixed pool of threads, bounded request size
-// and time, one handler for every path, loopback addresses only unless
-// asked otherwise.
+// prometheus-cpp's exposer: a fixed pool of threads, bounded request size,
+// body and time, one handler for every path, loopback addresses only unless
+// asked otherwise. HTTPS is https_server.h (Debian's civetweb cannot serve
+// TLS with OpenSSL 3).
 //
 //   HttpServerOptions options;            // 127.0.0.1:2773
 //   COFFER_ASSIGN_OR_RETURN(auto server, HttpServer::Start(options,
@@ -15,6 +16,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -26,16 +29,28 @@ namespace coffer::http {
 
 struct HttpRequest {
   std::string method;
-  std::string path;                            // decoded path, without the query
+  std::string path;                            // the path as sent (not decoded), without the query
   std::string query;                           // raw query string, without '?'
-  std::map<std::string, std::string> headers;  // names lower-case
-  std::string peer;                            // remote address
+  std::map<std::string, std::string> headers;  // names lower-case (the last of repeats)
+  // Every header as received, names as sent, repeats kept in order (what a
+  // signature over the headers needs).
+  std::vector<std::pair<std::string, std::string>> header_list;
+  std::string peer;  // remote address
+  // The body (only with HttpServerOptions::max_body_bytes > 0); wiped once
+  // the handler returns.
+  std::string body;
 };
 
 struct HttpResponse {
-  int status = 200;
-  std::string content_type = "text/plain";
+  HttpResponse(int status = 200, std::string content_type = "text/plain", std::string body = "")
+      : status(status), content_type(std::move(content_type)), body(std::move(body)) {}
+  int status;
+  std::string content_type;
   std::string body;
+  // Extra response headers.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The body holds a secret: wiped once sent.
+  bool sensitive = false;
 };
 
 struct HttpServerOptions {
@@ -49,6 +64,9 @@ struct HttpServerOptions {
   int max_connections = 800;          // in service plus queued; beyond: 429
   int max_request_bytes = 16 * 1024;  // request line and headers
   absl::Duration request_timeout = absl::Seconds(61);
+  // Largest request body accepted (Content-Length required; larger: 413,
+  // none: 411). 0: requests carry no body.
+  size_t max_body_bytes = 0;
 };
 
 class HttpServer {

@@ -165,13 +165,16 @@ absl::StatusOr<std::unique_ptr<metrics::Metrics>> StartMetrics(const std::string
 }
 
 absl::Status WritePortsFile(const rpc::Server& server, const metrics::Metrics& metrics) {
+  return WritePortsFile(server.port(), server.health_port(), metrics);
+}
+
+absl::Status WritePortsFile(int port, int health_port, const metrics::Metrics& metrics) {
   const std::string path = absl::GetFlag(FLAGS_ports_file);
   if (path.empty()) return absl::OkStatus();
-  return WriteFileAtomically(
-      path,
-      absl::StrCat("{\"grpc\":", server.port(), ",\"health\":", server.health_port(),
-                   ",\"metrics\":", metrics.port(), "}\n"),
-      0644);
+  return WriteFileAtomically(path,
+                             absl::StrCat("{\"grpc\":", port, ",\"health\":", health_port,
+                                          ",\"metrics\":", metrics.port(), "}\n"),
+                             0644);
 }
 
 absl::Duration ShutdownGrace() { return absl::GetFlag(FLAGS_shutdown_grace); }

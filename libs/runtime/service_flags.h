@@ -65,6 +65,10 @@ rpc::ServerOptions ServerOptionsFromFlags();
 absl::StatusOr<std::unique_ptr<metrics::Metrics>> StartMetrics(const std::string& component);
 // Writes {"grpc":N,"health":N,"metrics":N} to --ports_file when set.
 absl::Status WritePortsFile(const rpc::Server& server, const metrics::Metrics& metrics);
+// The same for a service whose main listener is not gRPC (coffer-gateway:
+// its HTTPS port is written as "grpc", the listener's field in every ports
+// file).
+absl::Status WritePortsFile(int port, int health_port, const metrics::Metrics& metrics);
 absl::Duration ShutdownGrace();
 
 // What guards the calls of a service: the call executor (--call_threads,
