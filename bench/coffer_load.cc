@@ -29,6 +29,14 @@
 //   kms_generate_data_key   GenerateDataKey (AES_256) under a key made at setup
 //   etcd_range              etcd KV Range of one key "<prefix>NNNNN" (linearizable)
 //   etcd_put                etcd KV Put; --keys=0: a new key every call
+//   aws_get_secret_value    GetSecretValue of "<prefix>NNNNN" through coffer-gateway: AWS
+//                           JSON 1.1 over HTTPS (--target is the gateway, --tls_ca its CA;
+//                           no client certificate), each request SigV4-signed when sent
+//                           with the access key of --aws_key_file; HTTP/1.1 keep-alive, so
+//                           --in_flight threads each with its own connection (--threads
+//                           and --channels do not apply). A call succeeds on HTTP 200
+//                           holding the expected SecretString; --setup creates the
+//                           secrets through the gateway (CreateSecret; existing ones kept)
 // --setup first makes what the operation reads (secrets, parameters, KMS key
 // and ciphertexts, etcd keys), --in_flight at a time; existing ones are
 // reused, so a second run against the same server may skip it. Reads check
@@ -38,6 +46,9 @@
 // collide (unless --name_prefix is given: then call i makes "<prefix>NNNNN",
 // and --count=N --warmup=0s makes exactly the names 0..N-1, which is how
 // bench/scale.sh fills a store with a million secrets).
+// AWS errors are counted under the gRPC code of their kind (NOT_FOUND for
+// ResourceNotFoundException...; aws_json_client.h), with the HTTP status
+// and the AWS error type in the message.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -57,12 +68,14 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/aws_json_client.h"
 #include "bench/proto/echo.grpc.pb.h"
 #include "coffer/kms/v1/kms.grpc.pb.h"
 #include "coffer/params/v1/params.grpc.pb.h"
@@ -114,6 +127,11 @@ ABSL_FLAG(absl::Duration, call_timeout, absl::Seconds(10), "deadline of each cal
 ABSL_FLAG(std::string, json_out, "", "write the JSON result here (default: a line on stdout)");
 ABSL_FLAG(bool, allow_errors, false, "exit 0 even when calls failed");
 ABSL_FLAG(bool, header, false, "print the table header before the row");
+ABSL_FLAG(std::string, aws_key_file, "",
+          "aws_* operations: a file holding \"<access key id> <secret access key>\" (what "
+          "cofferctl access-keys create --output text prints); empty: AWS_ACCESS_KEY_ID and "
+          "AWS_SECRET_ACCESS_KEY");
+ABSL_FLAG(std::string, aws_region, "local", "aws_* operations: the region signed for");
 
 namespace coffer::bench {
 namespace {
@@ -231,6 +249,46 @@ struct Result {
   }
 };
 
+// What one thread saw of its measured calls.
+struct ThreadStats {
+  int64_t ok = 0, errors = 0;
+  std::map<std::string, int64_t> errors_by_code;
+  std::map<std::string, std::string> first_error;
+  std::vector<int64_t> latencies_ns;
+  absl::Time last_completion = absl::InfinitePast();
+
+  void Record(const absl::Status& status, absl::Time started, absl::Time done) {
+    if (status.ok()) {
+      ++ok;
+      latencies_ns.push_back(absl::ToInt64Nanoseconds(done - started));
+    } else {
+      ++errors;
+      const std::string code = absl::StatusCodeToString(status.code());
+      ++errors_by_code[code];
+      first_error.emplace(code, std::string(status.message()));
+    }
+    last_completion = std::max(last_completion, done);
+  }
+};
+
+// All threads' calls; throughput over measure_start .. the last completion.
+Result Merge(const std::vector<ThreadStats>& per_thread, absl::Time measure_start) {
+  Result merged;
+  absl::Time last = measure_start;
+  for (const ThreadStats& s : per_thread) {
+    merged.ok += s.ok;
+    merged.errors += s.errors;
+    for (const auto& [code, n] : s.errors_by_code) merged.errors_by_code[code] += n;
+    for (const auto& [code, msg] : s.first_error) merged.first_error.emplace(code, msg);
+    merged.latencies_ns.insert(merged.latencies_ns.end(), s.latencies_ns.begin(),
+                               s.latencies_ns.end());
+    last = std::max(last, s.last_completion);
+  }
+  std::sort(merged.latencies_ns.begin(), merged.latencies_ns.end());
+  merged.elapsed_s = absl::ToDoubleSeconds(last - measure_start);
+  return merged;
+}
+
 class Driver {
  public:
   Driver(RunOptions options, SlotFactory factory)
@@ -259,32 +317,10 @@ class Driver {
       pollers.emplace_back([this, t, &queues] { Poll(t, queues); });
     }
     for (auto& p : pollers) p.join();
-
-    Result merged;
-    absl::Time last = measure_start_;
-    for (ThreadStats& s : per_thread_) {
-      merged.ok += s.ok;
-      merged.errors += s.errors;
-      for (const auto& [code, n] : s.errors_by_code) merged.errors_by_code[code] += n;
-      for (const auto& [code, msg] : s.first_error) merged.first_error.emplace(code, msg);
-      merged.latencies_ns.insert(merged.latencies_ns.end(), s.latencies_ns.begin(),
-                                 s.latencies_ns.end());
-      last = std::max(last, s.last_completion);
-    }
-    std::sort(merged.latencies_ns.begin(), merged.latencies_ns.end());
-    merged.elapsed_s = absl::ToDoubleSeconds(last - measure_start_);
-    return merged;
+    return Merge(per_thread_, measure_start_);
   }
 
  private:
-  struct ThreadStats {
-    int64_t ok = 0, errors = 0;
-    std::map<std::string, int64_t> errors_by_code;
-    std::map<std::string, std::string> first_error;
-    std::vector<int64_t> latencies_ns;
-    absl::Time last_completion = absl::InfinitePast();
-  };
-
   // Starts the slot's next call; false when no more calls are to be made.
   bool Issue(Slot* slot) {
     const absl::Time now = absl::Now();
@@ -315,17 +351,8 @@ class Driver {
       const absl::Time done = absl::Now();
       auto* slot = static_cast<Slot*>(tag);
       if (slot->measured) {
-        absl::Status status = ok ? slot->Result() : absl::InternalError("completion failed");
-        if (status.ok()) {
-          ++stats.ok;
-          stats.latencies_ns.push_back(absl::ToInt64Nanoseconds(done - slot->started));
-        } else {
-          ++stats.errors;
-          const std::string code = absl::StatusCodeToString(status.code());
-          ++stats.errors_by_code[code];
-          stats.first_error.emplace(code, std::string(status.message()));
-        }
-        stats.last_completion = std::max(stats.last_completion, done);
+        stats.Record(ok ? slot->Result() : absl::InternalError("completion failed"), slot->started,
+                     done);
       }
       if (!Issue(slot)) Retire(queues);
     }
@@ -341,6 +368,62 @@ class Driver {
 };
 
 // ---------------------------------------------------------------------------
+// Blocking calls (HTTP/1.1: one request per connection at a time): one
+// thread per call in flight, each calling, waiting and calling again, under
+// the same warm-up, duration and count rules as Driver.
+
+class BlockingCall {
+ public:
+  virtual ~BlockingCall() = default;
+  // Makes call number `seq` and waits for its outcome.
+  virtual absl::Status Call(int64_t seq) = 0;
+};
+
+using BlockingFactory = std::function<std::unique_ptr<BlockingCall>(int index)>;
+
+class BlockingDriver {
+ public:
+  BlockingDriver(RunOptions options, BlockingFactory factory)
+      : options_(options), factory_(std::move(factory)) {}
+
+  Result Run() {
+    const int n = std::max(1, options_.in_flight);
+    std::vector<std::unique_ptr<BlockingCall>> callers;
+    for (int i = 0; i < n; ++i) callers.push_back(factory_(i));
+    std::vector<ThreadStats> per_thread(static_cast<size_t>(n));
+    const absl::Time start = absl::Now();
+    measure_start_ = start + options_.warmup;
+    measure_end_ = measure_start_ + options_.duration;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([this, caller = callers[static_cast<size_t>(i)].get(),
+                            stats = &per_thread[static_cast<size_t>(i)]] {
+        for (;;) {
+          const absl::Time started = absl::Now();
+          const bool measured = started >= measure_start_;
+          if (options_.count > 0) {
+            if (measured && measured_issued_.fetch_add(1) >= options_.count) return;
+          } else if (started >= measure_end_) {
+            return;
+          }
+          absl::Status status = caller->Call(next_seq_.fetch_add(1));
+          if (measured) stats->Record(status, started, absl::Now());
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    return Merge(per_thread, measure_start_);
+  }
+
+ private:
+  RunOptions options_;
+  BlockingFactory factory_;
+  absl::Time measure_start_, measure_end_;
+  std::atomic<int64_t> next_seq_{0};
+  std::atomic<int64_t> measured_issued_{0};
+};
+
+// ---------------------------------------------------------------------------
 // Operations.
 
 std::string RandomToken() {
@@ -353,6 +436,13 @@ std::string RandomToken() {
     out.push_back(kChars[(x >> 33) % (sizeof(kChars) - 1)]);
   }
   return out;
+}
+
+// The value of every secret, parameter and payload: --value_size bytes a-z.
+std::string BenchValue() {
+  std::string value(static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_value_size))), 'v');
+  for (size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>('a' + i % 26);
+  return value;
 }
 
 std::string Indexed(const std::string& prefix, int64_t i) {
@@ -379,8 +469,7 @@ class Load {
   absl::Status Init() {
     op_ = absl::GetFlag(FLAGS_op);
     keys_ = absl::GetFlag(FLAGS_keys);
-    value_ = std::string(static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_value_size))), 'v');
-    for (size_t i = 0; i < value_.size(); ++i) value_[i] = static_cast<char>('a' + i % 26);
+    value_ = BenchValue();
     token_ = RandomToken();
     timeout_ = absl::GetFlag(FLAGS_call_timeout);
     without_value_ = absl::GetFlag(FLAGS_without_value);
@@ -794,7 +883,8 @@ std::string JsonString(absl::string_view s) {
   return out;
 }
 
-std::string ToJson(const std::string& label, const Result& r) {
+// `threads` and `channels`: the client's, as the operation used them.
+std::string ToJson(const std::string& label, const Result& r, int threads, int channels) {
   std::vector<std::string> codes;
   for (const auto& [code, n] : r.errors_by_code) {
     codes.push_back(absl::StrCat(JsonString(code), ":", n));
@@ -810,29 +900,117 @@ std::string ToJson(const std::string& label, const Result& r) {
       "\"throughput\":%.1f,\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
       "\"p999_ms\":%.3f,\"max_ms\":%.3f}",
       JsonString(label), JsonString(absl::GetFlag(FLAGS_op)),
-      JsonString(absl::GetFlag(FLAGS_target)), absl::GetFlag(FLAGS_in_flight),
-      absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_channels), absl::GetFlag(FLAGS_value_size),
-      absl::GetFlag(FLAGS_keys), absl::ToDoubleSeconds(absl::GetFlag(FLAGS_warmup)), r.elapsed_s,
-      r.ok + r.errors, r.ok, r.errors, absl::StrJoin(codes, ","), absl::StrJoin(firsts, ","),
-      r.throughput(), r.MeanMs(), r.QuantileMs(0.50), r.QuantileMs(0.90), r.QuantileMs(0.99),
-      r.QuantileMs(0.999), r.latencies_ns.empty() ? 0.0 : r.latencies_ns.back() / 1e6);
+      JsonString(absl::GetFlag(FLAGS_target)), absl::GetFlag(FLAGS_in_flight), threads, channels,
+      absl::GetFlag(FLAGS_value_size), absl::GetFlag(FLAGS_keys),
+      absl::ToDoubleSeconds(absl::GetFlag(FLAGS_warmup)), r.elapsed_s, r.ok + r.errors, r.ok,
+      r.errors, absl::StrJoin(codes, ","), absl::StrJoin(firsts, ","), r.throughput(), r.MeanMs(),
+      r.QuantileMs(0.50), r.QuantileMs(0.90), r.QuantileMs(0.99), r.QuantileMs(0.999),
+      r.latencies_ns.empty() ? 0.0 : r.latencies_ns.back() / 1e6);
+}
+
+// ---------------------------------------------------------------------------
+// aws_* operations: coffer-gateway's AWS JSON 1.1 over HTTPS, SigV4-signed.
+
+constexpr char kSecretsService[] = "secretsmanager";
+
+// GetSecretValue of "<prefix>NNNNN", N = seq % keys: HTTP 200 holding the
+// expected SecretString, or an error.
+class AwsGetSecretValue final : public BlockingCall {
+ public:
+  AwsGetSecretValue(const AwsEndpoint& endpoint, std::string prefix, int keys,
+                    const std::string& value)
+      : client_(endpoint),
+        prefix_(std::move(prefix)),
+        keys_(keys),
+        expected_(absl::StrCat("\"SecretString\":", JsonString(value))) {}
+
+  absl::Status Call(int64_t seq) override {
+    absl::StatusOr<AwsAnswer> answer = client_.Call(
+        kSecretsService, "secretsmanager.GetSecretValue",
+        absl::StrCat("{\"SecretId\":", JsonString(Indexed(prefix_, seq % keys_)), "}"));
+    if (!answer.ok()) return answer.status();
+    if (answer->http_status != 200) return AwsErrorStatus(*answer);
+    return Expect(absl::StrContains(answer->body, expected_), "the SecretString");
+  }
+
+ private:
+  AwsJsonClient client_;
+  std::string prefix_;
+  int keys_;
+  std::string expected_;
+};
+
+// CreateSecret of "<prefix>NNNNN" (setup): HTTP 200 with an ARN, or an error
+// (ALREADY_EXISTS for ResourceExistsException).
+class AwsCreateSecret final : public BlockingCall {
+ public:
+  AwsCreateSecret(const AwsEndpoint& endpoint, std::string prefix, const std::string& value)
+      : client_(endpoint), prefix_(std::move(prefix)), value_(JsonString(value)) {}
+
+  absl::Status Call(int64_t seq) override {
+    absl::StatusOr<AwsAnswer> answer =
+        client_.Call(kSecretsService, "secretsmanager.CreateSecret",
+                     absl::StrCat("{\"Name\":", JsonString(Indexed(prefix_, seq)),
+                                  ",\"SecretString\":", value_, "}"));
+    if (!answer.ok()) return answer.status();
+    if (answer->http_status != 200) return AwsErrorStatus(*answer);
+    return Expect(absl::StrContains(answer->body, "\"ARN\":"), "an ARN");
+  }
+
+ private:
+  AwsJsonClient client_;
+  std::string prefix_;
+  std::string value_;
+};
+
+absl::StatusOr<Result> RunAws(const RunOptions& options) {
+  const std::string op = absl::GetFlag(FLAGS_op);
+  if (op != "aws_get_secret_value") {
+    return absl::InvalidArgumentError(absl::StrCat("unknown --op '", op, "'"));
+  }
+  const int keys = absl::GetFlag(FLAGS_keys);
+  if (keys < 1) return absl::InvalidArgumentError("--keys must be >= 1 for this operation");
+  COFFER_ASSIGN_OR_RETURN(AwsEndpoint endpoint, ParseAwsTarget(absl::GetFlag(FLAGS_target)));
+  COFFER_ASSIGN_OR_RETURN(endpoint.credentials,
+                          LoadAwsCredentials(absl::GetFlag(FLAGS_aws_key_file)));
+  endpoint.ca_file = absl::GetFlag(FLAGS_tls_ca);
+  endpoint.region = absl::GetFlag(FLAGS_aws_region);
+  endpoint.timeout = absl::GetFlag(FLAGS_call_timeout);
+  const std::string prefix = absl::GetFlag(FLAGS_name_prefix).empty()
+                                 ? std::string("bench/s-")
+                                 : absl::GetFlag(FLAGS_name_prefix);
+  const std::string value = BenchValue();
+
+  if (absl::GetFlag(FLAGS_setup)) {
+    const absl::Time start = absl::Now();
+    RunOptions setup;
+    setup.in_flight = std::min(keys, std::max(1, options.in_flight));
+    setup.count = keys;
+    Result r = BlockingDriver(setup, [&](int) -> std::unique_ptr<BlockingCall> {
+                 return std::make_unique<AwsCreateSecret>(endpoint, prefix, value);
+               }).Run();
+    const int64_t errors = r.errors - r.errors_by_code["ALREADY_EXISTS"];
+    if (errors > 0) {
+      std::string detail;
+      for (const auto& [code, k] : r.errors_by_code) {
+        absl::StrAppend(&detail, " ", code, " x", k, " (", r.first_error[code], ")");
+      }
+      return absl::InternalError(absl::StrCat("setup (create secrets) failed:", detail));
+    }
+    std::fprintf(stderr,
+                 "coffer_load: setup: create secrets (through the gateway): %d calls in %.1fs\n",
+                 keys, absl::ToDoubleSeconds(absl::Now() - start));
+  }
+  return BlockingDriver(options,
+                        [&](int) -> std::unique_ptr<BlockingCall> {
+                          return std::make_unique<AwsGetSecretValue>(endpoint, prefix, keys, value);
+                        })
+      .Run();
 }
 
 int Main() {
   if (absl::GetFlag(FLAGS_target).empty() || absl::GetFlag(FLAGS_op).empty()) {
     std::fprintf(stderr, "coffer_load: --target and --op are required (see --help)\n");
-    return 2;
-  }
-  Load load;
-  absl::Status s = load.Init();
-  if (s.ok()) {
-    if (!absl::GetFlag(FLAGS_kms_key_id).empty()) load.SetKeyId(absl::GetFlag(FLAGS_kms_key_id));
-    if (absl::GetFlag(FLAGS_setup)) s = load.Setup();
-  }
-  if (s.ok()) s = load.CheckReady();
-  absl::StatusOr<SlotFactory> factory = s.ok() ? load.Measured() : s;
-  if (!factory.ok()) {
-    std::fprintf(stderr, "coffer_load: %s\n", factory.status().ToString().c_str());
     return 2;
   }
   RunOptions options;
@@ -841,10 +1019,36 @@ int Main() {
   options.warmup = absl::GetFlag(FLAGS_warmup);
   options.duration = absl::GetFlag(FLAGS_duration);
   options.count = absl::GetFlag(FLAGS_count);
-  Result r = Driver(options, *std::move(factory)).Run();
+  const std::string op = absl::GetFlag(FLAGS_op);
+  Result r;
+  // The client's threads and connections, as the JSON reports them.
+  int threads = options.threads;
+  int channels = absl::GetFlag(FLAGS_channels);
+  if (absl::StartsWith(op, "aws_")) {
+    absl::StatusOr<Result> aws = RunAws(options);
+    if (!aws.ok()) {
+      std::fprintf(stderr, "coffer_load: %s\n", aws.status().ToString().c_str());
+      return 2;
+    }
+    r = *std::move(aws);
+    threads = channels = std::max(1, options.in_flight);
+  } else {
+    Load load;
+    absl::Status s = load.Init();
+    if (s.ok()) {
+      if (!absl::GetFlag(FLAGS_kms_key_id).empty()) load.SetKeyId(absl::GetFlag(FLAGS_kms_key_id));
+      if (absl::GetFlag(FLAGS_setup)) s = load.Setup();
+    }
+    if (s.ok()) s = load.CheckReady();
+    absl::StatusOr<SlotFactory> factory = s.ok() ? load.Measured() : s;
+    if (!factory.ok()) {
+      std::fprintf(stderr, "coffer_load: %s\n", factory.status().ToString().c_str());
+      return 2;
+    }
+    r = Driver(options, *std::move(factory)).Run();
+  }
 
-  const std::string label =
-      absl::GetFlag(FLAGS_label).empty() ? load.op() : absl::GetFlag(FLAGS_label);
+  const std::string label = absl::GetFlag(FLAGS_label).empty() ? op : absl::GetFlag(FLAGS_label);
   if (absl::GetFlag(FLAGS_header)) {
     std::printf(
         "| measurement | in flight | calls | errors | throughput | p50 ms | p90 ms | p99 ms "
@@ -854,7 +1058,7 @@ int Main() {
               options.in_flight, static_cast<long long>(r.ok + r.errors),
               static_cast<long long>(r.errors), r.throughput(), r.QuantileMs(0.50),
               r.QuantileMs(0.90), r.QuantileMs(0.99), r.QuantileMs(0.999));
-  const std::string json = ToJson(label, r);
+  const std::string json = ToJson(label, r, threads, channels);
   const std::string json_out = absl::GetFlag(FLAGS_json_out);
   if (json_out.empty()) {
     std::printf("%s\n", json.c_str());
