@@ -3,8 +3,9 @@
 # run side by side in the same run (docs/performance.md). Builds what it
 # needs, makes a temp dir and a development PKI, starts coffer-kms and
 # coffer-store (dev mode, the development policy, the load generator calling
-# as admin/cofferctl), the echo server and etcd (TLS with client
-# certificates, data on the same disk) as the scenarios need them, runs each
+# as admin/cofferctl), coffer-gateway (with an access key of admin/cofferctl),
+# the echo server and etcd (TLS with client certificates, data on the same
+# disk) as the scenarios need them, runs each
 # scenario with bench/coffer_load, and prints the machine, every command and
 # a markdown table: scenario | Coffer | baseline | ratio | goal | met?
 #
@@ -44,7 +45,7 @@ LIST=0
 
 SCENARIOS=(
   echo echo_executor
-  get_secret_1 get_secret_1000 get_secret_nocache get_secret_vs_etcd
+  get_secret_1 get_secret_1000 get_secret_nocache get_secret_vs_etcd get_secret_gateway
   kms_decrypt kms_generate_data_key
   get_parameter_string get_parameter_secure get_parameters_by_path
   put_parameter_vs_etcd create_secret_vs_etcd put_secret_value_vs_etcd put_secret_value_one
@@ -66,7 +67,7 @@ for arg in "$@"; do
     --build_dir=*) BUILD="${arg#*=}" ;;
     --keep) KEEP=1 ;;
     --list) LIST=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -91,11 +92,13 @@ if [[ $DO_BUILD -eq 1 ]]; then
       cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
     fi
     cmake --build "$BUILD" --target coffer-kms coffer-store coffer_load echo_server rocksdb_put \
-      guard_bench -- -j"$(nproc)" >&2
+      guard_bench coffer-gateway cofferctl -- -j"$(nproc)" >&2
   ) 9>/tmp/coffer-build.lock
 fi
-for bin in services/kms/coffer-kms services/store/coffer-store bench/coffer_load \
-           bench/echo_server bench/rocksdb_put bench/guard_bench; do
+NEEDED=(services/kms/coffer-kms services/store/coffer-store bench/coffer_load bench/echo_server
+        bench/rocksdb_put bench/guard_bench)
+selected get_secret_gateway && NEEDED+=(services/gateway/coffer-gateway tools/cofferctl/cofferctl)
+for bin in "${NEEDED[@]}"; do
   [[ -x "$BUILD/$bin" ]] || { echo "run.sh: $BUILD/$bin is not built" >&2; exit 2; }
 done
 
@@ -159,6 +162,9 @@ EXT
     -set_serial "0x$(openssl rand -hex 16)" -extfile "$RUN/etcd.ext" -out "$PKI/etcd.crt" 2>/dev/null
 ) || die "cannot make the etcd certificate"
 install -m 0600 "$ROOT/deploy/policies/development.json" "$RUN/policy.json"
+if selected get_secret_gateway && [[ ! -s "$PKI/gateway.crt" ]]; then
+  die "make-certs.sh made no gateway certificate (get_secret_gateway needs $PKI/gateway.crt)"
+fi
 
 # ---------------------------------------------------------------------------
 # Processes.
@@ -293,6 +299,33 @@ start_etcd() {
 need_etcd() { running etcd || start_etcd; }
 need_kms_target() { need_kms; TARGET_PROC=kms; }
 
+# coffer-gateway in front of the read store and the KMS, with the per-key
+# rate limit out of the way and an HTTPS thread for every connection the
+# load makes (HTTP/1.1: one connection per call in flight); and an access
+# key of admin/cofferctl for the load to sign with, made by cofferctl as a
+# user would (the secret goes to a 0600 file, never onto a command line).
+GATEWAY_PORT=""
+need_gateway() {
+  need_store
+  TARGET_PROC=gateway
+  if [[ ! -s "$RUN/aws-key" ]]; then
+    local ctl=("$BUILD/tools/cofferctl/cofferctl" access-keys create
+               --identity spiffe://coffer.local/admin/cofferctl --description "bench/run.sh"
+               --address "localhost:$KMS_PORT" --output text)
+    echo "\$ ${ctl[*]} > $RUN/aws-key" | tee -a "$RUN/commands.txt"
+    (umask 077; COFFER_CA="$PKI/ca.crt" COFFER_CERT="$PKI/cofferctl.crt" \
+       COFFER_KEY="$PKI/cofferctl.key" "${ctl[@]}" >"$RUN/aws-key") ||
+      die "cofferctl access-keys create failed"
+  fi
+  running gateway && return 0
+  rm -f "$RUN/gateway.ports"
+  start_proc gateway "$BUILD/services/gateway/coffer-gateway" --listen_address=127.0.0.1:0 \
+    --metrics_address= --ports_file="$RUN/gateway.ports" --log_level=warn \
+    --store_address="localhost:${STORE_PORT[store]}" --kms_address="localhost:$KMS_PORT" \
+    --requests_per_second=1e9 --burst=1e9 --http_threads="$IN_FLIGHT" $(TLS_OF gateway)
+  GATEWAY_PORT=$(wait_ports_file gateway "$RUN/gateway.ports") || die "gateway did not start"
+}
+
 # ---------------------------------------------------------------------------
 # Measurements: each id is measured once per run (several rows may use it).
 
@@ -361,6 +394,13 @@ recipe() {  # recipe <id>: starts what <id> needs and measures it
       need_store
       load gsv_1000 "localhost:${STORE_PORT[store]}" "$STORE_PIN" --op=get_secret_value \
         --keys=1000 --setup ;;
+    gw_gsv_1)
+      # The secret gsv_1 reads (--setup creates it through the gateway when
+      # gsv_1 has not): AWS GetSecretValue, HTTPS with keep-alive, one
+      # connection and thread per call in flight, SigV4 per request.
+      need_gateway
+      load gw_gsv_1 "localhost:$GATEWAY_PORT" "" --op=aws_get_secret_value --keys=1 --setup \
+        --aws_key_file="$RUN/aws-key" ;;
     gsv_nocache)
       need_store_nocache
       load gsv_nocache "localhost:${STORE_PORT[store-nocache]}" "$STORE_PIN" \
@@ -580,6 +620,13 @@ selected get_secret_nocache &&
 selected get_secret_vs_etcd &&
   throughput_row "GetSecretValue (1,000 secrets) vs etcd Range (1,000 keys), same value size" \
     gsv_1000 etcd_range_1000 etcd 3
+# The gRPC figure is gsv_1's (measured here, right before, unless
+# get_secret_1 ran): the same secret, store and machine. Goal 0.3: an AWS
+# SDK call may cost about 3 gRPC calls (TLS, HTTP/1.1, JSON and SigV4 on
+# both ends, a second hop); why, in docs/performance.md ("Gateway").
+selected get_secret_gateway &&
+  throughput_row "GetSecretValue via gateway vs gRPC (AWS JSON over HTTPS, SigV4 per request, $IN_FLIGHT connections; 1 secret)" \
+    gw_gsv_1 gsv_1 gRPC 0.3
 selected kms_decrypt && throughput_row "KMS Decrypt" kms_decrypt echo echo 0.8
 selected kms_generate_data_key &&
   throughput_row "KMS GenerateDataKey" kms_generate_data_key echo echo 0.8
