@@ -37,7 +37,33 @@ void NoReusePort(grpc::ServerBuilder& builder) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
 }
 
+// The plaintext listener that serves grpc.health.v1.Health alone.
+std::unique_ptr<grpc::Server> StartHealthListener(const std::string& address, HealthStatus* health,
+                                                  int* port) {
+  grpc::ServerBuilder builder;
+  builder.SetOption(std::make_unique<WithoutPlugins>());
+  NoReusePort(builder);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), port);
+  builder.RegisterService(health);
+  builder.SetMaxReceiveMessageSize(4096);  // health requests are tiny
+  return builder.BuildAndStart();
+}
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::StartHealthOnly(const std::string& address,
+                                                                HealthStatus* health) {
+  COFFER_CHECK(health != nullptr, "Server::StartHealthOnly needs a HealthStatus");
+  std::unique_ptr<Server> server(new Server());
+  server->health_ = health;
+  server->health_server_ = StartHealthListener(address, health, &server->health_port_);
+  if (server->health_server_ == nullptr || server->health_port_ == 0) {
+    server->shut_down_ = true;
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", address, " (plaintext health)"));
+  }
+  return server;
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
                                                       const std::vector<grpc::Service*>& services,
@@ -66,14 +92,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   }
 
   if (!options.health_listen_address.empty()) {
-    grpc::ServerBuilder health_builder;
-    health_builder.SetOption(std::make_unique<WithoutPlugins>());
-    NoReusePort(health_builder);
-    health_builder.AddListeningPort(options.health_listen_address,
-                                    grpc::InsecureServerCredentials(), &server->health_port_);
-    health_builder.RegisterService(health);
-    health_builder.SetMaxReceiveMessageSize(4096);  // health requests are tiny
-    server->health_server_ = health_builder.BuildAndStart();
+    server->health_server_ =
+        StartHealthListener(options.health_listen_address, health, &server->health_port_);
     if (server->health_server_ == nullptr || server->health_port_ == 0) {
       // The main server is stopped without touching the shared health state.
       server->server_->Shutdown(std::chrono::system_clock::now());

@@ -51,6 +51,10 @@ class Server {
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options,
                                                        const std::vector<grpc::Service*>& services,
                                                        HealthStatus* health);
+  // Only the plaintext health-only listener, for a service whose API is not
+  // gRPC (coffer-gateway) but whose probes are. port() is 0.
+  static absl::StatusOr<std::unique_ptr<Server>> StartHealthOnly(const std::string& address,
+                                                                 HealthStatus* health);
   ~Server();
 
   // The bound port of the mTLS listener (useful with port 0).

@@ -1,7 +1,6 @@
 #include "tools/cofferctl/caller.h"
 
 #include <grpcpp/client_context.h>
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/support/sync_stream.h>
@@ -9,9 +8,9 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "libs/common/status_macros.h"
 #include "libs/rpc/channel.h"
+#include "libs/rpc/generic_call.h"
 #include "libs/rpc/status.h"
 #include "libs/rpc/tls.h"
 #include "tools/cofferctl/output.h"
@@ -28,13 +27,12 @@ std::string MethodPath(const pb::MethodDescriptor& method) {
 }
 
 absl::StatusOr<std::unique_ptr<pb::Message>> NewResponse(const pb::MethodDescriptor& method) {
-  const pb::Message* prototype =
-      pb::MessageFactory::generated_factory()->GetPrototype(method.output_type());
-  if (prototype == nullptr) {
+  std::unique_ptr<pb::Message> response = rpc::NewMessage(*method.output_type());
+  if (response == nullptr) {
     return absl::InternalError(
         absl::StrCat("no generated code for ", method.output_type()->full_name()));
   }
-  return std::unique_ptr<pb::Message>(prototype->New());
+  return response;
 }
 
 }  // namespace
@@ -71,16 +69,8 @@ absl::StatusOr<std::unique_ptr<pb::Message>> CallUnary(
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   AddRotationToken(context);
-  grpc::TemplatedGenericStub<pb::Message, pb::Message> stub(channel);
-  const std::string path = MethodPath(method);
-  grpc::Status result;
-  absl::Notification done;
-  stub.UnaryCall(&context, path, grpc::StubOptions(), &request, response.get(),
-                 [&](grpc::Status status) {
-                   result = std::move(status);
-                   done.Notify();
-                 });
-  done.WaitForNotification();
+  const grpc::Status result =
+      rpc::CallGenericUnary(channel, method, request, context, response.get());
   if (!result.ok()) return rpc::FromGrpcStatus(result);
   return response;
 }
