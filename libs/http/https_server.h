@@ -3,8 +3,8 @@
 // name and crashes on the first TLS connection). Same request and response
 // types and handler as http_server.h: a fixed pool of threads, one handler
 // for every method and path, TLS 1.2 or later, bounded body, header count
-// and time; response bodies marked sensitive are wiped once sent, request
-// bodies once the handler returns.
+// and time; every request and response body is wiped once the response is
+// written (whatever `sensitive` says: they are small).
 //
 //   HttpsServerOptions options;
 //   options.listen_address = "0.0.0.0:7704";
@@ -17,6 +17,7 @@
 // (not decoded: what a SigV4 signature covers).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -42,6 +43,10 @@ struct HttpsServerOptions {
   absl::Duration write_timeout = absl::Seconds(10);
   absl::Duration keep_alive_timeout = absl::Seconds(5);
   int keep_alive_max_requests = 1000;
+  // The answer to a request refused before the handler (413 body too large,
+  // 431 too many headers, 400 malformed HTTP...), from its status; unset:
+  // a plain-text reason.
+  std::function<HttpResponse(int status)> error_response;
 };
 
 class HttpsServer {
