@@ -25,6 +25,7 @@ absl::StatusCode ReasonCode(absl::string_view r) {
       {reason::kValidation, C::kInvalidArgument},
       {reason::kAccessDenied, C::kPermissionDenied},
       {reason::kLimitExceeded, C::kResourceExhausted},
+      {reason::kThrottling, C::kResourceExhausted},
       {reason::kInternal, C::kInternal},
       {reason::kUnavailable, C::kUnavailable},
       {reason::kNotFound, C::kNotFound},

@@ -26,6 +26,9 @@ namespace reason {
 inline constexpr char kValidation[] = "ValidationException";
 inline constexpr char kAccessDenied[] = "AccessDeniedException";
 inline constexpr char kLimitExceeded[] = "LimitExceededException";
+// Too many calls at once or too fast: retry with backoff (every AWS API's
+// name for it, which SDKs retry).
+inline constexpr char kThrottling[] = "ThrottlingException";
 inline constexpr char kInternal[] = "InternalServiceError";
 inline constexpr char kUnavailable[] = "ServiceUnavailableException";
 // KMS.

@@ -86,7 +86,7 @@ absl::Status CallGate::StillWanted(const grpc::CallbackServerContext& context) {
 }
 
 absl::Status CallGate::Overloaded() const {
-  return ErrorWithCode(absl::StatusCode::kResourceExhausted, reason::kLimitExceeded,
+  return ErrorWithCode(absl::StatusCode::kResourceExhausted, reason::kThrottling,
                        absl::StrCat("too many calls in flight (limit ", executor_->max_pending(),
                                     "); retry with backoff"));
 }

@@ -13,13 +13,13 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "google/protobuf/dynamic_message.h"
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
 #include "libs/metrics/grpc_metrics.h"
 #include "libs/rpc/client_call.h"
+#include "libs/rpc/generic_call.h"
 #include "libs/rpc/unary.h"
 #include "libs/sigv4/sigv4.h"
 
@@ -46,28 +46,17 @@ class GrpcBackends final : public Backends {
       const AwsOperation& op, const pb::Message& request,
       const runtime::ForwardedSignature& signature) override {
     const bool kms = op.backend == Backend::kKms;
-    const pb::Message* prototype =
-        pb::MessageFactory::generated_factory()->GetPrototype(op.method->output_type());
-    if (prototype == nullptr) {
+    std::unique_ptr<pb::Message> response = rpc::NewMessage(*op.method->output_type());
+    if (response == nullptr) {
       return absl::InternalError(absl::StrCat("no response type for ", op.target));
     }
-    std::unique_ptr<pb::Message> response(prototype->New());
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
     context.AddMetadata(runtime::kSigV4AuthorizationMetadata, signature.authorization);
     context.AddMetadata(runtime::kSigV4DateMetadata, signature.amz_date);
     context.AddMetadata(runtime::kSigV4CanonicalRequestMetadata, signature.canonical_request);
-    grpc::TemplatedGenericStub<pb::Message, pb::Message> stub(kms ? kms_ : store_);
-    const std::string path =
-        absl::StrCat("/", op.method->service()->full_name(), "/", op.method->name());
-    grpc::Status result;
-    absl::Notification done;
-    stub.UnaryCall(&context, path, grpc::StubOptions(), &request, response.get(),
-                   [&](grpc::Status status) {
-                     result = std::move(status);
-                     done.Notify();
-                   });
-    done.WaitForNotification();
+    const grpc::Status result =
+        rpc::CallGenericUnary(kms ? kms_ : store_, *op.method, request, context, response.get());
     if (!result.ok()) {
       WipeMessage(response.get());
       return rpc::ClientStatus(result, kms ? "coffer-kms" : "coffer-store");
@@ -93,6 +82,24 @@ std::unique_ptr<Backends> MakeGrpcBackends(std::shared_ptr<grpc::Channel> store,
                                            std::shared_ptr<grpc::Channel> kms,
                                            absl::Duration timeout) {
   return std::make_unique<GrpcBackends>(std::move(store), std::move(kms), timeout);
+}
+
+http::HttpResponse HttpRefusal(int status) {
+  std::string message;
+  switch (status) {
+    case 413:
+      message = "Request body too large";
+      break;
+    case 431:
+      message = "Too many request headers";
+      break;
+    default:
+      message = absl::StrCat("Malformed HTTP request (", status, ")");
+  }
+  http::HttpResponse response(status, kJson,
+                              AwsErrorBody(AwsError{status, "SerializationException", message}));
+  response.headers.emplace_back("x-amzn-RequestId", NewUuid());
+  return response;
 }
 
 Gateway::Gateway(const GatewayOptions& options, Backends* backends, prometheus::Registry* registry)
@@ -167,8 +174,7 @@ http::HttpResponse Gateway::Serve(const http::HttpRequest& request, const AwsOpe
                                       "'X-Amz-Date' or a 'Date' header."));
   }
   if (!limiter_.Allow(auth->access_key_id, clock_->Now())) {
-    return fail(ErrorWithCode(absl::StatusCode::kResourceExhausted, "ThrottlingException",
-                              "Rate exceeded"));
+    return fail(Error(reason::kThrottling, "Rate exceeded"));
   }
   std::vector<sigv4::HttpHeader> headers;
   headers.reserve(request.header_list.size());

@@ -74,6 +74,10 @@ struct GatewayOptions {
   Clock* clock = nullptr;  // default RealClock()
 };
 
+// The AWS-shaped answer to a request the HTTPS server refused before the
+// gateway saw it (413 body too large, 431 too many headers, 400 bad HTTP).
+http::HttpResponse HttpRefusal(int status);
+
 class Gateway {
  public:
   // `backends` is not owned; `registry` may be null (no metrics).

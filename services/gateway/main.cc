@@ -21,6 +21,8 @@
 #include "libs/http/https_server.h"
 #include "libs/metrics/metrics.h"
 #include "libs/rpc/channel.h"
+#include "libs/rpc/health.h"
+#include "libs/rpc/server.h"
 #include "libs/runtime/service_flags.h"
 #include "services/gateway/gateway.h"
 
@@ -36,7 +38,9 @@ ABSL_FLAG(int64_t, max_body_bytes, 1 << 20,
           "largest request body (larger: 413); AWS's largest requests (a 64 KiB secret, "
           "escaped) fit");
 ABSL_FLAG(int, max_headers, 64, "most request headers accepted (more: 431)");
-ABSL_FLAG(int, http_threads, 32, "connections served at once");
+ABSL_FLAG(int, http_threads, 64,
+          "connections served at once (a kept-alive connection holds its thread until it has "
+          "been idle 5 s)");
 ABSL_FLAG(double, requests_per_second, 100,
           "requests per second each access key may make (beyond: ThrottlingException)");
 ABSL_FLAG(double, burst, 200, "requests an access key may make at once above its rate");
@@ -84,18 +88,32 @@ absl::Status Run() {
   http_options.max_headers = static_cast<size_t>(absl::GetFlag(FLAGS_max_headers));
   http_options.tls_cert_file = tls.cert_file;
   http_options.tls_key_file = tls.key_file;
+  http_options.error_response = HttpRefusal;
   COFFER_ASSIGN_OR_RETURN(
       auto server, http::HttpsServer::Start(http_options, [&gateway](const http::HttpRequest& r) {
         return gateway.Handle(r);
       }));
-  COFFER_RETURN_IF_ERROR(runtime::WritePortsFile(server->port(), 0, *metrics));
-  log::Info("gateway", "serving",
-            {{"https_port", absl::StrCat(server->port())},
-             {"metrics_port", absl::StrCat(metrics->port())},
-             {"store", absl::GetFlag(FLAGS_store_address)},
-             {"kms", absl::GetFlag(FLAGS_kms_address)}});
+  // Probes (Kubernetes, docker-compose) speak gRPC health: the plaintext
+  // health-only listener, SERVING while HTTPS is.
+  rpc::HealthStatus health(runtime::MaxHealthWatches());
+  std::unique_ptr<rpc::Server> health_server;
+  const std::string health_address = runtime::ServerOptionsFromFlags().health_listen_address;
+  if (!health_address.empty()) {
+    COFFER_ASSIGN_OR_RETURN(health_server, rpc::Server::StartHealthOnly(health_address, &health));
+    health.Set("", true);
+  }
+  COFFER_RETURN_IF_ERROR(runtime::WritePortsFile(
+      server->port(), health_server != nullptr ? health_server->health_port() : 0, *metrics));
+  log::Info(
+      "gateway", "serving",
+      {{"https_port", absl::StrCat(server->port())},
+       {"health_port", absl::StrCat(health_server != nullptr ? health_server->health_port() : 0)},
+       {"metrics_port", absl::StrCat(metrics->port())},
+       {"store", absl::GetFlag(FLAGS_store_address)},
+       {"kms", absl::GetFlag(FLAGS_kms_address)}});
   const int sig = runtime::WaitForShutdown(nullptr);
   log::Info("gateway", "shutting down", {{"signal", absl::StrCat(sig)}});
+  if (health_server != nullptr) health_server->Shutdown(absl::ZeroDuration());
   server.reset();  // waits for the requests in service
   log::Info("gateway", "stopped");
   return absl::OkStatus();
