@@ -19,8 +19,8 @@ if [ "$#" -gt 0 ]; then
   TARGETS=("$@")
 else
   TARGETS=(policy_fuzz json_tree_fuzz ciphertext_fuzz schedule_fuzz page_token_fuzz
-           audit_verify_fuzz param_selector_fuzz sigv4_fuzz secrets_api_fuzz params_api_fuzz
-           kms_api_fuzz)
+           audit_verify_fuzz param_selector_fuzz sigv4_fuzz aws_json_fuzz secrets_api_fuzz
+           params_api_fuzz kms_api_fuzz)
 fi
 
 coffer_install_packages "${COFFER_PACKAGES[@]}" "${COFFER_FUZZ_PACKAGES[@]}"
