@@ -398,6 +398,16 @@ refused("an unknown operation", signed_post("secretsmanager.ReplicateSecretToReg
         400, "UnknownOperationException")
 refused("not JSON", signed_post("secretsmanager.GetSecretValue", "secretsmanager", "{not json"),
         400, "SerializationException")
+# The gateway's own limits, AWS-shaped: a body over --max_body_bytes (1 MiB)
+# and more than --max_headers (64) headers.
+refused("a 2 MiB body", signed_post("secretsmanager.PutSecretValue", "secretsmanager",
+                                    json.dumps({"SecretId": "demo/aws/db",
+                                                "SecretString": "x" * (2 << 20)})),
+        413, "SerializationException")
+refused("70 headers", signed_post(
+    "secretsmanager.GetSecretValue", "secretsmanager", body,
+    mutate=lambda d, h: (d, {**h, **{f"X-Extra-{i}": "v" for i in range(70)}})),
+    431, "SerializationException")
 err = aws("secretsmanager", "get-secret-value", "--secret-id", "demo/aws/db",
           key=tuple(args.denied_key.split(":", 1)), expect_error="AccessDeniedException")
 check("GetSecretValue operation" in err, f"the CLI prints the refusal sensibly: {err.strip()}")

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "coffer/iam/v1/access_keys.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/integration/kms_store.h"
 #include "tests/integration/service_process.h"
@@ -72,6 +73,15 @@ TEST_F(GatewayE2ETest, TheAwsCliAndBoto3UseCofferUnchanged) {
   iamv1::UpdateAccessKeyResponse updated;
   ASSERT_TRUE(
       Invoke(keys_.get(), &iamv1::AccessKeys::Stub::UpdateAccessKey, disable, &updated).ok());
+
+  // Probes see a gRPC health-only port, plaintext.
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", gateway_->ports().health), grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckResponse serving;
+  ASSERT_TRUE(Invoke(health.get(), &grpc::health::v1::Health::Stub::Check,
+                     grpc::health::v1::HealthCheckRequest(), &serving)
+                  .ok());
+  EXPECT_EQ(serving.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 
   testing::Subprocess session(
       {"/usr/bin/python3", testing::SourceDir() + "/tests/integration/aws_session.py", "--endpoint",
