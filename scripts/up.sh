@@ -103,6 +103,30 @@ AWS_TOKEN="file://$AGENT_TOKEN" start agent services/agent/coffer-agent \
   --tls_key="$VAR/certs/app-catagram.key"
 wait_for_port agent 2773
 
+# coffer-gateway: the AWS wire protocol (JSON 1.1 over HTTPS, SigV4) for
+# the AWS CLI and SDKs. On first run, an access key for the demo
+# administrator (cofferctl's identity) goes into an AWS credentials file,
+# var/aws/credentials (0600), with a profile "coffer" in var/aws/config.
+start gateway services/gateway/coffer-gateway \
+  --listen_address=127.0.0.1:7704 --metrics_address=127.0.0.1:9704 \
+  --store_address=localhost:7702 --kms_address=localhost:7701 \
+  --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/gateway.crt" --tls_key="$VAR/certs/gateway.key"
+wait_for_port gateway 7704
+AWS_DIR="$VAR/aws"
+if [ ! -s "$AWS_DIR/credentials" ]; then
+  (umask 077; mkdir -p "$AWS_DIR")
+  AWS_KEY=$(COFFER_CA="$VAR/certs/ca.crt" COFFER_CERT="$VAR/certs/cofferctl.crt" \
+    COFFER_KEY="$VAR/certs/cofferctl.key" "$COFFER_BUILD/tools/cofferctl/cofferctl" \
+    access-keys create --identity spiffe://coffer.local/admin/cofferctl \
+    --description "up.sh: the demo administrator" --address localhost:7701 --output text)
+  (umask 077; printf '[coffer]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+    "${AWS_KEY%%$'\t'*}" "${AWS_KEY#*$'\t'}" > "$AWS_DIR/credentials")
+  unset AWS_KEY
+  printf '[profile coffer]\nregion = local\nca_bundle = %s\noutput = json\n' \
+    "$VAR/certs/ca.crt" > "$AWS_DIR/config"
+  echo "==> made an access key for the demo administrator: var/aws/credentials"
+fi
+
 # A local PostgreSQL as a rotation target, when one is installed: a private
 # cluster under var/pg on 127.0.0.1:5433 with password authentication, a
 # demo role, Catagram's role and table, and secrets describing them; and
@@ -211,6 +235,7 @@ Coffer is running on loopback:
   coffer-rotator grpc 127.0.0.1:7703 (mTLS)   metrics http://127.0.0.1:9703/metrics
   workers        postgres-single-user 127.0.0.1:7711, postgres-alternating-users 127.0.0.1:7713
   coffer-agent   http://127.0.0.1:2773 (AWS Secrets Manager Agent's API, as app/catagram)
+  coffer-gateway https://127.0.0.1:7704 (AWS JSON + SigV4)  metrics http://127.0.0.1:9704/metrics
 
 Use cofferctl from another shell (it reads ./var/certs by default):
   export PATH="$COFFER_BUILD/tools/cofferctl:\$PATH"
@@ -225,6 +250,14 @@ the token in var/agent-token with every request but /ping):
   cofferctl secrets create-secret --name demo/catagram/greeting --secret-string hello
   curl -H "X-Aws-Parameters-Secrets-Token: \$(cat var/agent-token)" \\
     'http://127.0.0.1:2773/secretsmanager/get?secretId=demo/catagram/greeting'
+
+Use the AWS CLI or any AWS SDK through coffer-gateway, as the demo
+administrator (its access key is in var/aws/credentials):
+  export AWS_SHARED_CREDENTIALS_FILE=var/aws/credentials AWS_CONFIG_FILE=var/aws/config AWS_PROFILE=coffer
+  aws --endpoint-url https://127.0.0.1:7704 secretsmanager get-secret-value --secret-id demo/db
+  aws --endpoint-url https://127.0.0.1:7704 ssm get-parameter --name /demo/url
+  aws --endpoint-url https://127.0.0.1:7704 kms list-keys
+More keys, for other identities: cofferctl access-keys create --identity spiffe://coffer.local/...
 
 Every call is authorized by var/policy.json (edit it: services re-read it
 within a second) and audited, hash-chained, under var/audit/:

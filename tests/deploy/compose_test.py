@@ -33,7 +33,7 @@ doc = yaml.safe_load(out.stdout) if out.returncode == 0 else {"services": {}, "v
 services = doc["services"]
 
 expected = {"certs", "kms", "store", "rotator", "worker-postgres", "worker-postgres-alt",
-            "postgres", "setup", "agent", "catagram", "catagram-py", "prometheus"}
+            "gateway", "postgres", "setup", "agent", "catagram", "catagram-py", "prometheus"}
 check(expected <= set(services), f"services: missing {sorted(expected - set(services))}")
 
 
@@ -44,7 +44,7 @@ def flag(command, name):
     return None
 
 
-long_running = ["kms", "store", "rotator", "worker-postgres", "worker-postgres-alt"]
+long_running = ["kms", "store", "rotator", "worker-postgres", "worker-postgres-alt", "gateway"]
 metrics = {}
 for name in long_running:
     s = services.get(name, {})
@@ -113,7 +113,7 @@ runtime = dockerfile.split("AS runtime", 1)[-1]
 check(re.search(r"-dev\b|build-essential|cmake", runtime) is None,
       "the runtime stage installs build tools or -dev packages")
 check(re.search(r"^USER coffer$", runtime, re.M) is not None, "the runtime stage is not non-root")
-for binary in ("coffer-health-probe", "coffer-agent", "catagram"):
+for binary in ("coffer-health-probe", "coffer-agent", "catagram", "coffer-gateway"):
     check(binary in dockerfile, f"the image lacks {binary}")
 
 print(f"compose_test: {len(failures)} failures")

@@ -62,7 +62,7 @@ for overlay in ("deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overla
     workloads = {**by_kind(docs, "StatefulSet"), **by_kind(docs, "Deployment")}
     for name in ("coffer-kms", "coffer-store"):
         check(workloads.get(name, {}).get("kind") == "StatefulSet", f"{tag}: {name} not a StatefulSet")
-    for name in ("coffer-rotator", "coffer-worker-postgres", "catagram"):
+    for name in ("coffer-rotator", "coffer-worker-postgres", "coffer-gateway", "catagram"):
         check(workloads.get(name, {}).get("kind") == "Deployment", f"{tag}: {name} not a Deployment")
 
     certs = by_kind(docs, "Certificate")
@@ -144,7 +144,7 @@ for overlay in ("deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overla
                         sources.add(f.get("podSelector", {}).get("matchLabels", {})
                                     .get("app.kubernetes.io/name", "?"))
         return sources
-    check(ingress_from("coffer-kms", 7701) == {"coffer-store"},
+    check(ingress_from("coffer-kms", 7701) == {"coffer-store", "coffer-gateway"},
           f"{tag}: the KMS is reachable from {ingress_from('coffer-kms', 7701)}")
     check(ingress_from("coffer-worker-postgres", 7711) == {"coffer-rotator"},
           f"{tag}: the worker is reachable from {ingress_from('coffer-worker-postgres', 7711)}")
@@ -152,10 +152,11 @@ for overlay in ("deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overla
           ingress_from("coffer-store", 7702), f"{tag}: store ingress {ingress_from('coffer-store', 7702)}")
 
     pdbs = by_kind(docs, "PodDisruptionBudget")
-    for name in ("coffer-kms", "coffer-store", "coffer-rotator", "coffer-worker-postgres"):
+    for name in ("coffer-kms", "coffer-store", "coffer-rotator", "coffer-worker-postgres",
+                 "coffer-gateway"):
         check(name in pdbs, f"{tag}: no PodDisruptionBudget for {name}")
     if tag == "ha":
-        for name in ("coffer-rotator", "coffer-worker-postgres"):
+        for name in ("coffer-rotator", "coffer-worker-postgres", "coffer-gateway"):
             check(workloads[name]["spec"]["replicas"] >= 2, f"ha: {name} has one replica")
             check(pdbs[name]["spec"].get("minAvailable") == 1, f"ha: {name}'s PDB")
     if tag == "dev":
