@@ -122,8 +122,7 @@ if [ ! -s "$AWS_DIR/credentials" ]; then
   (umask 077; printf '[coffer]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
     "${AWS_KEY%%$'\t'*}" "${AWS_KEY#*$'\t'}" > "$AWS_DIR/credentials")
   unset AWS_KEY
-  printf '[profile coffer]\nregion = local\nca_bundle = %s\noutput = json\n' \
-    "$VAR/certs/ca.crt" > "$AWS_DIR/config"
+  printf '[profile coffer]\nregion = local\noutput = json\n' > "$AWS_DIR/config"
   echo "==> made an access key for the demo administrator: var/aws/credentials"
 fi
 
@@ -253,7 +252,8 @@ the token in var/agent-token with every request but /ping):
 
 Use the AWS CLI or any AWS SDK through coffer-gateway, as the demo
 administrator (its access key is in var/aws/credentials):
-  export AWS_SHARED_CREDENTIALS_FILE=var/aws/credentials AWS_CONFIG_FILE=var/aws/config AWS_PROFILE=coffer
+  export AWS_SHARED_CREDENTIALS_FILE=var/aws/credentials AWS_CONFIG_FILE=var/aws/config \\
+    AWS_PROFILE=coffer AWS_CA_BUNDLE=var/certs/ca.crt
   aws --endpoint-url https://127.0.0.1:7704 secretsmanager get-secret-value --secret-id demo/db
   aws --endpoint-url https://127.0.0.1:7704 ssm get-parameter --name /demo/url
   aws --endpoint-url https://127.0.0.1:7704 kms list-keys
