@@ -36,17 +36,22 @@ void Send(mg_connection* conn, const HttpResponse& r) {
 
 }  // namespace
 
+absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("listen address must be host:port: ", address));
+  }
+  return ListenAddress{address.substr(0, colon), port};
+}
+
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
                                                               Handler handler) {
-  const size_t colon = options.listen_address.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(options.listen_address.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen address must be host:port: ", options.listen_address));
-  }
-  const std::string host = options.listen_address.substr(0, colon);
+  absl::StatusOr<ListenAddress> address = ParseListenAddress(options.listen_address);
+  if (!address.ok()) return address.status();
+  const std::string host = address->host;
+  const int port = address->port;
   if (!options.allow_remote && !LoopbackHost(host)) {
     return absl::InvalidArgumentError(
         absl::StrCat("the agent serves loopback only (127.0.0.1, [::1], localhost), not ", host));

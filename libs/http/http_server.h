@@ -69,6 +69,14 @@ struct HttpServerOptions {
   size_t max_body_bytes = 0;
 };
 
+// "host:port" split; INVALID_ARGUMENT unless the port is 0-65535. The host
+// keeps IPv6 brackets ("[::1]").
+struct ListenAddress {
+  std::string host;
+  int port = 0;
+};
+absl::StatusOr<ListenAddress> ParseListenAddress(const std::string& address);
+
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;

@@ -46,15 +46,10 @@ void Reply(HttpResponse response, httplib::Response& out) {
 
 absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServerOptions& options,
                                                                 HttpServer::Handler handler) {
-  const size_t colon = options.listen_address.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(options.listen_address.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen address must be host:port: ", options.listen_address));
-  }
-  std::string host = options.listen_address.substr(0, colon);
+  absl::StatusOr<ListenAddress> address = ParseListenAddress(options.listen_address);
+  if (!address.ok()) return address.status();
+  std::string host = address->host;
+  const int port = address->port;
   if (host.size() > 1 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }

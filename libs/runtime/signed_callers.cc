@@ -101,6 +101,23 @@ std::string Metadata(const grpc::ServerContextBase& context, absl::string_view k
 
 }  // namespace
 
+iam::v1::GetSigningKeyRequest SigningKeyRequest(absl::string_view access_key_id,
+                                                const sigv4::CredentialScope& scope) {
+  iam::v1::GetSigningKeyRequest request;
+  request.set_access_key_id(std::string(access_key_id));
+  request.set_date(scope.date);
+  request.set_region(scope.region);
+  request.set_service(scope.service);
+  return request;
+}
+
+SigningKeySource::SigningKey TakeSigningKey(iam::v1::GetSigningKeyResponse& response) {
+  SigningKeySource::SigningKey key{response.identity(),
+                                   crypto::SecureBuffer::Copy(response.signing_key())};
+  crypto::Wipe(response.mutable_signing_key()->data(), response.signing_key().size());
+  return key;
+}
+
 std::unique_ptr<SigningKeySource> CachingSigningKeySource(SigningKeySource* source,
                                                           absl::Duration ttl,
                                                           absl::Duration negative_ttl,

@@ -37,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "coffer/iam/v1/access_keys.pb.h"
 #include "libs/common/clock.h"
 #include "libs/crypto/secure_buffer.h"
 #include "libs/sigv4/authorization.h"
@@ -74,6 +75,13 @@ class SigningKeySource {
   virtual absl::StatusOr<SigningKey> Find(absl::string_view access_key_id,
                                           const sigv4::CredentialScope& scope) = 0;
 };
+
+// coffer-kms's GetSigningKey for `access_key_id` and `scope` (both sources
+// ask it: coffer-kms in-process, coffer-store over gRPC), and the key of its
+// answer (whose copy is wiped).
+iam::v1::GetSigningKeyRequest SigningKeyRequest(absl::string_view access_key_id,
+                                                const sigv4::CredentialScope& scope);
+SigningKeySource::SigningKey TakeSigningKey(iam::v1::GetSigningKeyResponse& response);
 
 // Remembers `source`'s answers: found keys for `ttl` (how long a disabled or
 // deleted key may still be honoured), unknown keys for `negative_ttl` (a

@@ -80,15 +80,10 @@ class LocalKeys final : public runtime::SigningKeySource {
   explicit LocalKeys(AccessKeyStore* store) : store_(store) {}
   absl::StatusOr<SigningKey> Find(absl::string_view access_key_id,
                                   const sigv4::CredentialScope& scope) override {
-    iamv1::GetSigningKeyRequest request;
-    request.set_access_key_id(std::string(access_key_id));
-    request.set_date(scope.date);
-    request.set_region(scope.region);
-    request.set_service(scope.service);
-    COFFER_ASSIGN_OR_RETURN(iamv1::GetSigningKeyResponse response, store_->GetSigningKey(request));
-    SigningKey key{response.identity(), crypto::SecureBuffer::Copy(response.signing_key())};
-    rpc::WipeString(response.signing_key());
-    return key;
+    COFFER_ASSIGN_OR_RETURN(
+        iamv1::GetSigningKeyResponse response,
+        store_->GetSigningKey(runtime::SigningKeyRequest(access_key_id, scope)));
+    return runtime::TakeSigningKey(response);
   }
 
  private:

@@ -4,7 +4,6 @@
 // identity — by its policy, in the audit log under its name; the gateway's
 // certificate alone can do nothing; a disabled key stops working within the
 // store's signing-key TTL; only coffer-store gets signing keys.
-#include <dirent.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
@@ -31,17 +30,6 @@ namespace kmsv1 = ::coffer::kms::v1;
 namespace sm = ::coffer::secrets::v1;
 
 constexpr char kCatagram[] = "spiffe://coffer.local/app/catagram";
-
-std::string AuditText(const std::string& dir) {
-  std::string all;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return all;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') all += testing::ReadFile(dir + "/" + e->d_name);
-  }
-  ::closedir(d);
-  return all;
-}
 
 class AccessKeysE2ETest : public ::testing::Test {
  protected:
@@ -143,12 +131,12 @@ TEST_F(AccessKeysE2ETest, SignedCallsRunAsTheKeysIdentityAndNothingElseDoes) {
             grpc::StatusCode::PERMISSION_DENIED);
 
   // Audited under Catagram's name, never the secret access key.
-  const std::string audit = AuditText(store_->audit_dir());
+  const std::string audit = testing::ReadAllFiles(store_->audit_dir());
   EXPECT_THAT(audit, HasSubstr(absl::StrCat("\"principal\":\"", kCatagram,
                                             "\",\"action\":\"secretsmanager:GetSecretValue\"")));
-  EXPECT_THAT(audit + AuditText(kms_->audit_dir()), Not(HasSubstr(secret)));
+  EXPECT_THAT(audit + testing::ReadAllFiles(kms_->audit_dir()), Not(HasSubstr(secret)));
   EXPECT_THAT(
-      AuditText(kms_->audit_dir()),
+      testing::ReadAllFiles(kms_->audit_dir()),
       HasSubstr(absl::StrCat("\"principal\":\"", kCatagram, "\",\"action\":\"kms:ListKeys\"")));
 
   // Disabled: refused once the store's signing key expires (1 s here).

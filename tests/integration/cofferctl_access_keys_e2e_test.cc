@@ -4,7 +4,6 @@
 // secret is printed once, on stdout, and nowhere else (not by list, not on
 // stderr, not in the KMS's log or audit); the service's refusals come back
 // as `Reason: message` with exit status 254, cofferctl's own as 252.
-#include <dirent.h>
 
 #include <regex>
 
@@ -33,18 +32,6 @@ struct CreatedKey {
   std::string id;
   std::string secret;
 };
-
-// Every file of the directory `dir`, concatenated.
-std::string FilesIn(const std::string& dir) {
-  std::string all;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return all;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') all += testing::ReadFile(dir + "/" + e->d_name);
-  }
-  ::closedir(d);
-  return all;
-}
 
 class CofferctlAccessKeysE2ETest : public ::testing::Test {
  protected:
@@ -151,7 +138,7 @@ TEST_F(CofferctlAccessKeysE2ETest, CreateListDisableEnableDelete) {
 
   // The secret went to create's stdout and nowhere else.
   EXPECT_THAT(kms_->Output(), Not(HasSubstr(key.secret)));
-  const std::string audit = FilesIn(kms_->audit_dir());
+  const std::string audit = testing::ReadAllFiles(kms_->audit_dir());
   EXPECT_THAT(audit, HasSubstr("iam:CreateAccessKey"));
   EXPECT_THAT(audit, Not(HasSubstr(key.secret)));
 }

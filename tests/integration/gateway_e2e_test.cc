@@ -3,8 +3,6 @@
 // session of Secrets Manager, SSM and KMS calls, each answer checked field
 // by field, then the refusals, signed by botocore itself. Here: the keys
 // the session uses, and what the audit logs say afterwards.
-#include <dirent.h>
-
 #include "absl/strings/str_cat.h"
 #include "coffer/iam/v1/access_keys.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -22,17 +20,6 @@ using testing::Invoke;
 using ::testing::Not;
 using testing::ServiceProcess;
 namespace iamv1 = ::coffer::iam::v1;
-
-std::string DirText(const std::string& dir) {
-  std::string all;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return all;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') all += testing::ReadFile(dir + "/" + e->d_name);
-  }
-  ::closedir(d);
-  return all;
-}
 
 class GatewayE2ETest : public ::testing::Test {
  protected:
@@ -95,7 +82,7 @@ TEST_F(GatewayE2ETest, TheAwsCliAndBoto3UseCofferUnchanged) {
   EXPECT_THAT(output, HasSubstr(" 0 failures")) << output;
 
   // Signed calls ran as the key's identity; refused ones are on record too.
-  const std::string audit = DirText(store_->audit_dir());
+  const std::string audit = testing::ReadAllFiles(store_->audit_dir());
   EXPECT_THAT(audit, HasSubstr("\"principal\":\"spiffe://coffer.local/admin/cofferctl\","
                                "\"action\":\"secretsmanager:GetSecretValue\""));
   EXPECT_THAT(audit, HasSubstr("\"principal\":\"spiffe://coffer.local/app/other\","
@@ -104,12 +91,12 @@ TEST_F(GatewayE2ETest, TheAwsCliAndBoto3UseCofferUnchanged) {
   EXPECT_THAT(audit, HasSubstr("\"principal\":\"spiffe://coffer.local/gateway\","
                                "\"action\":\"secretsmanager:GetSecretValue\""));
   EXPECT_THAT(audit, HasSubstr("\"code\":\"UNAUTHENTICATED\""));
-  EXPECT_THAT(DirText(kms_->audit_dir()),
+  EXPECT_THAT(testing::ReadAllFiles(kms_->audit_dir()),
               HasSubstr("\"principal\":\"spiffe://coffer.local/admin/cofferctl\","
                         "\"action\":\"kms:Encrypt\""));
   // No value or secret access key in any audit record or log.
-  const std::string everything =
-      audit + DirText(kms_->audit_dir()) + store_->Output() + kms_->Output() + gateway_->Output();
+  const std::string everything = audit + testing::ReadAllFiles(kms_->audit_dir()) +
+                                 store_->Output() + kms_->Output() + gateway_->Output();
   for (const std::string& secret : {std::string("hunter2"), std::string("meow, in confidence"),
                                     admin.substr(admin.find(':') + 1)}) {
     EXPECT_THAT(everything, Not(HasSubstr(secret))) << secret;

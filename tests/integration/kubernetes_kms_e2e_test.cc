@@ -4,7 +4,6 @@
 // sealed before the rotation and before a restart. Calls are authorized by
 // the policy shipped for the plugin (deploy/k8s/kms-plugin/policy.json) and
 // audited as the kubernetes-apiserver.
-#include <dirent.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
@@ -86,18 +85,6 @@ class KubernetesKmsE2ETest : public ::testing::Test {
         Invoke(*plugin_, &::v2::KeyManagementService::Stub::Decrypt, request, &response);
     *plaintext = response.plaintext();
     return s;
-  }
-
-  std::string AuditText() {
-    std::string all;
-    DIR* dir = ::opendir(kms_->audit_dir().c_str());
-    if (dir == nullptr) return all;
-    while (dirent* entry = ::readdir(dir)) {
-      if (entry->d_name[0] != '.')
-        all += testing::ReadFile(kms_->audit_dir() + "/" + entry->d_name);
-    }
-    ::closedir(dir);
-    return all;
   }
 
   testing::TempDir dir_;
@@ -187,7 +174,7 @@ TEST_F(KubernetesKmsE2ETest, TheApiServerEncryptsWithACofferKeyThroughRotationsA
 
   // Audited as the API server's identity; no seed in the audit log; the
   // plugin's calls appear in the gRPC metrics.
-  const std::string audit = AuditText();
+  const std::string audit = testing::ReadAllFiles(kms_->audit_dir());
   for (const char* action : {"kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"}) {
     EXPECT_THAT(audit, HasSubstr(absl::StrCat(
                            "\"principal\":\"spiffe://coffer.local/kubernetes-apiserver\","

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -247,6 +248,19 @@ std::string ReadFile(const std::string& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+std::string ReadAllFiles(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> paths;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec)) paths.push_back(it->path().string());
+  }
+  std::sort(paths.begin(), paths.end());
+  std::string all;
+  for (const std::string& path : paths) all += ReadFile(path);
+  return all;
 }
 
 std::string SourceDir() { return COFFER_SOURCE_DIR; }

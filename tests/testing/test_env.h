@@ -89,6 +89,9 @@ bool WaitFor(const std::function<bool()>& fn, absl::Duration timeout);
 
 // Reads a whole file ("" if missing).
 std::string ReadFile(const std::string& path);
+// Every regular file under `dir` (recursively), concatenated in name order
+// ("" if missing): an audit directory, a data directory searched for a value.
+std::string ReadAllFiles(const std::string& dir);
 
 // Paths of the build's binaries and scripts (set by CMake as compile
 // definitions on the test support library).

@@ -4,7 +4,6 @@
 
 #include "coffer/iam/v1/access_keys.grpc.pb.h"
 #include "libs/rpc/client_call.h"
-#include "libs/rpc/unary.h"
 
 namespace coffer::store {
 namespace {
@@ -18,20 +17,14 @@ class KmsSigningKeys final : public runtime::SigningKeySource {
 
   absl::StatusOr<SigningKey> Find(absl::string_view access_key_id,
                                   const sigv4::CredentialScope& scope) override {
-    iamv1::GetSigningKeyRequest request;
-    request.set_access_key_id(std::string(access_key_id));
-    request.set_date(scope.date);
-    request.set_region(scope.region);
-    request.set_service(scope.service);
     rpc::CallOptions options;
     options.timeout = timeout_;
     options.peer = "coffer-kms";
     absl::StatusOr<iamv1::GetSigningKeyResponse> response =
-        rpc::CallUnary(stub_.get(), &iamv1::AccessKeys::Stub::GetSigningKey, request, options);
+        rpc::CallUnary(stub_.get(), &iamv1::AccessKeys::Stub::GetSigningKey,
+                       runtime::SigningKeyRequest(access_key_id, scope), options);
     if (!response.ok()) return response.status();
-    SigningKey key{response->identity(), crypto::SecureBuffer::Copy(response->signing_key())};
-    rpc::WipeString(response->signing_key());
-    return key;
+    return runtime::TakeSigningKey(*response);
   }
 
  private:
