@@ -136,6 +136,13 @@ absl::Status AccessKeyStore::Load() {
 absl::StatusOr<iamv1::CreateAccessKeyResponse> AccessKeyStore::CreateAccessKey(
     const iamv1::CreateAccessKeyRequest& request) {
   COFFER_RETURN_IF_ERROR(ValidateIdentity("identity", request.identity()));
+  for (const std::string& reserved : options_.reserved_identities) {
+    if (!reserved.empty() && request.identity() == reserved) {
+      return InvalidField("identity",
+                          "is one of Coffer's own services, which act with their certificates "
+                          "only");
+    }
+  }
   if (request.description().size() > kMaxDescription) {
     return InvalidField("description",
                         absl::StrCat("must be at most ", kMaxDescription, " characters"));

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -43,6 +44,10 @@ struct AccessKeyStoreOptions {
   // Keys per identity (IAM allows two per user: enough to rotate one).
   int max_keys_per_identity = 2;
   int max_keys = 100000;
+  // Identities no access key may belong to: coffer-store's (a key of its
+  // would let a signed caller use secrets' encryption contexts) and the
+  // gateway's own. CreateAccessKey refuses them (ValidationException).
+  std::vector<std::string> reserved_identities;
   Clock* clock = nullptr;  // default RealClock()
 };
 

@@ -88,6 +88,8 @@ absl::Status Run() {
 
   AccessKeyStoreOptions access_key_options;
   access_key_options.db_path = data_dir + "/access_keys";
+  access_key_options.reserved_identities = {absl::GetFlag(FLAGS_store_spiffe_id),
+                                            absl::GetFlag(FLAGS_gateway_spiffe_id)};
   COFFER_ASSIGN_OR_RETURN(auto access_keys, AccessKeyStore::Open(access_key_options, store.get()));
 
   COFFER_ASSIGN_OR_RETURN(auto metrics, runtime::StartMetrics("kms"));

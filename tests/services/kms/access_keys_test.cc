@@ -66,6 +66,7 @@ class AccessKeysTest : public ::testing::Test {
     AccessKeyStoreOptions options;
     options.db_path = dir_.Join("access_keys");
     options.clock = &clock_;
+    options.reserved_identities = {"spiffe://coffer.local/store", "spiffe://coffer.local/gateway"};
     auto store = AccessKeyStore::Open(options, keys_.get());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(store).value();
@@ -234,6 +235,8 @@ TEST_F(AccessKeysTest, MalformedRequestsNameTheirField) {
       {create("spiffe://coffer.local/a b"), "identity: must be printable ASCII"},
       {create("spiffe://coffer.local/" + std::string(2100, 'x')), "identity: must be at most"},
       {create(kAlice, std::string(257, 'd')), "description: must be at most 256"},
+      {create("spiffe://coffer.local/store"), "identity: is one of Coffer's own services"},
+      {create("spiffe://coffer.local/gateway"), "identity: is one of Coffer's own services"},
       {SetStatus("AKCO", iamv1::ACCESS_KEY_STATUS_ACTIVE), "access_key_id: must be 20"},
       {SetStatus(id, iamv1::ACCESS_KEY_STATUS_UNSPECIFIED), "status: must be ACTIVE or INACTIVE"},
       {SigningKey(id, "2026-11-30").status(), "date: must be yyyymmdd"},
