@@ -45,8 +45,9 @@ struct AccessKeyStoreOptions {
   int max_keys_per_identity = 2;
   int max_keys = 100000;
   // Identities no access key may belong to: coffer-store's (a key of its
-  // would let a signed caller use secrets' encryption contexts) and the
-  // gateway's own. CreateAccessKey refuses them (ValidationException).
+  // would let a signed caller use secrets' encryption contexts), the
+  // gateway's own, and the Kubernetes KMS plugin's caller. CreateAccessKey
+  // refuses them (ValidationException).
   std::vector<std::string> reserved_identities;
   Clock* clock = nullptr;  // default RealClock()
 };

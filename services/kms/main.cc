@@ -88,8 +88,12 @@ absl::Status Run() {
 
   AccessKeyStoreOptions access_key_options;
   access_key_options.db_path = data_dir + "/access_keys";
+  // Identities that act by certificate or socket only: the store, the
+  // gateway itself, and the API server of the Kubernetes KMS plugin (whose
+  // policy may open what the plugin sealed).
   access_key_options.reserved_identities = {absl::GetFlag(FLAGS_store_spiffe_id),
-                                            absl::GetFlag(FLAGS_gateway_spiffe_id)};
+                                            absl::GetFlag(FLAGS_gateway_spiffe_id),
+                                            absl::GetFlag(FLAGS_kubernetes_kms_identity)};
   COFFER_ASSIGN_OR_RETURN(auto access_keys, AccessKeyStore::Open(access_key_options, store.get()));
 
   COFFER_ASSIGN_OR_RETURN(auto metrics, runtime::StartMetrics("kms"));
