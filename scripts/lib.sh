@@ -15,7 +15,7 @@ COFFER_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev libsodium-dev prometheus-cpp-dev libjemalloc-dev libcivetweb-dev
   libgtest-dev libgmock-dev libpq-dev libre2-dev libcpp-httplib-dev postgresql python3 python3-psycopg2
-  python3-yaml python3-botocore python3-boto3 awscli prometheus docker-compose
+  python3-yaml python3-botocore python3-boto3 awscli prometheus docker-compose etcd-server
 )
 # scripts/fuzz.sh: clang 14 with libFuzzer and the sanitizer runtimes, llvm-symbolizer.
 COFFER_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)
