@@ -176,7 +176,7 @@ std::vector<std::string> EtcdCluster::Args(int member) const {
           "--client-cert-auth",
           "--trusted-ca-file=" + ca_file_,
           "--heartbeat-interval=100",
-          "--election-timeout=1000",
+          "--election-timeout=1500",  // headroom on a loaded 2-core CI machine
           "--logger=zap",
           "--log-level=warn"};
 }
