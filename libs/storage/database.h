@@ -31,6 +31,10 @@
 //
 // All writes are synced (WriteOptions::sync) unless DatabaseOptions says
 // otherwise (tests may turn it off for speed; services never do).
+//
+// Database and Transaction are interfaces: the engine behind them is
+// RocksDB (rocksdb_database.h, what Database::Open makes), and every engine
+// keeps the contract written here.
 #pragma once
 
 #include <functional>
@@ -46,10 +50,6 @@
 
 namespace rocksdb {
 class Env;
-class OptimisticTransactionDB;
-class ColumnFamilyHandle;
-class Transaction;
-class WriteBatch;
 }  // namespace rocksdb
 
 namespace coffer::storage {
@@ -68,8 +68,6 @@ struct DatabaseOptions {
   rocksdb::Env* env = nullptr;
 };
 
-class Database;
-
 // Mutations applied atomically by Database::Write.
 class WriteBatch {
  public:
@@ -80,18 +78,21 @@ class WriteBatch {
 
   void Put(absl::string_view column_family, absl::string_view key, absl::string_view value);
   void Delete(absl::string_view column_family, absl::string_view key);
+
   // Number of operations recorded.
   size_t size() const { return ops_.size(); }
   bool empty() const { return ops_.empty(); }
 
- private:
-  friend class Database;
+  // What an engine writes, in order.
   struct Op {
     bool is_delete;
     std::string column_family;
     std::string key;
     std::string value;
   };
+  const std::vector<Op>& ops() const { return ops_; }
+
+ private:
   std::vector<Op> ops_;
 };
 
@@ -100,22 +101,15 @@ class WriteBatch {
 // fails and RunTransaction calls the function again.
 class Transaction {
  public:
+  virtual ~Transaction() = default;
   // The committed value, or nullopt; registers the key for conflict checks.
-  absl::StatusOr<std::optional<std::string>> GetForUpdate(absl::string_view column_family,
-                                                          absl::string_view key);
-  void Put(absl::string_view column_family, absl::string_view key, absl::string_view value);
-  void Delete(absl::string_view column_family, absl::string_view key);
-
- private:
-  friend class Database;
-  Transaction(Database* db, rocksdb::Transaction* txn) : db_(db), txn_(txn) {}
-  // Put and Delete: the family to write to, or nullptr when the transaction
-  // has failed already or the family is unknown (the error is kept for
-  // Commit).
-  rocksdb::ColumnFamilyHandle* FamilyForWrite(absl::string_view column_family);
-  Database* db_;
-  rocksdb::Transaction* txn_;
-  absl::Status deferred_error_;
+  virtual absl::StatusOr<std::optional<std::string>> GetForUpdate(absl::string_view column_family,
+                                                                  absl::string_view key) = 0;
+  // Errors of Put and Delete (an unknown family) are kept and returned by
+  // the commit; nothing is written then.
+  virtual void Put(absl::string_view column_family, absl::string_view key,
+                   absl::string_view value) = 0;
+  virtual void Delete(absl::string_view column_family, absl::string_view key) = 0;
 };
 
 struct ScanOptions {
@@ -135,56 +129,47 @@ struct ScanOptions {
 
 class Database {
  public:
+  // Opens (creating when asked) the RocksDB engine at options.path.
   static absl::StatusOr<std::unique_ptr<Database>> Open(const DatabaseOptions& options);
-  // Flushes memtables and closes.
-  ~Database();
+  // Flushes what the engine buffers and closes.
+  virtual ~Database() = default;
 
   // nullopt when absent. NOT_FOUND is never returned for a missing key.
-  absl::StatusOr<std::optional<std::string>> Get(absl::string_view column_family,
-                                                 absl::string_view key) const;
+  virtual absl::StatusOr<std::optional<std::string>> Get(absl::string_view column_family,
+                                                         absl::string_view key) const = 0;
   // One atomic, synced write of the whole batch.
-  absl::Status Write(const WriteBatch& batch);
-  // Convenience single-key write (synced).
-  absl::Status Put(absl::string_view column_family, absl::string_view key, absl::string_view value);
-  absl::Status Delete(absl::string_view column_family, absl::string_view key);
+  virtual absl::Status Write(const WriteBatch& batch) = 0;
+  // Convenience single-key writes (synced): a batch of one, unless the
+  // engine has a shorter way.
+  virtual absl::Status Put(absl::string_view column_family, absl::string_view key,
+                           absl::string_view value);
+  virtual absl::Status Delete(absl::string_view column_family, absl::string_view key);
 
   // Sets key to `desired` (nullopt: delete) only if its current value is
   // `expected` (nullopt: absent). ABORTED "compare-and-set conflict" when the
   // current value differs; atomic with respect to every other writer.
-  absl::Status CompareAndSet(absl::string_view column_family, absl::string_view key,
-                             const std::optional<std::string>& expected,
-                             const std::optional<std::string>& desired);
+  virtual absl::Status CompareAndSet(absl::string_view column_family, absl::string_view key,
+                                     const std::optional<std::string>& expected,
+                                     const std::optional<std::string>& desired);
 
   // Runs `fn` in an optimistic transaction and commits (synced). On a write
   // conflict retries up to `max_attempts` times in all, then ABORTED. If `fn`
   // returns an error, nothing is written and that error is returned.
-  absl::Status RunTransaction(const std::function<absl::Status(Transaction&)>& fn,
-                              int max_attempts = 10);
+  virtual absl::Status RunTransaction(const std::function<absl::Status(Transaction&)>& fn,
+                                      int max_attempts = 10) = 0;
 
   // Calls `fn(key, value)` in key order for keys in range; stops when `fn`
   // returns false or `limit` entries were visited.
-  absl::Status Scan(
+  virtual absl::Status Scan(
       absl::string_view column_family, const ScanOptions& options,
-      absl::FunctionRef<bool(absl::string_view key, absl::string_view value)> fn) const;
+      absl::FunctionRef<bool(absl::string_view key, absl::string_view value)> fn) const = 0;
 
-  // Approximate number of keys in a family (RocksDB estimate).
-  uint64_t EstimateKeys(absl::string_view column_family) const;
+  // Approximate number of keys in a family (0 for an unknown family).
+  virtual uint64_t EstimateKeys(absl::string_view column_family) const = 0;
 
-  // Flushes memtables to SST files (used before a clean shutdown).
-  absl::Status Flush();
-
-  const std::string& path() const { return path_; }
-
- private:
-  friend class Transaction;
-  Database() = default;
-  absl::StatusOr<rocksdb::ColumnFamilyHandle*> Family(absl::string_view name) const;
-
-  std::string path_;
-  bool sync_writes_ = true;
-  std::unique_ptr<rocksdb::OptimisticTransactionDB> db_;
-  std::vector<std::string> family_names_;
-  std::vector<rocksdb::ColumnFamilyHandle*> families_;
+  // Makes what the engine buffers durable beyond its log (RocksDB:
+  // memtables to SST files, before a clean shutdown).
+  virtual absl::Status Flush() = 0;
 };
 
 }  // namespace coffer::storage
