@@ -377,8 +377,13 @@ absl::StatusOr<std::optional<KeyValue>> EtcdClient::Get(const std::string& key) 
 }
 
 absl::StatusOr<RangeResult> EtcdClient::Range(const KeyRange& range, const RangeOptions& options) {
-  const pb::RangeRequest request =
+  pb::RangeRequest request =
       RangeProto(range, options.limit, options.revision, options.serializable);
+  if (options.descending) {
+    request.set_sort_target(pb::RangeRequest::KEY);
+    request.set_sort_order(pb::RangeRequest::DESCEND);
+  }
+  request.set_count_only(options.count_only);
   COFFER_ASSIGN_OR_RETURN(
       pb::RangeResponse response,
       (Call<pb::RangeResponse>("Range", request.ByteSizeLong(), /*is_write=*/false,

@@ -110,6 +110,11 @@ struct RangeOptions {
   // false: linearizable (goes through the leader); true: the member's own
   // possibly stale view.
   bool serializable = false;
+  // Keys in descending order (etcd's sort by key); with `limit`, the last
+  // `limit` keys of the range.
+  bool descending = false;
+  // Only the count (and revision): no pairs.
+  bool count_only = false;
 };
 
 struct RangeResult {

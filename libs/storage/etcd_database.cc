@@ -1,0 +1,250 @@
+#include "libs/storage/etcd_database.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/blocking.h"
+#include "libs/common/status_macros.h"
+
+namespace coffer::storage {
+namespace {
+
+// The smallest key greater than every key starting with `prefix` ("" when
+// there is none).
+std::string PrefixEnd(absl::string_view prefix) {
+  std::string out(prefix);
+  while (!out.empty()) {
+    const unsigned char last = static_cast<unsigned char>(out.back());
+    if (last != 0xff) {
+      out.back() = static_cast<char>(last + 1);
+      return out;
+    }
+    out.pop_back();
+  }
+  return out;
+}
+
+// The batch's operations with later writes of a key replacing earlier ones
+// (etcd refuses a key twice in one Txn; the last write wins, as in a batch).
+std::vector<etcd::Op> LastWriteWins(
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& writes) {
+  std::map<std::string, size_t> last;
+  for (size_t i = 0; i < writes.size(); ++i) last[writes[i].first] = i;
+  std::vector<etcd::Op> ops;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (last[writes[i].first] != i) continue;
+    ops.push_back(writes[i].second.has_value()
+                      ? etcd::Op::Put(writes[i].first, *writes[i].second)
+                      : etcd::Op::Delete(etcd::KeyRange::Key(writes[i].first)));
+  }
+  return ops;
+}
+
+class EtcdTransaction final : public Transaction {
+ public:
+  explicit EtcdTransaction(const EtcdDatabase* db) : db_(db) {}
+
+  absl::StatusOr<std::optional<std::string>> GetForUpdate(absl::string_view column_family,
+                                                          absl::string_view key) override {
+    absl::StatusOr<std::string> etcd_key = db_->EtcdKey(column_family, key);
+    if (!etcd_key.ok()) return Fail(etcd_key.status());
+    // A transaction reads its own writes.
+    for (auto it = writes_.rbegin(); it != writes_.rend(); ++it) {
+      if (it->first == *etcd_key) return it->second;
+    }
+    auto read = reads_.find(*etcd_key);
+    if (read != reads_.end()) return read->second.value;
+    absl::StatusOr<std::optional<etcd::KeyValue>> kv = db_->client().Get(*etcd_key);
+    if (!kv.ok()) return Fail(kv.status());
+    Read& r = reads_[*etcd_key];
+    if (kv->has_value()) {
+      r.mod_revision = (*kv)->mod_revision;
+      r.value = std::move((*kv)->value);
+    }
+    return r.value;
+  }
+
+  void Put(absl::string_view column_family, absl::string_view key,
+           absl::string_view value) override {
+    Write(column_family, key, std::string(value));
+  }
+  void Delete(absl::string_view column_family, absl::string_view key) override {
+    Write(column_family, key, std::nullopt);
+  }
+
+  // One Txn: the reads unchanged, then the writes. OK, ABORTED on a
+  // conflict, or the error.
+  absl::Status Commit(size_t max_ops) {
+    COFFER_RETURN_IF_ERROR(error_);
+    std::vector<etcd::Op> ops = LastWriteWins(writes_);
+    if (ops.empty()) return absl::OkStatus();
+    if (ops.size() + reads_.size() > max_ops) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("transaction of ", ops.size(), " writes and ", reads_.size(),
+                       " reads; etcd takes at most ", max_ops, " operations per Txn"));
+    }
+    etcd::TxnBuilder txn;
+    for (const auto& [key, read] : reads_) {
+      txn.If(etcd::Compare::ModRevision(key, etcd::CompareOp::kEqual, read.mod_revision));
+    }
+    for (etcd::Op& op : ops) txn.Then(std::move(op));
+    COFFER_ASSIGN_OR_RETURN(etcd::TxnResult result, db_->client().Txn(txn));
+    if (!result.succeeded) return absl::AbortedError("a key read changed before the commit");
+    return absl::OkStatus();
+  }
+
+ private:
+  struct Read {
+    int64_t mod_revision = 0;  // 0: absent
+    std::optional<std::string> value;
+  };
+
+  absl::Status Fail(absl::Status status) {
+    if (error_.ok()) error_ = status;
+    return status;
+  }
+  void Write(absl::string_view column_family, absl::string_view key,
+             std::optional<std::string> value) {
+    if (!error_.ok()) return;
+    absl::StatusOr<std::string> etcd_key = db_->EtcdKey(column_family, key);
+    if (!etcd_key.ok()) {
+      error_ = etcd_key.status();
+      return;
+    }
+    writes_.emplace_back(*std::move(etcd_key), std::move(value));
+  }
+
+  const EtcdDatabase* db_;
+  std::map<std::string, Read> reads_;
+  std::vector<std::pair<std::string, std::optional<std::string>>> writes_;
+  absl::Status error_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EtcdDatabase>> EtcdDatabase::Open(
+    const EtcdDatabaseOptions& options, std::shared_ptr<etcd::EtcdClient> client) {
+  if (client == nullptr) return absl::InvalidArgumentError("no etcd client");
+  for (const std::string& family : options.column_families) {
+    if (family.empty() || family.find('/') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("column family '", family, "' must be non-empty without '/'"));
+    }
+  }
+  if (options.max_txn_ops < 2 || options.scan_page < 1) {
+    return absl::InvalidArgumentError("max_txn_ops >= 2 and scan_page >= 1");
+  }
+  return std::unique_ptr<EtcdDatabase>(new EtcdDatabase(options, std::move(client)));
+}
+
+absl::StatusOr<std::string> EtcdDatabase::FamilyPrefix(absl::string_view column_family) const {
+  for (const std::string& family : options_.column_families) {
+    if (family == column_family) return absl::StrCat(options_.key_prefix, family, "/");
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown column family '", column_family, "'"));
+}
+
+absl::StatusOr<std::string> EtcdDatabase::EtcdKey(absl::string_view column_family,
+                                                  absl::string_view key) const {
+  COFFER_ASSIGN_OR_RETURN(std::string prefix, FamilyPrefix(column_family));
+  return absl::StrCat(prefix, key);
+}
+
+absl::StatusOr<std::optional<std::string>> EtcdDatabase::Get(absl::string_view column_family,
+                                                             absl::string_view key) const {
+  COFFER_ASSIGN_OR_RETURN(std::string etcd_key, EtcdKey(column_family, key));
+  if (!MayBlock()) return WouldBlockError("an etcd read");
+  COFFER_ASSIGN_OR_RETURN(std::optional<etcd::KeyValue> kv, client_->Get(etcd_key));
+  if (!kv.has_value()) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(kv->value));
+}
+
+absl::Status EtcdDatabase::Write(const WriteBatch& batch) {
+  if (batch.empty()) return absl::OkStatus();
+  if (!MayBlock()) return WouldBlockError("an etcd write");
+  std::vector<std::pair<std::string, std::optional<std::string>>> writes;
+  writes.reserve(batch.size());
+  for (const WriteBatch::Op& op : batch.ops()) {
+    COFFER_ASSIGN_OR_RETURN(std::string etcd_key, EtcdKey(op.column_family, op.key));
+    writes.emplace_back(std::move(etcd_key),
+                        op.is_delete ? std::nullopt : std::optional<std::string>(op.value));
+  }
+  std::vector<etcd::Op> ops = LastWriteWins(writes);
+  if (ops.size() > options_.max_txn_ops) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "batch of ", ops.size(), " writes; etcd takes at most ", options_.max_txn_ops, " per Txn"));
+  }
+  etcd::TxnBuilder txn;
+  for (etcd::Op& op : ops) txn.Then(std::move(op));
+  return client_->Txn(txn).status();
+}
+
+absl::Status EtcdDatabase::RunTransaction(const std::function<absl::Status(Transaction&)>& fn,
+                                          int max_attempts) {
+  if (max_attempts < 1) max_attempts = 1;
+  if (!MayBlock()) return WouldBlockError("an etcd transaction");
+  for (int attempt = 0; attempt < max_attempts; ++attempt) {
+    EtcdTransaction txn(this);
+    COFFER_RETURN_IF_ERROR(fn(txn));
+    absl::Status committed = txn.Commit(options_.max_txn_ops);
+    if (!absl::IsAborted(committed)) return committed;
+  }
+  return absl::AbortedError(
+      absl::StrCat("transaction conflict persisted after ", max_attempts, " attempts"));
+}
+
+absl::Status EtcdDatabase::Scan(
+    absl::string_view column_family, const ScanOptions& options,
+    absl::FunctionRef<bool(absl::string_view key, absl::string_view value)> fn) const {
+  COFFER_ASSIGN_OR_RETURN(std::string family, FamilyPrefix(column_family));
+  if (!MayBlock()) return WouldBlockError("an etcd scan");
+  // [lower, upper) in etcd keys; the family's own range bounds both.
+  std::string lower = family + options.prefix;
+  std::string upper = PrefixEnd(lower);
+  if (!options.end_before.empty()) upper = std::min(upper, family + options.end_before);
+  if (!options.start_after.empty()) {
+    const std::string after = family + options.start_after;
+    if (options.reverse) {
+      upper = std::min(upper, after);
+    } else {
+      lower = std::max(lower, after + std::string(1, '\0'));
+    }
+  }
+  size_t visited = 0;
+  while (lower < upper) {
+    etcd::RangeOptions range;
+    range.limit = options_.scan_page;
+    if (options.limit != 0) {
+      range.limit = std::min<int64_t>(range.limit, static_cast<int64_t>(options.limit - visited));
+    }
+    range.descending = options.reverse;
+    COFFER_ASSIGN_OR_RETURN(etcd::RangeResult page,
+                            client_->Range(etcd::KeyRange::Between(lower, upper), range));
+    for (const etcd::KeyValue& kv : page.kvs) {
+      ++visited;
+      if (!fn(absl::string_view(kv.key).substr(family.size()), kv.value)) return absl::OkStatus();
+      if (options.limit != 0 && visited >= options.limit) return absl::OkStatus();
+    }
+    if (!page.more || page.kvs.empty()) break;
+    if (options.reverse) {
+      upper = page.kvs.back().key;
+    } else {
+      lower = page.kvs.back().key + std::string(1, '\0');
+    }
+  }
+  return absl::OkStatus();
+}
+
+uint64_t EtcdDatabase::EstimateKeys(absl::string_view column_family) const {
+  absl::StatusOr<std::string> family = FamilyPrefix(column_family);
+  if (!family.ok()) return 0;
+  etcd::RangeOptions options;
+  options.count_only = true;
+  absl::StatusOr<etcd::RangeResult> counted =
+      client_->Range(etcd::KeyRange::Prefix(*family), options);
+  return counted.ok() ? static_cast<uint64_t>(counted->count) : 0;
+}
+
+}  // namespace coffer::storage
