@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make-certs.sh: the development PKI for Coffer (openssl only).
 #
-#   deploy/certs/make-certs.sh OUTDIR [TRUST_DOMAIN]    # default coffer.local
+#   deploy/certs/make-certs.sh [--etcd=HOST,...] OUTDIR [TRUST_DOMAIN]   # default coffer.local
 #
 # Makes a development CA (OUTDIR/ca.crt, ca.key) and, signed by it, one
 # certificate and key per identity (OUTDIR/<name>.crt, <name>.key). Every
@@ -10,17 +10,40 @@
 # coffer-<name>, IP SANs 127.0.0.1 and ::1, and is good for both serverAuth
 # and clientAuth.
 #
+# With --etcd=HOST,... it also makes OUTDIR/etcd.crt and etcd.key: the
+# server certificate of a development etcd cluster whose clients (coffer-kms
+# and coffer-store with --storage=etcd:...) check it by host name. It carries
+# spiffe://<trust-domain>/etcd, DNS SANs localhost and each HOST, IP SAN
+# 127.0.0.1, and is good for serverAuth only (no Coffer identity).
+# scripts/up.sh --ha uses --etcd=localhost, docker-compose.ha.yml the names
+# of its members.
+#
 # Idempotent: an existing CA and existing certificates are kept; only missing
-# files are made (all certificates are re-issued when the CA is new). Keys
-# are mode 0600. Nothing made here is ever committed: it is for development
+# files are made (all certificates are re-issued when the CA is new, the etcd
+# certificate also when it lacks one of the HOSTs). Keys are mode 0600.
+# Nothing made here is ever committed: it is for development
 # and tests only; production certificates come from cert-manager or another
 # real CA.
 set -euo pipefail
 
+ETCD_HOSTS=()
+while [[ $# -gt 0 && "$1" == --* ]]; do
+  case "$1" in
+    --etcd=?*) IFS=, read -r -a ETCD_HOSTS <<<"${1#--etcd=}" ;;
+    *) echo "make-certs: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 if [[ $# -lt 1 || $# -gt 2 ]]; then
-  echo "usage: $0 OUTDIR [TRUST_DOMAIN]" >&2
+  echo "usage: $0 [--etcd=HOST,...] OUTDIR [TRUST_DOMAIN]" >&2
   exit 2
 fi
+for host in "${ETCD_HOSTS[@]}"; do
+  if [[ ! "$host" =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]]; then
+    echo "make-certs: invalid etcd host name '$host' (lower-case DNS name)" >&2
+    exit 2
+  fi
+done
 OUT="$1"
 TRUST_DOMAIN="${2:-coffer.local}"
 if [[ ! "$TRUST_DOMAIN" =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]]; then
@@ -104,5 +127,40 @@ EXT
   install_file "$WORK/$name.key" "$OUT/$name.key" 600
   install_file "$WORK/$name.crt" "$OUT/$name.crt" 644
 done
+
+# The etcd server certificate (--etcd).
+if [[ ${#ETCD_HOSTS[@]} -gt 0 ]]; then
+  reissue=$new_ca
+  if [[ ! -s "$OUT/etcd.crt" || ! -s "$OUT/etcd.key" ]]; then
+    reissue=1
+  else
+    sans=$(openssl x509 -in "$OUT/etcd.crt" -noout -ext subjectAltName 2>/dev/null || true)
+    for host in "${ETCD_HOSTS[@]}"; do
+      grep -q -E "DNS:${host//./\\.}(,|\$)" <<<"$sans" || reissue=1
+    done
+  fi
+  if [[ $reissue -eq 1 ]]; then
+    dns="DNS:localhost"
+    for host in "${ETCD_HOSTS[@]}"; do
+      [[ "$host" == localhost ]] || dns+=", DNS:$host"
+    done
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/etcd.key" 2>/dev/null
+    openssl req -new -sha256 -key "$WORK/etcd.key" \
+      -subj "/O=Coffer development/CN=etcd" -out "$WORK/etcd.csr"
+    cat >"$WORK/etcd.ext" <<EXT
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = URI:spiffe://$TRUST_DOMAIN/etcd, $dns, IP:127.0.0.1
+EXT
+    openssl x509 -req -sha256 -days 365 -in "$WORK/etcd.csr" \
+      -CA "$OUT/ca.crt" -CAkey "$OUT/ca.key" -set_serial "$(serial)" \
+      -extfile "$WORK/etcd.ext" -out "$WORK/etcd.crt" 2>/dev/null
+    install_file "$WORK/etcd.key" "$OUT/etcd.key" 600
+    install_file "$WORK/etcd.crt" "$OUT/etcd.crt" 644
+  fi
+fi
 
 echo "make-certs: PKI for spiffe://$TRUST_DOMAIN in $OUT" >&2
