@@ -53,7 +53,8 @@ coffer_build() {
   cmake --build "$COFFER_BUILD" -- -j"$(nproc)"
 }
 
-# Development PKI under var/certs (kept across runs).
+# Development PKI under var/certs (kept across runs):
+# coffer_certs [--etcd=HOST,...] OUTDIR (deploy/certs/make-certs.sh's arguments).
 coffer_certs() {
-  "$COFFER_ROOT/deploy/certs/make-certs.sh" "$1" >/dev/null
+  "$COFFER_ROOT/deploy/certs/make-certs.sh" "$@" >/dev/null
 }

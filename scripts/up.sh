@@ -2,16 +2,44 @@
 # Installs what is missing, builds, makes a development PKI, and starts the
 # Coffer stack on loopback with data under ./var. Ctrl-C stops everything.
 # Running it again reuses the data and certificates.
+#
+#   ./scripts/up.sh        coffer-kms and coffer-store on RocksDB (var/data)
+#   ./scripts/up.sh --ha   a 3-member etcd cluster (var/etcd), and two
+#                          coffer-kms and two coffer-store replicas on it
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
+usage() {
+  cat <<USAGE
+usage: $0 [--ha]
+  (none)  coffer-kms and coffer-store on RocksDB under var/data
+  --ha    a 3-member etcd cluster under var/etcd, and two coffer-kms and
+          two coffer-store replicas on it
+USAGE
+}
+HA=0
+for arg in "$@"; do
+  case "$arg" in
+    --ha) HA=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+
 coffer_install_packages "${COFFER_PACKAGES[@]}"
+if [ "$HA" = 1 ]; then
+  coffer_install_packages etcd-client  # etcdctl: the health checks below, and a look inside
+fi
 coffer_build
 
 VAR="$COFFER_ROOT/var"
 mkdir -p "$VAR/data" "$VAR/log"
 chmod 700 "$VAR/data"
-coffer_certs "$VAR/certs"
+if [ "$HA" = 1 ]; then
+  coffer_certs --etcd=localhost "$VAR/certs"  # plus var/certs/etcd.crt, etcd's server certificate
+else
+  coffer_certs "$VAR/certs"
+fi
 # Who may do what (default deny): services get what they need, cofferctl is
 # the administrator, app/catagram reads demo/catagram/*, app/other nothing.
 # Edit var/policy.json freely: services re-read it within a second.
@@ -22,7 +50,9 @@ mkdir -p "$VAR/audit"
 chmod 700 "$VAR/audit"
 GUARD=(--policy_file="$VAR/policy.json" --audit_dir="$VAR/audit")
 
-pids=()
+pids=()       # what this run started, but etcd
+etcd_pids=()  # etcd members (--ha): stopped last, once the replicas on them are
+declare -A names=()  # pid -> name
 stopping=0
 stop() {
   stopping=1
@@ -36,16 +66,25 @@ stop() {
     kill -INT "$(head -n 1 "$PGDIR/postmaster.pid")" 2>/dev/null || true
   fi
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for pid in "${etcd_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${etcd_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   echo "==> stopped"
 }
 trap stop INT TERM EXIT
 
-start() {  # start <name> <binary> <args...>
+start_process() {  # start_process <name> <command...>: stderr to var/log/<name>.log
+  local name=$1
+  shift
+  "$@" 2>>"$VAR/log/$name.log" &
+  if [[ "$name" == etcd* ]]; then etcd_pids+=($!); else pids+=($!); fi
+  names[$!]=$name
+  echo "==> $name started (pid $!, log var/log/$name.log)"
+}
+
+start() {  # start <name> <binary under the build directory> <args...>
   local name=$1 bin=$2
   shift 2
-  "$COFFER_BUILD/$bin" "$@" 2>>"$VAR/log/$name.log" &
-  pids+=($!)
-  echo "==> $name started (pid $!, log var/log/$name.log)"
+  start_process "$name" "$COFFER_BUILD/$bin" "$@"
 }
 
 wait_for_port() {  # wait_for_port <name> <port>
@@ -57,17 +96,116 @@ wait_for_port() {  # wait_for_port <name> <port>
   exit 1
 }
 
-start kms services/kms/coffer-kms \
-  --listen_address=127.0.0.1:7701 --metrics_address=127.0.0.1:9701 \
-  --data_dir="$VAR/data/kms" --dev_mode "${GUARD[@]}" \
-  --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/kms.crt" --tls_key="$VAR/certs/kms.key"
-wait_for_port kms 7701
+start_kms() {  # start_kms <name> <port> <metrics port> <flags...>
+  local name=$1 port=$2 metrics=$3
+  shift 3
+  start "$name" services/kms/coffer-kms \
+    --listen_address="127.0.0.1:$port" --metrics_address="127.0.0.1:$metrics" "$@" \
+    --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/kms.crt" --tls_key="$VAR/certs/kms.key"
+  wait_for_port "$name" "$port"
+}
 
-start store services/store/coffer-store \
-  --listen_address=127.0.0.1:7702 --metrics_address=127.0.0.1:9702 \
-  --data_dir="$VAR/data/store" --kms_address=localhost:7701 "${GUARD[@]}" \
-  --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/store.crt" --tls_key="$VAR/certs/store.key"
-wait_for_port store 7702
+start_store() {  # start_store <name> <port> <metrics port> <flags...>
+  local name=$1 port=$2 metrics=$3
+  shift 3
+  start "$name" services/store/coffer-store \
+    --listen_address="127.0.0.1:$port" --metrics_address="127.0.0.1:$metrics" "$@" \
+    --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/store.crt" --tls_key="$VAR/certs/store.key"
+  wait_for_port "$name" "$port"
+}
+
+# --ha: etcd, three members on loopback (clear of a system etcd on
+# 2379/2380): TLS with client certificates from the development CA for
+# clients, plaintext between the peers.
+ETCD_CLIENT_PORTS=(12379 12389 12399)
+ETCD_PEER_PORTS=(12380 12390 12400)
+ETCD_ENDPOINTS=""  # 127.0.0.1:12379,127.0.0.1:12389,127.0.0.1:12399
+
+etcdctl_as_kms() {  # etcdctl_as_kms <etcdctl args...>: with the KMS's client certificate
+  ETCDCTL_API=3 etcdctl --endpoints="$ETCD_ENDPOINTS" --cacert="$VAR/certs/ca.crt" \
+    --cert="$VAR/certs/kms.crt" --key="$VAR/certs/kms.key" "$@"
+}
+
+start_etcd() {
+  local cluster="" i n
+  for i in 0 1 2; do
+    cluster+="${cluster:+,}etcd$((i + 1))=http://127.0.0.1:${ETCD_PEER_PORTS[i]}"
+    ETCD_ENDPOINTS+="${ETCD_ENDPOINTS:+,}127.0.0.1:${ETCD_CLIENT_PORTS[i]}"
+  done
+  mkdir -p "$VAR/etcd"
+  chmod 700 "$VAR/etcd"
+  # A data directory that exists makes etcd ignore the --initial-* flags: the
+  # next run finds the same cluster and its data.
+  for i in 0 1 2; do
+    n=$((i + 1))
+    start_process "etcd$n" /usr/bin/etcd --name="etcd$n" --data-dir="$VAR/etcd/$n" \
+      --listen-client-urls="https://127.0.0.1:${ETCD_CLIENT_PORTS[i]}" \
+      --advertise-client-urls="https://127.0.0.1:${ETCD_CLIENT_PORTS[i]}" \
+      --listen-peer-urls="http://127.0.0.1:${ETCD_PEER_PORTS[i]}" \
+      --initial-advertise-peer-urls="http://127.0.0.1:${ETCD_PEER_PORTS[i]}" \
+      --initial-cluster="$cluster" --initial-cluster-state=new --initial-cluster-token=coffer-up-ha \
+      --cert-file="$VAR/certs/etcd.crt" --key-file="$VAR/certs/etcd.key" \
+      --client-cert-auth --trusted-ca-file="$VAR/certs/ca.crt" --logger=zap
+  done
+  # Every member healthy (a leader elected, reads served), within 30 s.
+  for _ in $(seq 1 60); do
+    if etcdctl_as_kms --command-timeout=2s endpoint health >/dev/null 2>&1; then return 0; fi
+    for pid in "${etcd_pids[@]}"; do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        echo "error: ${names[$pid]} exited; see var/log/${names[$pid]}.log" >&2
+        exit 1
+      fi
+    done
+    sleep 0.5
+  done
+  etcdctl_as_kms --command-timeout=2s endpoint health >&2 || true
+  echo "error: etcd is not healthy; see var/log/etcd1.log, etcd2.log, etcd3.log" >&2
+  exit 1
+}
+
+# --ha: the root key every KMS replica must share (what they seal key
+# material under), made once like --dev_mode makes its own: 32 random
+# bytes, mode 0600. Lose it and the KMS data in etcd cannot be unsealed.
+ROOT_KEY="$VAR/data/kms-root.key"
+make_root_key() {
+  if [ ! -e "$ROOT_KEY" ]; then
+    (umask 077; head -c 32 /dev/urandom > "$ROOT_KEY.tmp")
+    sync "$ROOT_KEY.tmp"
+    mv "$ROOT_KEY.tmp" "$ROOT_KEY"
+  fi
+  if [ "$(stat -c %s "$ROOT_KEY")" != 32 ]; then
+    echo "error: $ROOT_KEY must hold exactly 32 bytes" >&2
+    exit 1
+  fi
+  chmod 600 "$ROOT_KEY"
+}
+
+etcd_flags() {  # etcd_flags <identity>: coffer-kms/coffer-store flags for etcd, in ETCD_FLAGS
+  ETCD_FLAGS=(--storage="etcd:$ETCD_ENDPOINTS" --etcd_ca="$VAR/certs/ca.crt"
+              --etcd_cert="$VAR/certs/$1.crt" --etcd_key="$VAR/certs/$1.key")
+}
+
+if [ "$HA" = 0 ]; then
+  start_kms kms 7701 9701 --data_dir="$VAR/data/kms" --dev_mode "${GUARD[@]}"
+  start_store store 7702 9702 --data_dir="$VAR/data/store" --kms_address=localhost:7701 "${GUARD[@]}"
+else
+  start_etcd
+  make_root_key
+  # The first replicas on the usual ports, so cofferctl and the rest of the
+  # stack find them; the second ones on 7721 and 7722, each store with a
+  # KMS of its own. Each replica has its own local directory and audit log.
+  mkdir -p "$VAR/audit/kms-2" "$VAR/audit/store-2"
+  etcd_flags kms
+  start_kms kms-1 7701 9701 --data_dir="$VAR/data/kms-1" --root_key_file="$ROOT_KEY" \
+    "${GUARD[@]}" "${ETCD_FLAGS[@]}"
+  start_kms kms-2 7721 9721 --data_dir="$VAR/data/kms-2" --root_key_file="$ROOT_KEY" \
+    --policy_file="$VAR/policy.json" --audit_dir="$VAR/audit/kms-2" "${ETCD_FLAGS[@]}"
+  etcd_flags store
+  start_store store-1 7702 9702 --data_dir="$VAR/data/store-1" --kms_address=localhost:7701 \
+    "${GUARD[@]}" "${ETCD_FLAGS[@]}"
+  start_store store-2 7722 9722 --data_dir="$VAR/data/store-2" --kms_address=localhost:7721 \
+    --policy_file="$VAR/policy.json" --audit_dir="$VAR/audit/store-2" "${ETCD_FLAGS[@]}"
+fi
 
 # Rotation: two PostgreSQL workers (one per strategy) and the rotator.
 start worker-postgres services/workers/postgres/coffer-worker-postgres --strategy=single-user \
@@ -152,6 +290,7 @@ if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then
   as_pg "$PG_BIN/postgres" -D "$PGDIR" -p 5433 -k "$PGDIR" -c listen_addresses=127.0.0.1 \
     2>>"$VAR/log/postgres.log" &
   pids+=($!)
+  names[$!]=postgres
   echo "==> postgres started (pid $!, 127.0.0.1:5433, log var/log/postgres.log)"
   wait_for_port postgres 5433
   PG_STARTED=1
@@ -226,6 +365,31 @@ and run up.sh again (README: Catagram: surviving a rotation).
 "
 fi
 
+HA_INFO=""
+if [ "$HA" = 1 ]; then
+  HA_INFO="
+High availability (--ha): two coffer-kms and two coffer-store replicas on one
+etcd cluster; the rotator, the workers, the gateway, the agent, Catagram and
+cofferctl use the first of each.
+  etcd           etcd1 https://127.0.0.1:12379, etcd2 :12389, etcd3 :12399 (client
+                 certificates from var/certs/ca.crt; peers on 12380, 12390, 12400)
+                 data var/etcd/1, 2, 3; logs var/log/etcd1.log, etcd2.log, etcd3.log
+  coffer-kms     kms-1 127.0.0.1:7701 (metrics 9701), kms-2 127.0.0.1:7721 (metrics 9721)
+                 both with the root key var/data/kms-root.key
+  coffer-store   store-1 127.0.0.1:7702 (metrics 9702) calling kms-1,
+                 store-2 127.0.0.1:7722 (metrics 9722) calling kms-2
+  audit logs     var/audit (kms-1, store-1), var/audit/kms-2, var/audit/store-2
+Write through one replica, read through the other:
+  cofferctl secrets create-secret --name demo/ha --secret-string one
+  cofferctl secrets get-secret-value --secret-id demo/ha --address localhost:7722
+Stop a replica or an etcd member (kill <pid>): the others keep serving, and
+up.sh reports it and keeps running. Look at etcd with etcdctl:
+  ETCDCTL_API=3 etcdctl --endpoints=$ETCD_ENDPOINTS \\
+    --cacert=var/certs/ca.crt --cert=var/certs/kms.crt --key=var/certs/kms.key \\
+    endpoint status --write-out=table      # or: get coffer/ --prefix --count-only
+"
+fi
+
 cat <<INFO
 
 Coffer is running on loopback:
@@ -262,13 +426,38 @@ More keys, for other identities: cofferctl access-keys create --identity spiffe:
 Every call is authorized by var/policy.json (edit it: services re-read it
 within a second) and audited, hash-chained, under var/audit/:
   cofferctl audit verify var/audit/store-audit-*.jsonl
-$PG_INFO
+$PG_INFO$HA_INFO
 Press Ctrl-C to stop.
 INFO
 
-# Wait until a service exits or Ctrl-C arrives.
-wait -n "${pids[@]}" || true
+if [ "$HA" = 0 ]; then
+  # Wait until a service exits or Ctrl-C arrives.
+  wait -n "${pids[@]}" || true
+  if [ "$stopping" = 0 ]; then
+    echo "a service exited unexpectedly; see var/log/" >&2
+    exit 1
+  fi
+  exit 0
+fi
+
+# --ha: a process that exits is reported and the rest keeps running (stop a
+# replica or an etcd member to see the others carry on), until Ctrl-C.
+forget() {  # forget <pid>
+  local p kept=()
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+  pids=("${kept[@]}")
+  kept=()
+  for p in "${etcd_pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+  etcd_pids=("${kept[@]}")
+}
+while [ "$stopping" = 0 ] && [ $((${#pids[@]} + ${#etcd_pids[@]})) -gt 0 ]; do
+  exited=""
+  wait -n -p exited "${pids[@]}" "${etcd_pids[@]}" || true
+  if [ "$stopping" = 1 ] || [ -z "$exited" ]; then break; fi
+  echo "==> ${names[$exited]} exited (see var/log/${names[$exited]}.log); the rest keeps running" >&2
+  forget "$exited"
+done
 if [ "$stopping" = 0 ]; then
-  echo "a service exited unexpectedly; see var/log/" >&2
+  echo "every process exited; see var/log/" >&2
   exit 1
 fi
