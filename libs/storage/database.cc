@@ -66,4 +66,10 @@ absl::Status Database::CompareAndSet(absl::string_view column_family, absl::stri
   return status;
 }
 
+absl::StatusOr<std::unique_ptr<Database::FamilyWatch>> Database::WatchFamily(
+    absl::string_view column_family, std::function<void(absl::string_view)>) {
+  return absl::UnimplementedError(absl::StrCat("watching family ", column_family,
+                                               ": this engine is not shared by other processes"));
+}
+
 }  // namespace coffer::storage

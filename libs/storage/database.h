@@ -32,9 +32,10 @@
 // All writes are synced (WriteOptions::sync) unless DatabaseOptions says
 // otherwise (tests may turn it off for speed; services never do).
 //
-// Database and Transaction are interfaces: the engine behind them is
-// RocksDB (rocksdb_database.h, what Database::Open makes), and every engine
-// keeps the contract written here.
+// Database and Transaction are interfaces with two engines behind them:
+// RocksDB (rocksdb_database.h, what Database::Open makes), embedded, and
+// etcd (etcd_database.h), shared by replicas. Every engine keeps the
+// contract written here; engine.h picks one from the --storage flag.
 #pragma once
 
 #include <functional>
@@ -170,6 +171,23 @@ class Database {
   // Makes what the engine buffers durable beyond its log (RocksDB:
   // memtables to SST files, before a clean shutdown).
   virtual absl::Status Flush() = 0;
+
+  // Whether other processes write this database too (etcd, with replicas):
+  // then whatever a process keeps in memory follows WatchFamily.
+  virtual bool shared() const { return false; }
+
+  // Ends the watch when dropped; no call of its function runs after that.
+  class FamilyWatch {
+   public:
+    virtual ~FamilyWatch() = default;
+  };
+  // Calls `on_change(key)`, on a thread of the engine and one call at a
+  // time, for every write or delete of a key of `column_family` by any
+  // process from now on (this one included). `on_change("")` says changes
+  // may have been missed (the engine lost the history the watch needed):
+  // re-read the whole family. UNIMPLEMENTED on engines that are not shared.
+  virtual absl::StatusOr<std::unique_ptr<FamilyWatch>> WatchFamily(
+      absl::string_view column_family, std::function<void(absl::string_view key)> on_change);
 };
 
 }  // namespace coffer::storage

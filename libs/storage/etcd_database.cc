@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "libs/common/blocking.h"
 #include "libs/common/status_macros.h"
 
@@ -41,6 +45,77 @@ std::vector<etcd::Op> LastWriteWins(
   }
   return ops;
 }
+
+// A family watch: an etcd watch on the family's prefix from the revision
+// after the one current when it starts. When etcd compacted the history the
+// watch needed, a thread of its own reports it (on_change("")) and watches
+// again from now.
+class EtcdFamilyWatch final : public Database::FamilyWatch {
+ public:
+  EtcdFamilyWatch(etcd::EtcdClient* client, std::string prefix,
+                  std::function<void(absl::string_view)> on_change)
+      : client_(client), prefix_(std::move(prefix)), on_change_(std::move(on_change)) {}
+
+  ~EtcdFamilyWatch() override {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (restarter_.joinable()) restarter_.join();
+    if (watcher_) watcher_->Stop();
+  }
+
+  absl::Status Start() {
+    COFFER_RETURN_IF_ERROR(StartWatcher());
+    restarter_ = std::thread([this] { Restarts(); });
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status StartWatcher() {
+    etcd::RangeOptions now;
+    now.count_only = true;
+    COFFER_ASSIGN_OR_RETURN(etcd::RangeResult current,
+                            client_->Range(etcd::KeyRange::Key(prefix_), now));
+    watcher_ = client_->Watch(etcd::KeyRange::Prefix(prefix_), current.revision + 1,
+                              [this](absl::StatusOr<etcd::WatchEvent> event) {
+                                if (!event.ok()) {
+                                  absl::MutexLock lock(&mu_);
+                                  lost_ = true;
+                                  return;
+                                }
+                                on_change_(absl::string_view(event->kv.key).substr(prefix_.size()));
+                              });
+    return absl::OkStatus();
+  }
+
+  void Restarts() {
+    for (;;) {
+      {
+        absl::MutexLock lock(&mu_);
+        auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || lost_; };
+        mu_.Await(absl::Condition(&woken));
+        if (stopping_) return;
+        lost_ = false;
+      }
+      watcher_->Stop();  // Its callback has returned: it ended the watch.
+      while (!StartWatcher().ok()) {
+        absl::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(1))) return;
+      }
+      on_change_("");
+    }
+  }
+
+  etcd::EtcdClient* const client_;
+  const std::string prefix_;
+  const std::function<void(absl::string_view)> on_change_;
+  std::unique_ptr<etcd::Watcher> watcher_;  // Replaced only by restarter_.
+  std::thread restarter_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool lost_ ABSL_GUARDED_BY(mu_) = false;
+};
 
 class EtcdTransaction final : public Transaction {
  public:
@@ -190,6 +265,10 @@ absl::Status EtcdDatabase::RunTransaction(const std::function<absl::Status(Trans
     COFFER_RETURN_IF_ERROR(fn(txn));
     absl::Status committed = txn.Commit(options_.max_txn_ops);
     if (!absl::IsAborted(committed)) return committed;
+    // Writers racing on one key (replicas on one counter) would collide
+    // again at once: wait a random few milliseconds, longer each time.
+    thread_local absl::BitGen bitgen;
+    absl::SleepFor(absl::Microseconds(absl::Uniform(bitgen, 0, 500 * (1 << std::min(attempt, 4)))));
   }
   return absl::AbortedError(
       absl::StrCat("transaction conflict persisted after ", max_attempts, " attempts"));
@@ -235,6 +314,15 @@ absl::Status EtcdDatabase::Scan(
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Database::FamilyWatch>> EtcdDatabase::WatchFamily(
+    absl::string_view column_family, std::function<void(absl::string_view key)> on_change) {
+  COFFER_ASSIGN_OR_RETURN(std::string prefix, FamilyPrefix(column_family));
+  auto watch =
+      std::make_unique<EtcdFamilyWatch>(client_.get(), std::move(prefix), std::move(on_change));
+  COFFER_RETURN_IF_ERROR(watch->Start());
+  return watch;
 }
 
 uint64_t EtcdDatabase::EstimateKeys(absl::string_view column_family) const {

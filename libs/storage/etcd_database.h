@@ -54,17 +54,22 @@ class EtcdDatabase final : public Database {
       absl::FunctionRef<bool(absl::string_view key, absl::string_view value)> fn) const override;
   uint64_t EstimateKeys(absl::string_view column_family) const override;
   absl::Status Flush() override { return absl::OkStatus(); }
+  bool shared() const override { return true; }
+  absl::StatusOr<std::unique_ptr<FamilyWatch>> WatchFamily(
+      absl::string_view column_family,
+      std::function<void(absl::string_view key)> on_change) override;
 
   etcd::EtcdClient& client() const { return *client_; }
 
   // The etcd key of `key` in `column_family`; INVALID_ARGUMENT naming an
   // unknown family.
   absl::StatusOr<std::string> EtcdKey(absl::string_view column_family, absl::string_view key) const;
+  // "<key_prefix><family>/", the start of every etcd key of the family.
+  absl::StatusOr<std::string> FamilyPrefix(absl::string_view column_family) const;
 
  private:
   EtcdDatabase(EtcdDatabaseOptions options, std::shared_ptr<etcd::EtcdClient> client)
       : options_(std::move(options)), client_(std::move(client)) {}
-  absl::StatusOr<std::string> FamilyPrefix(absl::string_view column_family) const;
 
   EtcdDatabaseOptions options_;
   std::shared_ptr<etcd::EtcdClient> client_;

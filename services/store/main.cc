@@ -20,6 +20,7 @@
 #include "libs/rpc/server.h"
 #include "libs/runtime/service_flags.h"
 #include "libs/storage/database.h"
+#include "libs/storage/flags.h"
 #include "services/store/changes/change_log.h"
 #include "services/store/changes/watch_stream.h"
 #include "services/store/envelope/data_key_cache.h"
@@ -38,7 +39,8 @@
 #include "services/store/secrets/staging_labels.h"
 #include "services/store/store_probe.h"
 
-ABSL_FLAG(std::string, data_dir, "var/data/store", "directory of the store's RocksDB");
+ABSL_FLAG(std::string, data_dir, "var/data/store",
+          "directory of the store's RocksDB (unless --storage says otherwise)");
 ABSL_FLAG(std::string, kms_address, "localhost:7701", "host:port of coffer-kms (mTLS)");
 ABSL_FLAG(std::string, gateway_spiffe_id, "spiffe://coffer.local/gateway",
           "the identity of coffer-gateway: its calls run as the access key's identity whose SigV4 "
@@ -88,10 +90,8 @@ namespace {
 absl::Status Run() {
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   COFFER_RETURN_IF_ERROR(runtime::InitProcess(data_dir));
-  storage::DatabaseOptions db_options;
-  db_options.path = data_dir + "/db";
-  db_options.column_families = schema::ColumnFamilies();
-  COFFER_ASSIGN_OR_RETURN(auto db, storage::Database::Open(db_options));
+  COFFER_ASSIGN_OR_RETURN(auto engine, storage::EngineFromFlags(data_dir, "store"));
+  COFFER_ASSIGN_OR_RETURN(auto db, engine->Open("db", schema::ColumnFamilies()));
   COFFER_ASSIGN_OR_RETURN(
       auto changes, ChangeLog::Open(db.get(), static_cast<uint64_t>(std::max<int64_t>(
                                                   1, absl::GetFlag(FLAGS_change_log_capacity)))));
@@ -133,8 +133,9 @@ absl::Status Run() {
   param_options.changes = changes.get();
   ParamStore params(db.get(), &envelope, param_options);
   COFFER_RETURN_IF_ERROR(records.Load());
-  log::Info("store", "database open",
-            {{"data_dir", data_dir}, {"secrets", absl::StrCat(records.secret_count())}});
+  log::Info(
+      "store", "database open",
+      {{"storage", engine->description()}, {"secrets", absl::StrCat(records.secret_count())}});
 
   COFFER_ASSIGN_OR_RETURN(auto guard, runtime::StartGuard("store", *metrics));
   runtime::CallGate* gate = guard->gate.get();

@@ -10,6 +10,7 @@
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
 #include "libs/storage/key_encoding.h"
+#include "services/store/changes/etcd_change_log.h"
 #include "services/store/schema.h"
 
 namespace coffer::store {
@@ -31,8 +32,22 @@ constexpr size_t kTrimChunk = 10000;
 
 }  // namespace
 
+ChangeLog::~ChangeLog() = default;
+
 absl::StatusOr<std::unique_ptr<ChangeLog>> ChangeLog::Open(storage::Database* db,
                                                            uint64_t capacity) {
+  if (db != nullptr && db->shared()) {
+    auto* etcd = dynamic_cast<storage::EtcdDatabase*>(db);
+    if (etcd == nullptr) return absl::InvalidArgumentError("a shared change log needs etcd");
+    COFFER_ASSIGN_OR_RETURN(auto log, EtcdChangeLog::Open(etcd, capacity));
+    return std::unique_ptr<ChangeLog>(std::move(log));
+  }
+  COFFER_ASSIGN_OR_RETURN(auto log, LocalChangeLog::Open(db, capacity));
+  return std::unique_ptr<ChangeLog>(std::move(log));
+}
+
+absl::StatusOr<std::unique_ptr<LocalChangeLog>> LocalChangeLog::Open(storage::Database* db,
+                                                                     uint64_t capacity) {
   if (db == nullptr) return absl::InvalidArgumentError("change log needs a database");
   if (capacity == 0) return absl::InvalidArgumentError("change log capacity must be positive");
 
@@ -60,7 +75,7 @@ absl::StatusOr<std::unique_ptr<ChangeLog>> ChangeLog::Open(storage::Database* db
   COFFER_RETURN_IF_ERROR(db->Scan(schema::kChanges, oldest, record(first)));
   COFFER_RETURN_IF_ERROR(parse_status);
 
-  std::unique_ptr<ChangeLog> log(new ChangeLog(db, capacity));
+  std::unique_ptr<LocalChangeLog> log(new LocalChangeLog(db, capacity));
   absl::MutexLock lock(&log->mu_);
   if (last.has_value()) {
     log->next_ = *last + 1;
@@ -70,9 +85,9 @@ absl::StatusOr<std::unique_ptr<ChangeLog>> ChangeLog::Open(storage::Database* db
   return log;
 }
 
-ChangeLog::~ChangeLog() = default;
+LocalChangeLog::~LocalChangeLog() = default;
 
-ChangeLog::Ticket ChangeLog::Reserve() {
+LocalChangeLog::Ticket LocalChangeLog::Reserve() {
   absl::MutexLock lock(&mu_);
   Ticket ticket;
   ticket.sequence = next_++;
@@ -80,17 +95,15 @@ ChangeLog::Ticket ChangeLog::Reserve() {
   return ticket;
 }
 
-void ChangeLog::Stage(storage::Transaction& txn, const Ticket& ticket,
-                      const coffer::v1::ChangeEvent& event) {
+void LocalChangeLog::Stage(storage::Transaction& txn, const Ticket& ticket,
+                           const coffer::v1::ChangeEvent& event) {
   COFFER_CHECK(ticket.sequence != 0, "staging an unreserved change-log ticket");
   coffer::v1::ChangeEvent stored = event;
   stored.clear_position();  // The key is the position.
   txn.Put(schema::kChanges, Key(ticket.sequence), stored.SerializeAsString());
 }
 
-void ChangeLog::Finish(const Ticket& ticket) {
-  std::vector<std::pair<uint64_t, std::function<void()>>> to_call;
-  const std::thread::id self = std::this_thread::get_id();
+void LocalChangeLog::Finish(const Ticket& ticket) {
   {
     absl::MutexLock lock(&mu_);
     const size_t erased = in_flight_.erase(ticket.sequence);
@@ -99,6 +112,15 @@ void ChangeLog::Finish(const Ticket& ticket) {
     if (watermark <= watermark_) return;
     watermark_ = watermark;
     if (oldest_ == 0) oldest_ = 1;  // The log was empty; everything from 1 on is kept.
+  }
+  Publish();
+}
+
+void ChangeLog::Publish() {
+  std::vector<std::pair<uint64_t, std::function<void()>>> to_call;
+  const std::thread::id self = std::this_thread::get_id();
+  {
+    absl::MutexLock lock(&subscribers_mu_);
     to_call.reserve(subscribers_.size());
     for (const auto& [id, fn] : subscribers_) {
       to_call.emplace_back(id, fn);
@@ -107,7 +129,7 @@ void ChangeLog::Finish(const Ticket& ticket) {
   }
   for (const auto& [id, fn] : to_call) {
     fn();
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&subscribers_mu_);
     auto range = running_.equal_range(id);
     for (auto it = range.first; it != range.second; ++it) {
       if (it->second == self) {
@@ -118,18 +140,18 @@ void ChangeLog::Finish(const Ticket& ticket) {
   }
 }
 
-uint64_t ChangeLog::Watermark() const {
+uint64_t LocalChangeLog::Watermark() const {
   absl::MutexLock lock(&mu_);
   return watermark_;
 }
 
-uint64_t ChangeLog::Oldest() const {
+uint64_t LocalChangeLog::Oldest() const {
   absl::MutexLock lock(&mu_);
   return oldest_;
 }
 
-absl::StatusOr<std::vector<coffer::v1::ChangeEvent>> ChangeLog::Read(uint64_t after,
-                                                                     size_t limit) const {
+absl::StatusOr<std::vector<coffer::v1::ChangeEvent>> LocalChangeLog::Read(uint64_t after,
+                                                                          size_t limit) const {
   uint64_t watermark;
   auto trimmed = [this, after]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     if (after + 1 < oldest_ && after < watermark_) {
@@ -176,7 +198,7 @@ absl::StatusOr<std::vector<coffer::v1::ChangeEvent>> ChangeLog::Read(uint64_t af
   return events;
 }
 
-absl::StatusOr<uint64_t> ChangeLog::Trim() {
+absl::StatusOr<uint64_t> LocalChangeLog::Trim() {
   absl::MutexLock trim_lock(&trim_mu_);
   uint64_t watermark;
   uint64_t previous_oldest;
@@ -241,7 +263,7 @@ absl::StatusOr<uint64_t> ChangeLog::Trim() {
 }
 
 std::unique_ptr<ChangeLog::Subscription> ChangeLog::Subscribe(std::function<void()> on_advance) {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&subscribers_mu_);
   const uint64_t id = next_subscriber_++;
   subscribers_.emplace(id, std::move(on_advance));
   return std::unique_ptr<Subscription>(new Subscription(this, id));
@@ -249,17 +271,17 @@ std::unique_ptr<ChangeLog::Subscription> ChangeLog::Subscribe(std::function<void
 
 void ChangeLog::Unsubscribe(uint64_t id) {
   const std::thread::id self = std::this_thread::get_id();
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&subscribers_mu_);
   subscribers_.erase(id);
   // Calls already under way on other threads finish first, so the callback's
   // captures may be destroyed once this returns. A call on this thread (the
   // callback itself unsubscribing) is not waited for.
-  auto idle = [this, id, self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  auto idle = [this, id, self]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(subscribers_mu_) {
     auto range = running_.equal_range(id);
     return std::all_of(range.first, range.second,
                        [self](const auto& entry) { return entry.second == self; });
   };
-  mu_.Await(absl::Condition(&idle));
+  subscribers_mu_.Await(absl::Condition(&idle));
 }
 
 ChangeLog::Subscription::~Subscription() { log_->Unsubscribe(id_); }
@@ -294,25 +316,32 @@ absl::Status CommitWithEvent(storage::Database* db, ChangeLog* log, Clock* clock
 absl::Status CommitWithEvents(storage::Database* db, ChangeLog* log, Clock* clock,
                               coffer::v1::ResourceKind resource, size_t max_events,
                               const EventfulChanges& fn) {
-  std::vector<ChangeLog::Ticket> tickets;
-  if (log != nullptr) {
-    tickets.reserve(max_events);
-    for (size_t i = 0; i < max_events; ++i) tickets.push_back(log->Reserve());
-  }
+  if (log != nullptr) return log->Commit(db, clock, resource, max_events, fn);
+  return db->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
+    std::vector<coffer::v1::ChangeEvent> events;
+    return fn(txn, &events);
+  });
+}
+
+absl::Status LocalChangeLog::Commit(storage::Database* db, Clock* clock,
+                                    coffer::v1::ResourceKind resource, size_t max_events,
+                                    const EventfulChanges& fn) {
+  std::vector<Ticket> tickets;
+  tickets.reserve(max_events);
+  for (size_t i = 0; i < max_events; ++i) tickets.push_back(Reserve());
   absl::Status s = db->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
     std::vector<coffer::v1::ChangeEvent> events;
     COFFER_RETURN_IF_ERROR(fn(txn, &events));
     COFFER_CHECK(events.size() <= max_events, "more change events than reserved");
-    if (log == nullptr) return absl::OkStatus();
     const absl::Time now = clock->Now();
     for (size_t i = 0; i < events.size(); ++i) {
       events[i].set_resource_kind(resource);
       *events[i].mutable_time() = ToProto(now);
-      log->Stage(txn, tickets[i], events[i]);
+      Stage(txn, tickets[i], events[i]);
     }
     return absl::OkStatus();
   });
-  for (const ChangeLog::Ticket& t : tickets) log->Finish(t);
+  for (const Ticket& t : tickets) Finish(t);
   return s;
 }
 

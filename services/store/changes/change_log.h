@@ -5,7 +5,7 @@
 // transaction as the change itself (so the event exists exactly when the
 // change does), and after the commit publishes — or abandons — the number:
 //
-//   ChangeLog::Ticket t = log.Reserve();
+//   LocalChangeLog::Ticket t = log.Reserve();
 //   db->RunTransaction([&](storage::Transaction& txn) {
 //     ... the change ...
 //     log.Stage(txn, t, event);              // key = 8-byte BE sequence
@@ -19,6 +19,11 @@
 // survive restarts (the last key is read at Open). The log keeps at most
 // `capacity` events; Trim() drops older ones; a reader resuming from a
 // position older than what is kept gets OUT_OF_RANGE.
+//
+// That is the LocalChangeLog, for a database only this process writes. When
+// replicas share the database on etcd, ChangeLog::Open makes an
+// EtcdChangeLog instead (etcd_change_log.h): positions come from etcd's
+// revisions, so that they are the same on every replica.
 //
 // Readers:
 //   uint64_t from = log.Watermark();              // "from now"
@@ -39,6 +44,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "coffer/v1/change_event.pb.h"
 #include "libs/common/clock.h"
 #include "libs/storage/database.h"
@@ -67,38 +73,44 @@ absl::Status CommitWithEvents(storage::Database* db, ChangeLog* log, Clock* cloc
                               coffer::v1::ResourceKind resource, size_t max_events,
                               const EventfulChanges& fn);
 
+// The change log of one database: which one Open makes depends on the
+// engine (LocalChangeLog below for RocksDB, EtcdChangeLog for etcd, where
+// replicas share the log). Readers and writers use this interface.
 class ChangeLog {
  public:
-  struct Ticket {
-    uint64_t sequence = 0;
-  };
   class Subscription;
 
-  // `db` must have the schema::kChanges family. Reads the last sequence number.
+  // The log of `db`, which must have the schema::kChanges family: a
+  // LocalChangeLog, or an EtcdChangeLog when replicas share `db`.
   static absl::StatusOr<std::unique_ptr<ChangeLog>> Open(storage::Database* db,
                                                          uint64_t capacity = 100000);
-  ~ChangeLog();
+  virtual ~ChangeLog();
 
-  Ticket Reserve();
-  // Adds the event under the ticket's key to `txn` (may be called again if
-  // the transaction is retried).
-  void Stage(storage::Transaction& txn, const Ticket& ticket, const coffer::v1::ChangeEvent& event);
-  // Must be called exactly once per ticket, after the transaction ended
-  // (committed or not). Advances the watermark and wakes subscribers.
-  void Finish(const Ticket& ticket);
+  // Runs `fn` in one transaction of `db` (this log's database) and puts
+  // the events it appends (at most `max_events`), stamped with `resource`
+  // and `clock`'s time, in the same write. See CommitWithEvents.
+  virtual absl::Status Commit(storage::Database* db, Clock* clock,
+                              coffer::v1::ResourceKind resource, size_t max_events,
+                              const EventfulChanges& fn) = 0;
 
   // Every position <= the watermark is final.
-  uint64_t Watermark() const;
-  // The oldest position still kept (0 when the log is empty).
-  uint64_t Oldest() const;
+  virtual uint64_t Watermark() const = 0;
+  // The watermark once it reached `position`, or after `timeout` (replicas
+  // learn of each other's changes a little later; a local log never waits).
+  virtual uint64_t AwaitWatermark(uint64_t position, absl::Duration timeout) const {
+    return Watermark();
+  }
+  // Positions below this may have been trimmed (0: nothing was).
+  virtual uint64_t Oldest() const = 0;
 
   // Events with position in (after, Watermark()], at most `limit`, in order,
-  // with ChangeEvent.position filled. OUT_OF_RANGE when `after` + 1 is older
-  // than Oldest() (events were trimmed).
-  absl::StatusOr<std::vector<coffer::v1::ChangeEvent>> Read(uint64_t after, size_t limit) const;
+  // with ChangeEvent.position filled. OUT_OF_RANGE when events after
+  // `after` were trimmed.
+  virtual absl::StatusOr<std::vector<coffer::v1::ChangeEvent>> Read(uint64_t after,
+                                                                    size_t limit) const = 0;
 
   // Deletes events beyond `capacity` (oldest first). Returns how many.
-  absl::StatusOr<uint64_t> Trim();
+  virtual absl::StatusOr<uint64_t> Trim() = 0;
 
   // `on_advance` runs (on the publishing thread, without locks held) each
   // time the watermark moves. Dropping the Subscription unsubscribes; once
@@ -123,9 +135,55 @@ class ChangeLog {
     uint64_t id_;
   };
 
+ protected:
+  ChangeLog() = default;
+  // Calls every subscriber, without locks held: the watermark moved.
+  void Publish();
+
  private:
-  ChangeLog(storage::Database* db, uint64_t capacity) : db_(db), capacity_(capacity) {}
   void Unsubscribe(uint64_t id);
+
+  mutable absl::Mutex subscribers_mu_;
+  uint64_t next_subscriber_ ABSL_GUARDED_BY(subscribers_mu_) = 1;
+  std::map<uint64_t, std::function<void()>> subscribers_ ABSL_GUARDED_BY(subscribers_mu_);
+  // Subscriber calls under way (id -> calling thread); Unsubscribe waits for
+  // those on other threads, so no call starts or runs after it returns.
+  std::multimap<uint64_t, std::thread::id> running_ ABSL_GUARDED_BY(subscribers_mu_);
+};
+
+// The log in a database only this process writes (RocksDB): sequence
+// numbers are handed out here, as described at the top.
+class LocalChangeLog final : public ChangeLog {
+ public:
+  struct Ticket {
+    uint64_t sequence = 0;
+  };
+
+  // Reads the last sequence number.
+  static absl::StatusOr<std::unique_ptr<LocalChangeLog>> Open(storage::Database* db,
+                                                              uint64_t capacity = 100000);
+  ~LocalChangeLog() override;
+
+  absl::Status Commit(storage::Database* db, Clock* clock, coffer::v1::ResourceKind resource,
+                      size_t max_events, const EventfulChanges& fn) override;
+
+  Ticket Reserve();
+  // Adds the event under the ticket's key to `txn` (may be called again if
+  // the transaction is retried).
+  void Stage(storage::Transaction& txn, const Ticket& ticket, const coffer::v1::ChangeEvent& event);
+  // Must be called exactly once per ticket, after the transaction ended
+  // (committed or not). Advances the watermark and wakes subscribers.
+  void Finish(const Ticket& ticket);
+
+  uint64_t Watermark() const override;
+  // The oldest position still kept (0 when the log is empty).
+  uint64_t Oldest() const override;
+  absl::StatusOr<std::vector<coffer::v1::ChangeEvent>> Read(uint64_t after,
+                                                            size_t limit) const override;
+  absl::StatusOr<uint64_t> Trim() override;
+
+ private:
+  LocalChangeLog(storage::Database* db, uint64_t capacity) : db_(db), capacity_(capacity) {}
 
   storage::Database* db_;
   const uint64_t capacity_;
@@ -134,11 +192,6 @@ class ChangeLog {
   uint64_t watermark_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t oldest_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<uint64_t> in_flight_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_subscriber_ ABSL_GUARDED_BY(mu_) = 1;
-  std::map<uint64_t, std::function<void()>> subscribers_ ABSL_GUARDED_BY(mu_);
-  // Subscriber calls under way (id -> calling thread); Unsubscribe waits for
-  // those on other threads, so no call starts or runs after it returns.
-  std::multimap<uint64_t, std::thread::id> running_ ABSL_GUARDED_BY(mu_);
   // One Trim at a time.
   absl::Mutex trim_mu_;
   // Every key below this position was deleted by an earlier Trim of this

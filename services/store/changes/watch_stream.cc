@@ -172,7 +172,8 @@ absl::StatusOr<uint64_t> WatchReactor::StartPosition(ChangeLog& log,
   if (start_after.empty()) return log.Watermark();
   COFFER_ASSIGN_OR_RETURN(uint64_t position, ChangeLog::DecodePosition("start_after", start_after));
   const uint64_t oldest = log.Oldest();
-  const uint64_t watermark = log.Watermark();
+  // A position from another replica may be a little ahead of this one.
+  const uint64_t watermark = log.AwaitWatermark(position, absl::Seconds(2));
   // Every position ever sent is <= the watermark (restarts included), so a
   // bigger one is not from this log (or from a restored older copy of it).
   if (position > watermark) {

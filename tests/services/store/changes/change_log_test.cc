@@ -46,7 +46,7 @@ ChangeEvent MakeEvent(const std::string& name) {
 }
 
 // Stages `event` under `ticket` in a transaction that commits.
-void Commit(storage::Database& db, ChangeLog& log, const ChangeLog::Ticket& ticket,
+void Commit(storage::Database& db, LocalChangeLog& log, const LocalChangeLog::Ticket& ticket,
             const std::string& name) {
   ASSERT_TRUE(db.RunTransaction([&](storage::Transaction& txn) {
                   log.Stage(txn, ticket, MakeEvent(name));
@@ -78,12 +78,12 @@ class ChangeLogTest : public ::testing::Test {
     options.column_families = {schema::kChanges};
     options.sync_writes = false;
     db_ = std::move(storage::Database::Open(options)).value();
-    log_ = std::move(ChangeLog::Open(db_.get(), capacity)).value();
+    log_ = std::move(LocalChangeLog::Open(db_.get(), capacity)).value();
   }
 
   // Reserve, stage in a committed transaction, finish. Returns the position.
   uint64_t Publish(const std::string& name) {
-    ChangeLog::Ticket ticket = log_->Reserve();
+    LocalChangeLog::Ticket ticket = log_->Reserve();
     Commit(*db_, *log_, ticket, name);
     log_->Finish(ticket);
     return ticket.sequence;
@@ -97,7 +97,7 @@ class ChangeLogTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::unique_ptr<storage::Database> db_;
-  std::unique_ptr<ChangeLog> log_;
+  std::unique_ptr<LocalChangeLog> log_;
 };
 
 TEST_F(ChangeLogTest, ReserveStageFinishInOrder) {
@@ -124,9 +124,9 @@ TEST_F(ChangeLogTest, ReserveStageFinishInOrder) {
 }
 
 TEST_F(ChangeLogTest, OutOfOrderFinishHoldsTheWatermark) {
-  ChangeLog::Ticket t1 = log_->Reserve();
-  ChangeLog::Ticket t2 = log_->Reserve();
-  ChangeLog::Ticket t3 = log_->Reserve();
+  LocalChangeLog::Ticket t1 = log_->Reserve();
+  LocalChangeLog::Ticket t2 = log_->Reserve();
+  LocalChangeLog::Ticket t3 = log_->Reserve();
   EXPECT_EQ(t1.sequence, 1u);
   EXPECT_EQ(t2.sequence, 2u);
   EXPECT_EQ(t3.sequence, 3u);
@@ -151,7 +151,7 @@ TEST_F(ChangeLogTest, OutOfOrderFinishHoldsTheWatermark) {
 
 TEST_F(ChangeLogTest, AbandonedTicketLeavesAHoleThatReadSkips) {
   Publish("/one");
-  ChangeLog::Ticket failed = log_->Reserve();
+  LocalChangeLog::Ticket failed = log_->Reserve();
   absl::Status status = db_->RunTransaction([&](storage::Transaction& txn) {
     log_->Stage(txn, failed, MakeEvent("/never"));
     return absl::FailedPreconditionError("the change itself failed");
@@ -219,7 +219,7 @@ TEST_F(ChangeLogTest, TrimKeepsTheNewestEventSoPositionsSurviveRestart) {
   Publish("/a");
   Publish("/b");
   Publish("/c");
-  ChangeLog::Ticket abandoned = log_->Reserve();
+  LocalChangeLog::Ticket abandoned = log_->Reserve();
   log_->Finish(abandoned);  // Position 4 holds nothing.
   EXPECT_EQ(log_->Watermark(), 4u);
   EXPECT_EQ(*log_->Trim(), 2u);  // Keeps 3, the newest stored event.
@@ -233,7 +233,7 @@ TEST_F(ChangeLogTest, TrimDeletesInChunks) {
   Open(/*capacity=*/5);
   // More than one 10,000-key chunk, written in a few big transactions.
   constexpr int kEvents = 10010;
-  std::vector<ChangeLog::Ticket> tickets;
+  std::vector<LocalChangeLog::Ticket> tickets;
   for (int i = 0; i < kEvents; ++i) tickets.push_back(log_->Reserve());
   for (int start = 0; start < kEvents; start += 2000) {
     ASSERT_TRUE(db_->RunTransaction([&](storage::Transaction& txn) {
@@ -326,7 +326,7 @@ TEST_F(ChangeLogTest, ConcurrentWritersAreSeenExactlyOnceInOrder) {
   for (int t = 0; t < kThreads; ++t) {
     writers.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        ChangeLog::Ticket ticket = log_->Reserve();
+        LocalChangeLog::Ticket ticket = log_->Reserve();
         absl::Status status = db_->RunTransaction([&](storage::Transaction& txn) {
           log_->Stage(txn, ticket, MakeEvent(absl::StrCat("/w", t, "/", i)));
           return absl::OkStatus();
@@ -352,8 +352,8 @@ TEST_F(ChangeLogTest, SubscribersAreCalledOnAdvanceUntilUnsubscribed) {
   EXPECT_EQ(calls.load(), 1);
 
   // A finish that does not move the watermark does not wake anyone.
-  ChangeLog::Ticket t1 = log_->Reserve();
-  ChangeLog::Ticket t2 = log_->Reserve();
+  LocalChangeLog::Ticket t1 = log_->Reserve();
+  LocalChangeLog::Ticket t2 = log_->Reserve();
   log_->Finish(t2);
   EXPECT_EQ(calls.load(), 1);
   log_->Finish(t1);
