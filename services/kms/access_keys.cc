@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "libs/common/errors.h"
+#include "libs/common/log.h"
 #include "libs/common/paging.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
@@ -106,20 +107,57 @@ AccessKeyStore::AccessKeyStore(const AccessKeyStoreOptions& options, KeyManager*
       clock_(options.clock != nullptr ? options.clock : RealClock()),
       keys_(keys) {}
 
+AccessKeyStore::~AccessKeyStore() { watch_.reset(); }
+
+std::vector<std::string> AccessKeyStore::ColumnFamilies() { return {kFamily}; }
+
 absl::StatusOr<std::unique_ptr<AccessKeyStore>> AccessKeyStore::Open(
     const AccessKeyStoreOptions& options, KeyManager* keys) {
-  std::unique_ptr<AccessKeyStore> store(new AccessKeyStore(options, keys));
   storage::DatabaseOptions db_options;
   db_options.path = options.db_path;
-  db_options.column_families = {kFamily};
+  db_options.column_families = ColumnFamilies();
   db_options.sync_writes = options.sync_writes;
-  COFFER_ASSIGN_OR_RETURN(store->db_, storage::Database::Open(db_options));
+  COFFER_ASSIGN_OR_RETURN(auto db, storage::Database::Open(db_options));
+  return Open(options, keys, std::move(db));
+}
+
+absl::StatusOr<std::unique_ptr<AccessKeyStore>> AccessKeyStore::Open(
+    const AccessKeyStoreOptions& options, KeyManager* keys, std::unique_ptr<storage::Database> db) {
+  std::unique_ptr<AccessKeyStore> store(new AccessKeyStore(options, keys));
+  store->db_ = std::move(db);
+  if (store->db_->shared()) {
+    // Watch first, then read: a change between the two is seen either way.
+    AccessKeyStore* self = store.get();
+    COFFER_ASSIGN_OR_RETURN(
+        store->watch_, store->db_->WatchFamily(kFamily, [self](absl::string_view id) {
+          if (absl::Status s = self->Reload(id); !s.ok()) {
+            log::Warn("kms", "access key reload failed",
+                      {{"access_key_id", std::string(id)}, {"error", s.ToString()}});
+          }
+        }));
+  }
   COFFER_RETURN_IF_ERROR(store->Load());
   return store;
 }
 
-absl::Status AccessKeyStore::Load() {
+absl::Status AccessKeyStore::Reload(absl::string_view id) {
+  if (id.empty()) return Load();  // the watch missed changes
+  COFFER_ASSIGN_OR_RETURN(std::optional<std::string> value, db_->Get(kFamily, id));
   absl::MutexLock lock(&mu_);
+  if (!value.has_value()) {
+    records_.erase(std::string(id));
+    return absl::OkStatus();
+  }
+  Record record;
+  if (!record.ParseFromString(*value)) {
+    return absl::DataLossError(absl::StrCat("access key record ", id, " does not parse"));
+  }
+  records_[std::string(id)] = std::move(record);
+  return absl::OkStatus();
+}
+
+absl::Status AccessKeyStore::Load() {
+  std::map<std::string, Record> records;
   absl::Status bad;
   COFFER_RETURN_IF_ERROR(db_->Scan(kFamily, {}, [&](absl::string_view key, absl::string_view v) {
     Record record;
@@ -127,10 +165,13 @@ absl::Status AccessKeyStore::Load() {
       bad = absl::DataLossError(absl::StrCat("access key record ", key, " does not parse"));
       return false;
     }
-    records_[std::string(key)] = std::move(record);
+    records[std::string(key)] = std::move(record);
     return true;
   }));
-  return bad;
+  COFFER_RETURN_IF_ERROR(bad);
+  absl::MutexLock lock(&mu_);
+  records_.swap(records);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<iamv1::CreateAccessKeyResponse> AccessKeyStore::CreateAccessKey(

@@ -61,6 +61,14 @@ class AccessKeyStore {
   // `keys` (not owned) seals and opens the secrets; it must outlive this.
   static absl::StatusOr<std::unique_ptr<AccessKeyStore>> Open(const AccessKeyStoreOptions& options,
                                                               KeyManager* keys);
+  // The same on a database opened elsewhere (options.db_path unused). When
+  // replicas share it (etcd), a watch applies every replica's changes here.
+  static absl::StatusOr<std::unique_ptr<AccessKeyStore>> Open(
+      const AccessKeyStoreOptions& options, KeyManager* keys,
+      std::unique_ptr<storage::Database> db);
+  ~AccessKeyStore();
+  // The column families Open's database must have.
+  static std::vector<std::string> ColumnFamilies();
 
   absl::StatusOr<iam::v1::CreateAccessKeyResponse> CreateAccessKey(
       const iam::v1::CreateAccessKeyRequest& request);
@@ -83,6 +91,8 @@ class AccessKeyStore {
  private:
   AccessKeyStore(const AccessKeyStoreOptions& options, KeyManager* keys);
   absl::Status Load();
+  // Replicas: reads one record again ("" = all of them).
+  absl::Status Reload(absl::string_view id);
 
   AccessKeyStoreOptions options_;
   Clock* clock_;
@@ -92,6 +102,8 @@ class AccessKeyStore {
   absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   std::map<std::string, internal::iam::v1::AccessKeyRecord> records_ ABSL_GUARDED_BY(mu_);
+  // Shared databases: follows other replicas' changes (dropped first).
+  std::unique_ptr<storage::Database::FamilyWatch> watch_;
 };
 
 // A SPIFFE ID as an access key's owner: "spiffe://<trust domain>/<path>",

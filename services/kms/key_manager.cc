@@ -33,6 +33,8 @@ using key_manager_internal::InvalidMarkerError;
 using key_manager_internal::kAlgorithm;
 using key_manager_internal::kAliasesFamily;
 using key_manager_internal::KeyRecord;
+using key_manager_internal::kGenerationFamily;
+using key_manager_internal::kGenerationKey;
 using key_manager_internal::kKeysFamily;
 using key_manager_internal::kMaterialFamily;
 using key_manager_internal::NotFound;
@@ -170,10 +172,33 @@ KeyManager::KeyManager(const KeyManagerOptions& options, crypto::SecureBuffer ro
       clock_(options.clock ? options.clock : RealClock()),
       root_key_(std::move(root_key)) {}
 
-KeyManager::~KeyManager() = default;
+KeyManager::~KeyManager() { watch_.reset(); }
+
+namespace {
+constexpr char kReplicaConflict[] = "the keystore was changed by another replica";
+}  // namespace
+
+bool IsReplicaConflict(const absl::Status& status) {
+  return absl::IsAborted(status) && absl::StartsWith(status.message(), kReplicaConflict);
+}
+
+std::vector<std::string> KeyManager::ColumnFamilies() {
+  return {kKeysFamily, kMaterialFamily, kAliasesFamily, kGenerationFamily};
+}
 
 absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(const KeyManagerOptions& options,
                                                              crypto::SecureBuffer root_key) {
+  storage::DatabaseOptions db_options;
+  db_options.path = options.db_path;
+  db_options.column_families = ColumnFamilies();
+  db_options.sync_writes = options.sync_writes;
+  COFFER_ASSIGN_OR_RETURN(auto db, storage::Database::Open(db_options));
+  return Open(options, std::move(root_key), std::move(db));
+}
+
+absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
+    const KeyManagerOptions& options, crypto::SecureBuffer root_key,
+    std::unique_ptr<storage::Database> db) {
   if (root_key.size() != crypto::kAeadKeyBytes) {
     return absl::FailedPreconditionError("root key must be 32 bytes");
   }
@@ -181,18 +206,55 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(const KeyManagerOpt
     return absl::InvalidArgumentError("max_key_versions must be at least 1");
   }
   std::unique_ptr<KeyManager> store(new KeyManager(options, std::move(root_key)));
-  storage::DatabaseOptions db_options;
-  db_options.path = options.db_path;
-  db_options.column_families = {kKeysFamily, kMaterialFamily, kAliasesFamily};
-  db_options.sync_writes = options.sync_writes;
-  COFFER_ASSIGN_OR_RETURN(store->db_, storage::Database::Open(db_options));
-  COFFER_RETURN_IF_ERROR(store->Load());
+  store->db_ = std::move(db);
+  if (store->db_->shared()) {
+    // Watch first, then read: a change between the two is seen either way.
+    KeyManager* self = store.get();
+    COFFER_ASSIGN_OR_RETURN(
+        store->watch_, store->db_->WatchFamily(kGenerationFamily, [self](absl::string_view) {
+          if (absl::Status s = self->Refresh(); !s.ok()) {
+            log::Warn("kms", "keystore refresh failed", {{"error", s.ToString()}});
+          }
+        }));
+    {
+      absl::MutexLock turn(&store->write_mu_);
+      store->generation_ = std::string(1, '\0');  // no generation is this: Refresh reads
+    }
+    COFFER_RETURN_IF_ERROR(store->Refresh());
+    return store;
+  }
+  absl::MutexLock turn(&store->write_mu_);
+  absl::WriterMutexLock lock(&store->mu_);
+  COFFER_RETURN_IF_ERROR(store->LoadFrom(store->keys_, store->aliases_));
   return store;
 }
 
-absl::Status KeyManager::Load() {
-  absl::MutexLock turn(&write_mu_);  // one change at a time
-  absl::WriterMutexLock lock(&mu_);
+absl::Status KeyManager::Refresh() {
+  if (!db_->shared()) return absl::OkStatus();
+  absl::MutexLock turn(&write_mu_);  // no change of this replica meanwhile
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    COFFER_ASSIGN_OR_RETURN(std::optional<std::string> before,
+                            db_->Get(kGenerationFamily, kGenerationKey));
+    if (before.value_or("") == generation_) return absl::OkStatus();
+    std::map<std::string, std::unique_ptr<LoadedKey>> keys;
+    std::map<std::string, AliasRecord> aliases;
+    COFFER_RETURN_IF_ERROR(LoadFrom(keys, aliases));
+    COFFER_ASSIGN_OR_RETURN(std::optional<std::string> after,
+                            db_->Get(kGenerationFamily, kGenerationKey));
+    if (after != before) continue;  // changed while it was read: a mix
+    {
+      absl::WriterMutexLock lock(&mu_);
+      keys_.swap(keys);
+      aliases_.swap(aliases);
+    }
+    generation_ = before.value_or("");
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError("the keystore kept changing while it was read; try again");
+}
+
+absl::Status KeyManager::LoadFrom(std::map<std::string, std::unique_ptr<LoadedKey>>& keys,
+                                  std::map<std::string, AliasRecord>& aliases) {
   absl::Status status;
   COFFER_RETURN_IF_ERROR(db_->Scan(kKeysFamily, {}, [&](absl::string_view k, absl::string_view v) {
     auto key = std::make_unique<LoadedKey>();
@@ -200,7 +262,7 @@ absl::Status KeyManager::Load() {
       status = absl::DataLossError(absl::StrCat("keystore: unreadable key record ", k));
       return false;
     }
-    keys_[std::string(k)] = std::move(key);
+    keys[std::string(k)] = std::move(key);
     return true;
   }));
   COFFER_RETURN_IF_ERROR(status);
@@ -214,8 +276,8 @@ absl::Status KeyManager::Load() {
           return false;
         }
         std::string key_id(k.substr(0, slash));
-        auto it = keys_.find(key_id);
-        if (it == keys_.end()) return true;  // orphan from an interrupted purge; ignored
+        auto it = keys.find(key_id);
+        if (it == keys.end()) return true;  // orphan from an interrupted purge; ignored
         auto opened =
             crypto::AeadOpen(root_key_, sealed.sealed(), MaterialAd(key_id, sealed.version()));
         if (!opened.ok()) {
@@ -233,7 +295,7 @@ absl::Status KeyManager::Load() {
         return true;
       }));
   COFFER_RETURN_IF_ERROR(status);
-  for (auto& [id, key] : keys_) {
+  for (auto& [id, key] : keys) {
     if (key->material.empty() || !key->material.back()) {
       return absl::DataLossError(absl::StrCat("keystore: key ", id, " has no current material"));
     }
@@ -255,7 +317,7 @@ absl::Status KeyManager::Load() {
           status = absl::DataLossError(absl::StrCat("keystore: unreadable alias record ", k));
           return false;
         }
-        aliases_[std::string(k)] = std::move(alias);
+        aliases[std::string(k)] = std::move(alias);
         return true;
       }));
   return status;
@@ -289,8 +351,31 @@ absl::Status KeyManager::WriteOrInternal(const storage::WriteBatch& batch) {
   write_mu_.AssertHeld();
   mu_.Unlock();  // readers go on during the synced write (see the header)
   if (options_.before_write_for_test) options_.before_write_for_test();
-  absl::Status s = db_->Write(batch);
+  absl::Status s;
+  if (db_->shared()) {
+    // Commits only on the generation this replica's memory reflects.
+    std::string next = NewUuid();
+    s = db_->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
+      COFFER_ASSIGN_OR_RETURN(std::optional<std::string> current,
+                              txn.GetForUpdate(kGenerationFamily, kGenerationKey));
+      if (current.value_or("") != generation_) return absl::AbortedError(kReplicaConflict);
+      for (const storage::WriteBatch::Op& op : batch.ops()) {
+        if (op.is_delete) {
+          txn.Delete(op.column_family, op.key);
+        } else {
+          txn.Put(op.column_family, op.key, op.value);
+        }
+      }
+      txn.Put(kGenerationFamily, kGenerationKey, next);
+      return absl::OkStatus();
+    });
+    if (s.ok()) generation_ = std::move(next);
+    if (absl::IsAborted(s)) s = absl::AbortedError(kReplicaConflict);
+  } else {
+    s = db_->Write(batch);
+  }
   mu_.Lock();
+  if (IsReplicaConflict(s)) return s;
   if (s.ok() || IsWouldBlock(s)) return s;  // the latter: runs again where it may block
   return ErrorWithCode(s.code(), reason::kKmsInternal,
                        absl::StrCat("keystore write failed: ", s.message()));

@@ -84,7 +84,24 @@ class KeyManager {
   // FAILED_PRECONDITION when material does not unseal (wrong root key).
   static absl::StatusOr<std::unique_ptr<KeyManager>> Open(const KeyManagerOptions& options,
                                                           crypto::SecureBuffer root_key);
+  // The same on a database opened elsewhere (options.db_path unused), such
+  // as etcd's, which KMS replicas share (storage::Engine). Then every change
+  // commits only if no replica changed the keystore since this one last
+  // read it (else ABORTED, IsReplicaConflict: Refresh and run it again),
+  // and a watch refreshes this replica whenever another one changes it.
+  static absl::StatusOr<std::unique_ptr<KeyManager>> Open(const KeyManagerOptions& options,
+                                                          crypto::SecureBuffer root_key,
+                                                          std::unique_ptr<storage::Database> db);
   ~KeyManager();
+  // The column families Open's database must have.
+  static std::vector<std::string> ColumnFamilies();
+
+  // Replicas: reads the keystore again when another replica changed it
+  // since this one last read it (cheap otherwise: one read). Never needed
+  // on a database of this process's own.
+  absl::Status Refresh();
+  // Whether the keystore is shared with other replicas.
+  bool shared() const { return db_->shared(); }
 
   absl::StatusOr<v1::CreateKeyResponse> CreateKey(const v1::CreateKeyRequest& request);
   absl::StatusOr<v1::DescribeKeyResponse> DescribeKey(const v1::DescribeKeyRequest& request);
@@ -154,7 +171,9 @@ class KeyManager {
   using Context = std::map<std::string, std::string>;
 
   KeyManager(const KeyManagerOptions& options, crypto::SecureBuffer root_key);
-  absl::Status Load();
+  // Reads and unseals the whole keystore into `keys` and `aliases`.
+  absl::Status LoadFrom(std::map<std::string, std::unique_ptr<LoadedKey>>& keys,
+                        std::map<std::string, ::coffer::internal::kms::v1::AliasRecord>& aliases);
 
   // "arn:<partition>:kms:<region>:<account>:", the start of every ARN here.
   std::string ArnPrefix() const;
@@ -219,12 +238,20 @@ class KeyManager {
   // Held by every change for its whole length (before mu_): one change at a
   // time, so a change may release mu_ during its write (WriteOrInternal).
   absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Shared keystores: the generation this replica's memory reflects (each
+  // change writes a new one; see Open).
+  std::string generation_ ABSL_GUARDED_BY(write_mu_);
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<LoadedKey>> keys_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, ::coffer::internal::kms::v1::AliasRecord> aliases_ ABSL_GUARDED_BY(mu_);
   // Keys whose refused automatic rotation maintenance has logged (once per
   // key and process; erased with the key).
   std::set<std::string> refusal_logged_ ABSL_GUARDED_BY(mu_);
+  // Shared keystores: follows the generation (dropped first).
+  std::unique_ptr<storage::Database::FamilyWatch> watch_;
 };
+
+// A change refused because another replica changed the keystore first.
+bool IsReplicaConflict(const absl::Status& status);
 
 }  // namespace coffer::kms

@@ -65,6 +65,10 @@ using ::coffer::internal::kms::v1::SealedMaterial;
 inline constexpr char kKeysFamily[] = "keys";
 inline constexpr char kMaterialFamily[] = "material";
 inline constexpr char kAliasesFamily[] = "aliases";
+// Shared keystores (etcd): kGenerationKey holds a value each change
+// replaces, in the same write.
+inline constexpr char kGenerationFamily[] = "generation";
+inline constexpr char kGenerationKey[] = "keystore";
 inline constexpr char kAlgorithm[] = "SYMMETRIC_DEFAULT";
 
 // ValidationException: empty, or longer than 2048 characters.

@@ -3,6 +3,7 @@
 #include <functional>
 #include <utility>
 
+#include "libs/common/errors.h"
 #include "libs/common/status_macros.h"
 #include "libs/rpc/unary.h"
 
@@ -33,6 +34,17 @@ grpc::ServerUnaryReactor* KmsService::Run(
       [this, method, check, work](const authz::Access& access) -> absl::StatusOr<Response> {
         COFFER_RETURN_IF_ERROR(check(access));
         absl::StatusOr<Response> result = work();
+        // Replicas: another one changed the keystore first (the call runs
+        // again on what it wrote), or a key or material version another
+        // one just made has not reached this one yet (looked up again once).
+        for (int attempt = 0; store_->shared() && attempt < 5; ++attempt) {
+          const std::string reason = ErrorReason(result.status());
+          const bool may_be_stale =
+              attempt == 0 && (reason == reason::kNotFound || reason == reason::kInvalidCiphertext);
+          if (!IsReplicaConflict(result.status()) && !may_be_stale) break;
+          COFFER_RETURN_IF_ERROR(store_->Refresh());
+          result = work();
+        }
         if (probe_ != nullptr && IsCryptoOperation(method)) {
           probe_->CryptoOperation(std::string(method), result.ok());
         }

@@ -19,6 +19,7 @@
 #include "libs/rpc/server.h"
 #include "libs/rpc/unix_socket_server.h"
 #include "libs/runtime/service_flags.h"
+#include "libs/storage/flags.h"
 #include "services/kms/access_keys.h"
 #include "services/kms/access_keys_service.h"
 #include "services/kms/key_manager.h"
@@ -27,7 +28,8 @@
 #include "services/kms/kubernetes_plugin.h"
 #include "services/kms/root_key.h"
 
-ABSL_FLAG(std::string, data_dir, "var/data/kms", "directory of the keystore (RocksDB)");
+ABSL_FLAG(std::string, data_dir, "var/data/kms",
+          "directory of the keystore's RocksDB (unless --storage says otherwise)");
 ABSL_FLAG(std::string, root_key_file, "",
           "file with the 32-byte root key (mode 0600); required unless --dev_mode");
 ABSL_FLAG(bool, dev_mode, false,
@@ -73,7 +75,6 @@ absl::Status Run() {
   COFFER_ASSIGN_OR_RETURN(crypto::SecureBuffer root_key, root_source->Load());
 
   KeyManagerOptions options;
-  options.db_path = data_dir + "/keystore";
   const runtime::ArnParts arn = runtime::ArnFromFlags();
   options.partition = arn.partition;
   options.region = arn.region;
@@ -82,19 +83,24 @@ absl::Status Run() {
   if (options.max_key_versions < 1) {
     return absl::InvalidArgumentError("--max_key_versions must be at least 1");
   }
-  COFFER_ASSIGN_OR_RETURN(auto store, KeyManager::Open(options, std::move(root_key)));
+  COFFER_ASSIGN_OR_RETURN(auto engine, storage::EngineFromFlags(data_dir, "kms"));
+  COFFER_ASSIGN_OR_RETURN(auto keystore_db, engine->Open("keystore", KeyManager::ColumnFamilies()));
+  COFFER_ASSIGN_OR_RETURN(auto store,
+                          KeyManager::Open(options, std::move(root_key), std::move(keystore_db)));
   log::Info("kms", "keystore unsealed",
-            {{"root_key", root_source->Describe()}, {"data_dir", data_dir}});
+            {{"root_key", root_source->Describe()}, {"storage", engine->description()}});
 
   AccessKeyStoreOptions access_key_options;
-  access_key_options.db_path = data_dir + "/access_keys";
   // Identities that act by certificate or socket only: the store, the
   // gateway itself, and the API server of the Kubernetes KMS plugin (whose
   // policy may open what the plugin sealed).
   access_key_options.reserved_identities = {absl::GetFlag(FLAGS_store_spiffe_id),
                                             absl::GetFlag(FLAGS_gateway_spiffe_id),
                                             absl::GetFlag(FLAGS_kubernetes_kms_identity)};
-  COFFER_ASSIGN_OR_RETURN(auto access_keys, AccessKeyStore::Open(access_key_options, store.get()));
+  COFFER_ASSIGN_OR_RETURN(auto access_keys_db,
+                          engine->Open("access_keys", AccessKeyStore::ColumnFamilies()));
+  COFFER_ASSIGN_OR_RETURN(auto access_keys, AccessKeyStore::Open(access_key_options, store.get(),
+                                                                 std::move(access_keys_db)));
 
   COFFER_ASSIGN_OR_RETURN(auto metrics, runtime::StartMetrics("kms"));
   KmsProbe probe(*metrics->registry());
