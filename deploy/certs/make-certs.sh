@@ -14,7 +14,10 @@
 # server certificate of a development etcd cluster whose clients (coffer-kms
 # and coffer-store with --storage=etcd:...) check it by host name. It carries
 # spiffe://<trust-domain>/etcd, DNS SANs localhost and each HOST, IP SAN
-# 127.0.0.1, and is good for serverAuth only (no Coffer identity).
+# 127.0.0.1, and is good for serverAuth and clientAuth: with
+# --client-cert-auth, etcd's own gRPC gateway dials the client port with it
+# (with a server-only certificate etcd rejects those connections, and logs
+# each). As a Coffer caller it is allowed nothing unless a policy says so.
 # scripts/up.sh --ha uses --etcd=localhost, docker-compose.ha.yml the names
 # of its members.
 #
@@ -134,9 +137,11 @@ if [[ ${#ETCD_HOSTS[@]} -gt 0 ]]; then
   if [[ ! -s "$OUT/etcd.crt" || ! -s "$OUT/etcd.key" ]]; then
     reissue=1
   else
-    sans=$(openssl x509 -in "$OUT/etcd.crt" -noout -ext subjectAltName 2>/dev/null || true)
+    ext=$(openssl x509 -in "$OUT/etcd.crt" -noout -ext subjectAltName,extendedKeyUsage 2>/dev/null ||
+      true)
+    grep -q "TLS Web Client Authentication" <<<"$ext" || reissue=1
     for host in "${ETCD_HOSTS[@]}"; do
-      grep -q -E "DNS:${host//./\\.}(,|\$)" <<<"$sans" || reissue=1
+      grep -q -E "DNS:${host//./\\.}(,|\$)" <<<"$ext" || reissue=1
     done
   fi
   if [[ $reissue -eq 1 ]]; then
@@ -150,7 +155,7 @@ if [[ ${#ETCD_HOSTS[@]} -gt 0 ]]; then
     cat >"$WORK/etcd.ext" <<EXT
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
+extendedKeyUsage = serverAuth, clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 subjectAltName = URI:spiffe://$TRUST_DOMAIN/etcd, $dns, IP:127.0.0.1
