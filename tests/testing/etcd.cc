@@ -210,6 +210,15 @@ absl::Status EtcdCluster::Restart(int member, bool wait_healthy) {
   return WaitHealthy(member, absl::Seconds(30));
 }
 
+int EtcdCluster::Leader() const {
+  for (int i = 0; i < size(); ++i) {
+    if (members_[i].process == nullptr || !members_[i].process->running()) continue;
+    const std::string metrics = HttpGet(members_[i].metrics_port, "/metrics");
+    if (absl::StrContains(metrics, "\netcd_server_is_leader 1")) return i;
+  }
+  return -1;
+}
+
 bool EtcdCluster::Healthy(int member) const {
   const std::string body = HttpGet(members_[member].metrics_port, "/health");
   return absl::StrContains(body, "\"health\":\"true\"");

@@ -54,6 +54,9 @@ class EtcdCluster {
   absl::Status Restart(int member, bool wait_healthy = true);
   // Whether the member answers /health with "true" now.
   bool Healthy(int member) const;
+  // The member that is the leader now (its etcd_server_is_leader gauge is
+  // 1), or -1 when none is.
+  int Leader() const;
   // The member's log so far.
   std::string Log(int member) const;
 
