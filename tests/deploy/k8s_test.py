@@ -5,7 +5,13 @@ probes on each service's health-only port; non-root, read-only root
 filesystem, no privilege escalation, all capabilities dropped,
 RuntimeDefault seccomp, resource requests and limits; NetworkPolicies (deny
 by default, the KMS reachable from the store only, workers from the rotator
-only); cert-manager Certificates carrying the SPIFFE IDs each peer pins.
+only); cert-manager Certificates carrying the SPIFFE IDs each peer pins;
+every path flag on a mounted volume. The ha overlay also: coffer-kms and
+coffer-store replicas on the coffer-etcd cluster (every member, by the names
+its certificate carries, with a client certificate of the CA etcd trusts and
+no other workload holds), one root key Secret for every KMS replica, an etcd
+of an odd number of members reachable on its client port from the KMS and
+the store only.
 Also deploy/k8s/kms-plugin: the EncryptionConfiguration and the static Pod
 that serves it agree (socket, key, identity, policy) and the Pod is as
 hardened as the rest.
@@ -44,6 +50,130 @@ def flag(args, name):
 
 def by_kind(docs, kind):
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+# Flags naming a file or directory the process reads or writes (Coffer's and
+# etcd's spellings).
+PATH_FLAGS = ("data_dir", "audit_dir", "policy_file", "root_key_file", "tls_ca", "tls_cert",
+              "tls_key", "etcd_ca", "etcd_cert", "etcd_key", "config", "data-dir", "cert-file",
+              "key-file", "trusted-ca-file", "peer-cert-file", "peer-key-file",
+              "peer-trusted-ca-file")
+WRITTEN = ("data_dir", "audit_dir", "data-dir")
+
+
+def volume_of(container, pod, claims, path):
+    """The volume (as in the pod spec; a claim template as {"claim": name})
+    and mount a path is on, or (None, None)."""
+    best = None
+    for m in container.get("volumeMounts", []):
+        if path == m["mountPath"] or path.startswith(m["mountPath"].rstrip("/") + "/"):
+            if best is None or len(m["mountPath"]) > len(best["mountPath"]):
+                best = m
+    if best is None:
+        return None, None
+    for v in pod.get("volumes", []):
+        if v["name"] == best["name"]:
+            return v, best
+    if best["name"] in claims:
+        return {"name": best["name"], "claim": best["name"]}, best
+    return None, best
+
+
+def check_ha_etcd(workloads, certs, services, pdbs, ingress_from):
+    """The ha overlay: the KMS and the store on the coffer-etcd cluster."""
+    etcd = workloads.get("coffer-etcd")
+    check(etcd is not None and etcd["kind"] == "StatefulSet", "ha: no coffer-etcd StatefulSet")
+    if etcd is None:
+        return
+    members = etcd["spec"]["replicas"]
+    check(members >= 3 and members % 2 == 1, f"ha: etcd has {members} members (3, 5...)")
+    check(etcd["spec"].get("podManagementPolicy") == "Parallel",
+          "ha: etcd members do not start together (podManagementPolicy: Parallel)")
+    svc_name = etcd["spec"]["serviceName"]
+    svc = services.get(svc_name, {}).get("spec", {})
+    labels = etcd["spec"]["template"]["metadata"]["labels"]
+    check(svc.get("clusterIP") == "None" and svc.get("publishNotReadyAddresses") is True and
+          svc.get("selector") and set(svc["selector"].items()) <= set(labels.items()),
+          f"ha: {svc_name} is not a headless Service of the etcd members publishing them unready")
+    pod = etcd["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    args = c.get("args", [])
+    hosts = [f"coffer-etcd-{i}.{svc_name}.coffer.svc" for i in range(members)]
+    for needed in ("--client-cert-auth", "--peer-client-cert-auth"):
+        check(needed in args, f"ha: etcd runs without {needed}")
+    for url_flag in ("listen-client-urls", "advertise-client-urls", "listen-peer-urls",
+                     "initial-advertise-peer-urls"):
+        check((flag(args, url_flag) or "").startswith("https://"), f"ha: etcd --{url_flag} not https")
+    initial = sorted((flag(args, "initial-cluster") or "").split(","))
+    check(initial == sorted(f"coffer-etcd-{i}=https://{h}:2380" for i, h in enumerate(hosts)),
+          f"ha: etcd --initial-cluster {initial} is not its {members} members")
+
+    def cert_of_secret(secret):
+        return next((x for x in certs.values() if x["spec"]["secretName"] == secret), None)
+
+    def secret_volume(pod_spec, container, path):
+        vol, _ = volume_of(container, pod_spec, set(), path)
+        return (vol or {}).get("secret", {}).get("secretName")
+
+    server = cert_of_secret(secret_volume(pod, c, flag(args, "cert-file") or "?"))
+    trusted = secret_volume(pod, c, flag(args, "trusted-ca-file") or "?")
+    trusted_cert = cert_of_secret(trusted)
+    check(server is not None and trusted_cert is not None,
+          "ha: etcd's --cert-file or --trusted-ca-file is not from a cert-manager Certificate")
+    trusted_issuer = trusted_cert["spec"]["issuerRef"]["name"] if trusted_cert else None
+    server_names = set(server["spec"].get("dnsNames", [])) if server else set()
+
+    client_secrets = set()
+    for name in ("coffer-kms", "coffer-store"):
+        w = workloads[name]
+        wpod = w["spec"]["template"]["spec"]
+        wc = wpod["containers"][0]
+        wargs = wc["args"]
+        check(w["spec"]["replicas"] >= 2, f"ha: {name} has one replica")
+        pdb = pdbs.get(name, {}).get("spec", {})
+        check(pdb.get("maxUnavailable", 0) >= 1 and pdb["maxUnavailable"] < w["spec"]["replicas"]
+              or 1 <= pdb.get("minAvailable", 0) < w["spec"]["replicas"],
+              f"ha: {name}'s PDB {pdb} does not keep one replica up while letting one go")
+        storage = flag(wargs, "storage") or ""
+        check(storage.startswith("etcd:"), f"ha: {name} is not on etcd: --storage={storage}")
+        endpoints = storage[len("etcd:"):].split(",")
+        check(sorted(endpoints) == sorted(f"{h}:2379" for h in hosts),
+              f"ha: {name} names {endpoints}, not every member of {svc_name} on 2379")
+        for e in endpoints:
+            check(e.rsplit(":", 1)[0] in server_names,
+                  f"ha: {name} calls {e}, which etcd's certificate does not name")
+        files = {flag(wargs, f) for f in ("etcd_ca", "etcd_cert", "etcd_key")}
+        check(None not in files, f"ha: {name} lacks an --etcd_ca/--etcd_cert/--etcd_key")
+        secrets = {secret_volume(wpod, wc, p) for p in files if p}
+        check(len(secrets) == 1 and None not in secrets,
+              f"ha: {name}'s etcd files are not from one Secret: {secrets}")
+        client_secrets |= secrets
+        client = cert_of_secret(next(iter(secrets))) if secrets else None
+        check(client is not None and client["spec"]["issuerRef"]["name"] == trusted_issuer,
+              f"ha: {name}'s etcd client certificate is not from {trusted_issuer}, the CA etcd trusts")
+    # The etcd client certificate: in the KMS and store pods only.
+    for name, w in workloads.items():
+        if name in ("coffer-kms", "coffer-store"):
+            continue
+        mounted = {v.get("secret", {}).get("secretName")
+                   for v in w["spec"]["template"]["spec"].get("volumes", [])}
+        check(not (mounted & client_secrets), f"ha: {name} mounts the etcd client certificate")
+
+    # One root key for every KMS replica: a Secret, not a per-replica volume.
+    kms = workloads["coffer-kms"]
+    kpod = kms["spec"]["template"]["spec"]
+    root_key = flag(kpod["containers"][0]["args"], "root_key_file") or "?"
+    check(secret_volume(kpod, kpod["containers"][0], root_key) is not None,
+          f"ha: the KMS replicas' --root_key_file={root_key} is not from one Secret")
+
+    pdb = pdbs.get("coffer-etcd", {}).get("spec", {})
+    quorum = members // 2 + 1
+    check(pdb.get("maxUnavailable", members) <= members - quorum or
+          pdb.get("minAvailable", 0) >= quorum, f"ha: etcd's PDB {pdb} can break quorum")
+    check(ingress_from("coffer-etcd", 2379) == {"coffer-kms", "coffer-store"},
+          f"ha: etcd's client port is reachable from {ingress_from('coffer-etcd', 2379)}")
+    check(ingress_from("coffer-etcd", 2380) == {"coffer-etcd"},
+          f"ha: etcd's peer port is reachable from {ingress_from('coffer-etcd', 2380)}")
 
 
 for overlay in ("deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overlays/ha"):
@@ -91,6 +221,17 @@ for overlay in ("deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overla
             res = c.get("resources", {})
             check(res.get("requests") and res.get("limits"), f"{where}: no requests/limits")
             args = c.get("args", [])
+            claims = {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])}
+            for name_ in PATH_FLAGS:
+                path = flag(args, name_)
+                if path is None:
+                    continue
+                vol, mount = volume_of(c, pod, claims, path)
+                check(vol is not None, f"{where}: --{name_}={path} is on no volume")
+                if vol is not None and name_ in WRITTEN:
+                    check(not mount.get("readOnly") and ("emptyDir" in vol or "claim" in vol or
+                                                         "persistentVolumeClaim" in vol),
+                          f"{where}: --{name_}={path} is not on a writable volume")
             health = flag(args, "health_listen_address")
             if args and args[0].startswith("coffer-") and args[0] != "coffer-agent":
                 check(health is not None, f"{where}: no health-only listener")
@@ -139,7 +280,10 @@ for overlay in ("deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overla
             if sel.get("app.kubernetes.io/name") != app:
                 continue
             for rule in np["spec"].get("ingress", []):
-                if port in [p["port"] for p in rule.get("ports", [])]:
+                # No ports: every port; no from: every source.
+                if not rule.get("ports") or port in [p["port"] for p in rule["ports"]]:
+                    if not rule.get("from"):
+                        sources.add("*")
                     for f in rule.get("from", []):
                         sources.add(f.get("podSelector", {}).get("matchLabels", {})
                                     .get("app.kubernetes.io/name", "?"))
@@ -159,6 +303,15 @@ for overlay in ("deploy/k8s/base", "deploy/k8s/overlays/dev", "deploy/k8s/overla
         for name in ("coffer-rotator", "coffer-worker-postgres", "coffer-gateway"):
             check(workloads[name]["spec"]["replicas"] >= 2, f"ha: {name} has one replica")
             check(pdbs[name]["spec"].get("minAvailable") == 1, f"ha: {name}'s PDB")
+        check_ha_etcd(workloads, certs, by_kind(docs, "Service"), pdbs, ingress_from)
+    # Several replicas of the KMS or the store only on etcd: on RocksDB each
+    # would have a database of its own.
+    for name in ("coffer-kms", "coffer-store"):
+        w = workloads.get(name)
+        if w and w["spec"].get("replicas", 1) > 1:
+            args = w["spec"]["template"]["spec"]["containers"][0]["args"]
+            check((flag(args, "storage") or "").startswith("etcd:"),
+                  f"{tag}: {name} has {w['spec']['replicas']} replicas but no --storage=etcd:")
     if tag == "dev":
         issuers = by_kind(docs, "Issuer")
         check("coffer-ca" in issuers, "dev: no coffer-ca Issuer")
