@@ -16,8 +16,10 @@
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
 #include "libs/crypto/random.h"
+#include "libs/storage/engine.h"
 #include "services/kms/ciphertext.h"
 #include "services/kms/root_key.h"
+#include "tests/testing/etcd.h"
 #include "tests/testing/matchers.h"
 #include "tests/testing/test_env.h"
 
@@ -26,20 +28,47 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class KeyManagerTest : public ::testing::Test {
+// The engines every KeyManagerTest runs on: RocksDB in a temp dir, and a
+// real etcd member (one for the whole program) under a prefix of the test's.
+class KeyManagerTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     root_ = std::string(crypto::RandomString(32));
+    if (GetParam() == "etcd") {
+      static testing::EtcdCluster* etcd = [] {
+        auto started = testing::EtcdCluster::Start(1);
+        EXPECT_TRUE(started.ok()) << started.status();
+        return started.ok() ? started->release() : nullptr;
+      }();
+      ASSERT_NE(etcd, nullptr);
+      storage::EngineOptions engine;
+      engine.storage = "etcd:" + etcd->endpoint(0);
+      engine.etcd_tls = etcd->client_tls();
+      engine.etcd_prefix = absl::StrCat("kms-test/", NewUuid(), "/");
+      engine.service = "kms";
+      auto made = storage::Engine::Create(engine);
+      ASSERT_TRUE(made.ok()) << made.status();
+      engine_ = std::move(made).value();
+    }
     Reopen();
+  }
+
+  // A KeyManager on this test's database and engine.
+  absl::StatusOr<std::unique_ptr<KeyManager>> OpenWith(KeyManagerOptions options,
+                                                       crypto::SecureBuffer root) {
+    options.db_path = dir_.Join("keystore");
+    if (engine_ == nullptr) return KeyManager::Open(options, std::move(root));
+    auto db = engine_->Open("keystore", KeyManager::ColumnFamilies());
+    if (!db.ok()) return db.status();
+    return KeyManager::Open(options, std::move(root), std::move(db).value());
   }
 
   void Reopen(KeyManagerOptions options = {}) {
     store_.reset();
-    options.db_path = dir_.Join("keystore");
     options.clock = &clock_;
     options.sync_writes = false;
     if (options_override_) options.max_keys = max_keys_, options.max_aliases_per_key = max_aliases_;
-    auto store = KeyManager::Open(options, crypto::SecureBuffer::Copy(root_));
+    auto store = OpenWith(options, crypto::SecureBuffer::Copy(root_));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(store).value();
   }
@@ -83,6 +112,7 @@ class KeyManagerTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::unique_ptr<storage::Engine> engine_;  // etcd only
   FakeClock clock_;
   std::string root_;
   std::unique_ptr<KeyManager> store_;
@@ -93,7 +123,10 @@ class KeyManagerTest : public ::testing::Test {
 
 using ::coffer::testing::HasReason;
 
-TEST_F(KeyManagerTest, CreateKeyDescribesItself) {
+INSTANTIATE_TEST_SUITE_P(Engines, KeyManagerTest, ::testing::Values("rocksdb", "etcd"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(KeyManagerTest, CreateKeyDescribesItself) {
   v1::CreateKeyRequest req;
   req.set_description("orders database");
   auto* tag = req.add_tags();
@@ -129,7 +162,7 @@ TEST_F(KeyManagerTest, CreateKeyDescribesItself) {
   EXPECT_THAT(store_->DescribeKey(other_account).status(), HasReason(reason::kNotFound));
 }
 
-TEST_F(KeyManagerTest, RoundTripWithAndWithoutContext) {
+TEST_P(KeyManagerTest, RoundTripWithAndWithoutContext) {
   std::string key = NewKey();
   auto blob = EncryptWith(key, "hello");
   ASSERT_TRUE(blob.ok()) << blob.status();
@@ -145,7 +178,7 @@ TEST_F(KeyManagerTest, RoundTripWithAndWithoutContext) {
   EXPECT_THAT(DecryptWith(*blob, ctx).status(), HasReason(reason::kInvalidCiphertext));
 }
 
-TEST_F(KeyManagerTest, EveryTamperedByteIsInvalidCiphertext) {
+TEST_P(KeyManagerTest, EveryTamperedByteIsInvalidCiphertext) {
   std::string key = NewKey();
   std::string blob = *EncryptWith(key, "attack at dawn");
   for (size_t i = 0; i < blob.size(); ++i) {
@@ -162,7 +195,7 @@ TEST_F(KeyManagerTest, EveryTamperedByteIsInvalidCiphertext) {
   EXPECT_THAT(DecryptWith("x").status(), HasReason(reason::kInvalidCiphertext));
 }
 
-TEST_F(KeyManagerTest, DecryptWithOtherKeyIdIsIncorrectKey) {
+TEST_P(KeyManagerTest, DecryptWithOtherKeyIdIsIncorrectKey) {
   std::string a = NewKey();
   std::string b = NewKey();
   std::string blob = *EncryptWith(a, "data");
@@ -171,7 +204,7 @@ TEST_F(KeyManagerTest, DecryptWithOtherKeyIdIsIncorrectKey) {
   EXPECT_THAT(DecryptWith(blob, {}, "alias/none").status(), HasReason(reason::kNotFound));
 }
 
-TEST_F(KeyManagerTest, RotationKeepsOldCiphertextAndReEncryptMovesToNewest) {
+TEST_P(KeyManagerTest, RotationKeepsOldCiphertextAndReEncryptMovesToNewest) {
   std::string key = NewKey();
   std::string old_blob = *EncryptWith(key, "v1 data", {{"a", "b"}});
   EXPECT_EQ(ParseCiphertext(old_blob)->version, 1u);
@@ -218,7 +251,7 @@ TEST_F(KeyManagerTest, RotationKeepsOldCiphertextAndReEncryptMovesToNewest) {
   EXPECT_EQ(rotations->rotations(1).key_material_version(), 3u);
 }
 
-TEST_F(KeyManagerTest, DisabledAndPendingDeletionKeysRefuseCrypto) {
+TEST_P(KeyManagerTest, DisabledAndPendingDeletionKeysRefuseCrypto) {
   std::string key = NewKey();
   std::string blob = *EncryptWith(key, "data");
   v1::DisableKeyRequest disable;
@@ -258,7 +291,7 @@ TEST_F(KeyManagerTest, DisabledAndPendingDeletionKeysRefuseCrypto) {
   EXPECT_THAT(store_->CancelKeyDeletion(cancel).status(), HasReason(reason::kInvalidState));
 }
 
-TEST_F(KeyManagerTest, SweeperDestroysDueKeysWithTheirAliasesAndMaterial) {
+TEST_P(KeyManagerTest, SweeperDestroysDueKeysWithTheirAliasesAndMaterial) {
   std::string doomed = NewKey();
   std::string kept = NewKey();
   v1::CreateAliasRequest alias;
@@ -298,7 +331,7 @@ TEST_F(KeyManagerTest, SweeperDestroysDueKeysWithTheirAliasesAndMaterial) {
   EXPECT_THAT(store_->DescribeKey(d).status(), HasReason(reason::kNotFound));
 }
 
-TEST_F(KeyManagerTest, AutomaticRotationFollowsThePeriod) {
+TEST_P(KeyManagerTest, AutomaticRotationFollowsThePeriod) {
   std::string key = NewKey();
   v1::EnableKeyRotationRequest enable;
   enable.set_key_id(key);
@@ -344,7 +377,7 @@ TEST_F(KeyManagerTest, AutomaticRotationFollowsThePeriod) {
 
 // The 26th on-demand rotation of a key is refused (AWS KMS's limit) and
 // changes nothing; automatic rotations do not count.
-TEST_F(KeyManagerTest, OnDemandRotationsStopAtTheLimit) {
+TEST_P(KeyManagerTest, OnDemandRotationsStopAtTheLimit) {
   ASSERT_EQ(kMaxOnDemandRotations, 25);
   std::string key = NewKey();
   v1::EnableKeyRotationRequest enable;
@@ -419,7 +452,7 @@ TEST_F(KeyManagerTest, OnDemandRotationsStopAtTheLimit) {
   EXPECT_TRUE(store_->RotateKeyOnDemand(other).ok());
 }
 
-TEST_F(KeyManagerTest, OnDemandCountOfOlderRecordsComesFromTheirHistory) {
+TEST_P(KeyManagerTest, OnDemandCountOfOlderRecordsComesFromTheirHistory) {
   std::string key = NewKey();
   v1::RotateKeyOnDemandRequest rotate;
   rotate.set_key_id(key);
@@ -449,7 +482,7 @@ TEST_F(KeyManagerTest, OnDemandCountOfOlderRecordsComesFromTheirHistory) {
 
 // max_key_versions bounds every rotation, and so the rotation history;
 // maintenance counts a refused automatic rotation and goes on.
-TEST_F(KeyManagerTest, MaterialVersionsAreBounded) {
+TEST_P(KeyManagerTest, MaterialVersionsAreBounded) {
   KeyManagerOptions options;
   options.max_key_versions = 4;
   Reopen(options);
@@ -501,16 +534,15 @@ TEST_F(KeyManagerTest, MaterialVersionsAreBounded) {
   EXPECT_EQ(*DecryptWith(blob), "still usable");
 }
 
-TEST_F(KeyManagerTest, MaxKeyVersionsMustBePositive) {
+TEST_P(KeyManagerTest, MaxKeyVersionsMustBePositive) {
   store_.reset();
   KeyManagerOptions options;
-  options.db_path = dir_.Join("keystore");
   options.max_key_versions = 0;
-  auto store = KeyManager::Open(options, crypto::SecureBuffer::Copy(root_));
+  auto store = OpenWith(options, crypto::SecureBuffer::Copy(root_));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(KeyManagerTest, AliasRules) {
+TEST_P(KeyManagerTest, AliasRules) {
   std::string a = NewKey();
   std::string b = NewKey();
   struct Case {
@@ -579,7 +611,7 @@ TEST_F(KeyManagerTest, AliasRules) {
   EXPECT_THAT(store_->DescribeKey(d).status(), HasReason(reason::kNotFound));
 }
 
-TEST_F(KeyManagerTest, AliasAndKeyCountLimits) {
+TEST_P(KeyManagerTest, AliasAndKeyCountLimits) {
   options_override_ = true;
   max_keys_ = 3;
   max_aliases_ = 2;
@@ -601,7 +633,7 @@ TEST_F(KeyManagerTest, AliasAndKeyCountLimits) {
   EXPECT_THAT(store_->CreateKey({}).status(), HasReason(reason::kLimitExceeded));
 }
 
-TEST_F(KeyManagerTest, EveryLimitIsRejectedWithTheRightReason) {
+TEST_P(KeyManagerTest, EveryLimitIsRejectedWithTheRightReason) {
   std::string key = NewKey();
   struct Case {
     std::string what;
@@ -732,7 +764,7 @@ TEST_F(KeyManagerTest, EveryLimitIsRejectedWithTheRightReason) {
   EXPECT_TRUE(tags(50, 3, 256).ok());
 }
 
-TEST_F(KeyManagerTest, ListKeysPagesWithoutGapsOrRepeats) {
+TEST_P(KeyManagerTest, ListKeysPagesWithoutGapsOrRepeats) {
   std::set<std::string> created;
   for (int i = 0; i < 25; ++i) created.insert(NewKey());
   std::set<std::string> seen;
@@ -753,7 +785,7 @@ TEST_F(KeyManagerTest, ListKeysPagesWithoutGapsOrRepeats) {
   EXPECT_EQ(seen, created);
 }
 
-TEST_F(KeyManagerTest, TagsMergeRemoveAndPage) {
+TEST_P(KeyManagerTest, TagsMergeRemoveAndPage) {
   std::string key = NewKey();
   v1::TagResourceRequest tag;
   tag.set_key_id(key);
@@ -788,7 +820,7 @@ TEST_F(KeyManagerTest, TagsMergeRemoveAndPage) {
   EXPECT_FALSE(second->truncated());
 }
 
-TEST_F(KeyManagerTest, DataKeysDecryptToThePlaintextCopy) {
+TEST_P(KeyManagerTest, DataKeysDecryptToThePlaintextCopy) {
   std::string key = NewKey();
   v1::GenerateDataKeyRequest gen;
   gen.set_key_id(key);
@@ -807,7 +839,7 @@ TEST_F(KeyManagerTest, DataKeysDecryptToThePlaintextCopy) {
   EXPECT_EQ(DecryptWith(wrapped->ciphertext_blob())->size(), 64u);
 }
 
-TEST_F(KeyManagerTest, BuiltInAliasCreatesAManagedKeyOnFirstUse) {
+TEST_P(KeyManagerTest, BuiltInAliasCreatesAManagedKeyOnFirstUse) {
   auto blob = EncryptWith("alias/coffer/secretsmanager", "secret");
   ASSERT_TRUE(blob.ok()) << blob.status();
   auto again = EncryptWith("alias/coffer/secretsmanager", "secret");
@@ -824,7 +856,7 @@ TEST_F(KeyManagerTest, BuiltInAliasCreatesAManagedKeyOnFirstUse) {
   EXPECT_THAT(EncryptWith("alias/made-up", "x").status(), HasReason(reason::kNotFound));
 }
 
-TEST_F(KeyManagerTest, KeysAliasesAndVersionsSurviveReopen) {
+TEST_P(KeyManagerTest, KeysAliasesAndVersionsSurviveReopen) {
   std::string key = NewKey();
   std::string blob = *EncryptWith(key, "persisted");
   v1::RotateKeyOnDemandRequest rotate;
@@ -840,9 +872,7 @@ TEST_F(KeyManagerTest, KeysAliasesAndVersionsSurviveReopen) {
 
   // The wrong root key unseals nothing.
   store_.reset();
-  KeyManagerOptions options;
-  options.db_path = dir_.Join("keystore");
-  auto wrong = KeyManager::Open(options, crypto::SecureBuffer::Random(32));
+  auto wrong = OpenWith(KeyManagerOptions(), crypto::SecureBuffer::Random(32));
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
@@ -892,7 +922,7 @@ TEST(RootKeyTest, DevelopmentSourceCreatesAPrivateKeyOnceAndReusesIt) {
 // A change's synced write does not hold up crypto calls: while a rotation's
 // write is stuck, Encrypt, Decrypt and GenerateDataKey still answer (with
 // the state before the change), and the change lands once the write does.
-TEST_F(KeyManagerTest, CryptoCallsDoNotWaitForAChangesWrite) {
+TEST_P(KeyManagerTest, CryptoCallsDoNotWaitForAChangesWrite) {
   std::atomic<bool> hold{false};
   absl::Notification in_write, release;
   KeyManagerOptions options;
@@ -948,6 +978,55 @@ TEST_F(KeyManagerTest, CryptoCallsDoNotWaitForAChangesWrite) {
   EXPECT_EQ(rotated->key_material_version(), 2u);
   EXPECT_EQ(store_->DescribeKey(describe)->key_metadata().current_key_material_version(), 2u);
   EXPECT_EQ(DecryptWith(*during).value_or("?"), "during");
+}
+
+}  // namespace
+}  // namespace coffer::kms
+
+namespace coffer::kms {
+namespace {
+
+// Two replicas on one etcd keystore.
+using KeyManagerReplicaTest = KeyManagerTest;
+INSTANTIATE_TEST_SUITE_P(Etcd, KeyManagerReplicaTest, ::testing::Values("etcd"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(KeyManagerReplicaTest, AChangeOnAStaleReplicaConflictsAndRunsAgainAfterRefresh) {
+  // Replica B makes its change only after A changed the keystore.
+  KeyManagerOptions options;
+  options.sync_writes = false;
+  std::atomic<bool> race{false};
+  options.before_write_for_test = [&] {
+    if (race.exchange(false)) NewKey();  // on A
+  };
+  auto replica_b = OpenWith(options, crypto::SecureBuffer::Copy(root_));
+  ASSERT_TRUE(replica_b.ok()) << replica_b.status();
+  KeyManager& b = **replica_b;
+
+  // B learns of A's key through the watch.
+  const std::string key = NewKey();
+  v1::DescribeKeyRequest describe;
+  describe.set_key_id(key);
+  ASSERT_TRUE(testing::WaitFor([&] { return b.DescribeKey(describe).ok(); }, absl::Seconds(5)));
+
+  v1::CreateAliasRequest alias;
+  alias.set_alias_name("alias/raced");
+  alias.set_target_key_id(key);
+  race = true;
+  auto raced = b.CreateAlias(alias);
+  ASSERT_FALSE(raced.ok());
+  EXPECT_TRUE(IsReplicaConflict(raced.status())) << raced.status();
+  ASSERT_TRUE(b.Refresh().ok());
+  auto again = b.CreateAlias(alias);
+  ASSERT_TRUE(again.ok()) << again.status();
+
+  // Nothing of either change was lost: A sees B's alias, B has A's 2 keys.
+  v1::DescribeKeyRequest by_alias;
+  by_alias.set_key_id("alias/raced");
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return store_->DescribeKey(by_alias).ok(); }, absl::Seconds(5)));
+  v1::ListKeysRequest list;
+  EXPECT_EQ(b.ListKeys(list)->keys_size(), 2);
 }
 
 }  // namespace
