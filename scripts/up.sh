@@ -51,7 +51,7 @@ chmod 700 "$VAR/audit"
 GUARD=(--policy_file="$VAR/policy.json" --audit_dir="$VAR/audit")
 
 pids=()       # what this run started, but etcd
-etcd_pids=()  # etcd members (--ha): stopped last, once the replicas on them are
+etcd_pids=()  # etcd members (--ha): stop() ends them after the replicas on them
 declare -A names=()  # pid -> name
 stopping=0
 stop() {
@@ -169,6 +169,11 @@ start_etcd() {
 ROOT_KEY="$VAR/data/kms-root.key"
 make_root_key() {
   if [ ! -e "$ROOT_KEY" ]; then
+    if [ -d "$VAR/etcd" ]; then
+      echo "error: var/etcd holds the data of an earlier --ha run but $ROOT_KEY, the" \
+        "root key it was sealed under, is gone: put it back, or delete var/etcd to start over" >&2
+      exit 1
+    fi
     (umask 077; head -c 32 /dev/urandom > "$ROOT_KEY.tmp")
     sync "$ROOT_KEY.tmp"
     mv "$ROOT_KEY.tmp" "$ROOT_KEY"
@@ -189,8 +194,8 @@ if [ "$HA" = 0 ]; then
   start_kms kms 7701 9701 --data_dir="$VAR/data/kms" --dev_mode "${GUARD[@]}"
   start_store store 7702 9702 --data_dir="$VAR/data/store" --kms_address=localhost:7701 "${GUARD[@]}"
 else
-  start_etcd
   make_root_key
+  start_etcd
   # The first replicas on the usual ports, so cofferctl and the rest of the
   # stack find them; the second ones on 7721 and 7722, each store with a
   # KMS of its own. Each replica has its own local directory and audit log.
