@@ -117,6 +117,9 @@ class EtcdFamilyWatch final : public Database::FamilyWatch {
   bool lost_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// The revision of the last transaction this thread committed.
+thread_local int64_t last_commit_revision = 0;
+
 class EtcdTransaction final : public Transaction {
  public:
   explicit EtcdTransaction(const EtcdDatabase* db) : db_(db) {}
@@ -167,6 +170,7 @@ class EtcdTransaction final : public Transaction {
     for (etcd::Op& op : ops) txn.Then(std::move(op));
     COFFER_ASSIGN_OR_RETURN(etcd::TxnResult result, db_->client().Txn(txn));
     if (!result.succeeded) return absl::AbortedError("a key read changed before the commit");
+    last_commit_revision = result.revision;
     return absl::OkStatus();
   }
 
@@ -315,6 +319,8 @@ absl::Status EtcdDatabase::Scan(
   }
   return absl::OkStatus();
 }
+
+int64_t EtcdDatabase::LastCommitRevision() { return last_commit_revision; }
 
 absl::StatusOr<std::unique_ptr<Database::FamilyWatch>> EtcdDatabase::WatchFamily(
     absl::string_view column_family, std::function<void(absl::string_view key)> on_change) {

@@ -64,6 +64,8 @@ class EtcdDatabase final : public Database {
   // The etcd key of `key` in `column_family`; INVALID_ARGUMENT naming an
   // unknown family.
   absl::StatusOr<std::string> EtcdKey(absl::string_view column_family, absl::string_view key) const;
+  // The etcd revision of the last RunTransaction this thread committed.
+  static int64_t LastCommitRevision();
   // "<key_prefix><family>/", the start of every etcd key of the family.
   absl::StatusOr<std::string> FamilyPrefix(absl::string_view column_family) const;
 

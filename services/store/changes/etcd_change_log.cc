@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
+#include "libs/common/log.h"
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
 #include "libs/storage/key_encoding.h"
@@ -184,9 +185,11 @@ absl::Status EtcdChangeLog::Commit(storage::Database* db, Clock* clock,
     return absl::InvalidArgumentError(
         absl::StrCat("at most ", kMaxEventsPerWrite, " change events per write"));
   }
-  return db->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
+  size_t staged = 0;
+  COFFER_RETURN_IF_ERROR(db->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
     std::vector<coffer::v1::ChangeEvent> events;
     COFFER_RETURN_IF_ERROR(fn(txn, &events));
+    staged = events.size();
     COFFER_CHECK(events.size() <= max_events, "more change events than reserved");
     const absl::Time now = clock->Now();
     for (coffer::v1::ChangeEvent& event : events) {
@@ -196,7 +199,18 @@ absl::Status EtcdChangeLog::Commit(storage::Database* db, Clock* clock,
       txn.Put(schema::kChanges, NextKey(), event.SerializeAsString());
     }
     return absl::OkStatus();
-  });
+  }));
+  // A change this replica acknowledged is in its watch streams: wait until
+  // the watch delivered its events (they are the write's first `staged`).
+  if (staged > 0) {
+    const uint64_t last =
+        PositionOf(storage::EtcdDatabase::LastCommitRevision(), static_cast<uint64_t>(staged - 1));
+    if (AwaitWatermark(last, absl::Seconds(5)) < last) {
+      log::Warn("store", "change events not yet seen by this replica's watch",
+                {{"position", EncodePosition(last)}});
+    }
+  }
+  return absl::OkStatus();
 }
 
 uint64_t EtcdChangeLog::Watermark() const {

@@ -323,9 +323,12 @@ absl::Status SecretRecords::Mutate(const SecretRecord& resolved, coffer::v1::Cha
       stripe.mu.Await(absl::Condition(
           +[](QueuedChange* c) { return c->done || c->lead; }, &me));
       if (me.done) return me.result;  // committed by the holder of the turn
-      // Handed the turn: commit everything queued (this change first).
-      group.assign(it->second.begin(), it->second.end());
-      it->second.clear();
+      // Handed the turn: commit what queued (this change first), at most
+      // max_group_commit changes; the next in line takes the rest.
+      size_t take = it->second.size();
+      if (options_.max_group_commit > 0) take = std::min(take, options_.max_group_commit);
+      group.assign(it->second.begin(), it->second.begin() + take);
+      it->second.erase(it->second.begin(), it->second.begin() + take);
     }
   }
   {

@@ -74,6 +74,9 @@ struct SecretStoreOptions {
   Clock* clock = nullptr;  // default RealClock()
   // Where every change is also recorded, in the same write (optional).
   ChangeLog* changes = nullptr;
+  // Most changes of one secret committed in one write (0: all that queued).
+  // etcd takes at most 128 operations per Txn: a change writes about 6.
+  size_t max_group_commit = 0;
 };
 
 using SecretRecord = ::coffer::internal::store::v1::SecretRecord;
