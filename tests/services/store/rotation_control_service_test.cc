@@ -45,8 +45,9 @@ class RotationControlServiceTest : public StoreFixture {
   rpc::HealthStatus health_;
   std::unique_ptr<rpc::Server> server_;
 };
+COFFER_STORE_ENGINES(RotationControlServiceTest);
 
-TEST_F(RotationControlServiceTest, OnlyRotatorsMayCall) {
+TEST_P(RotationControlServiceTest, OnlyRotatorsMayCall) {
   EXPECT_TRUE(List("rotator").ok());
   grpc::Status denied = List("app-catagram");
   EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);

@@ -1,11 +1,12 @@
 // store_fixture.h: the one test fixture of coffer-store's logic — the
-// store's RocksDB (every column family of services/store/schema.h) in a
-// temp dir, the real KMS logic in-process behind the KeyService interface
-// (InProcessKeyService, no network), a fake clock, a change log, and the
-// secrets, rotation and parameters logic over them.
+// store's database (every column family of services/store/schema.h) on
+// RocksDB in a temp dir and, as a second run of every test, on etcd, the real KMS logic in-process
+// behind the KeyService interface (InProcessKeyService, no network), a fake clock, a change log,
+// and the secrets, rotation and parameters logic over them.
 //
 //   class SecretStoreTest : public StoreFixture {};
-//   TEST_F(SecretStoreTest, Creates) { store_->CreateSecret(...); }
+//   COFFER_STORE_ENGINES(SecretStoreTest);
+//   TEST_P(SecretStoreTest, Creates) { store_->CreateSecret(...); }
 //
 // A test class may change `secret_options_` / `param_options_` /
 // `cache_options_` in its constructor, or call Open() again to reopen
@@ -15,9 +16,12 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/common/clock.h"
+#include "libs/common/ids.h"
 #include "libs/storage/database.h"
+#include "libs/storage/engine.h"
 #include "services/kms/key_manager.h"
 #include "services/store/changes/change_log.h"
 #include "services/store/envelope/data_key_cache.h"
@@ -28,11 +32,15 @@
 #include "services/store/secrets/secret_rotation.h"
 #include "services/store/secrets/secret_store.h"
 #include "tests/services/store/in_process_kms.h"
+#include "tests/testing/etcd.h"
 #include "tests/testing/test_env.h"
 
 namespace coffer::store {
 
-class StoreFixture : public ::testing::Test {
+// Parameterized by the engine: "rocksdb" (a temp dir) or "etcd" (a real
+// member, one for the whole program, under a prefix of the test's own).
+// Each test class instantiates itself with COFFER_STORE_ENGINES(Class).
+class StoreFixture : public ::testing::TestWithParam<std::string> {
  protected:
   StoreFixture() {
     secret_options_.clock = &clock_;
@@ -41,6 +49,23 @@ class StoreFixture : public ::testing::Test {
   }
 
   void SetUp() override {
+    if (GetParam() == "etcd") {
+      static testing::EtcdCluster* etcd = [] {
+        auto started = testing::EtcdCluster::Start(1);
+        EXPECT_TRUE(started.ok()) << started.status();
+        return started.ok() ? started->release() : nullptr;
+      }();
+      ASSERT_NE(etcd, nullptr);
+      storage::EngineOptions engine;
+      engine.storage = "etcd:" + etcd->endpoint(0);
+      engine.etcd_tls = etcd->client_tls();
+      engine.etcd_prefix = absl::StrCat("store-test/", NewUuid(), "/");
+      engine.service = "store";
+      auto made = storage::Engine::Create(engine);
+      ASSERT_TRUE(made.ok()) << made.status();
+      engine_ = std::move(made).value();
+      secret_options_.max_group_commit = 16;
+    }
     kms::KeyManagerOptions kms_options;
     kms_options.db_path = dir_.Join("kms");
     kms_options.sync_writes = false;
@@ -62,11 +87,16 @@ class StoreFixture : public ::testing::Test {
     cache_.reset();
     changes_.reset();
     db_.reset();
-    storage::DatabaseOptions db_options;
-    db_options.path = dir_.Join("store");
-    db_options.column_families = schema::ColumnFamilies();
-    db_options.sync_writes = false;
-    auto db = storage::Database::Open(db_options);
+    absl::StatusOr<std::unique_ptr<storage::Database>> db;
+    if (engine_ != nullptr) {
+      db = engine_->Open("db", schema::ColumnFamilies());
+    } else {
+      storage::DatabaseOptions db_options;
+      db_options.path = dir_.Join("store");
+      db_options.column_families = schema::ColumnFamilies();
+      db_options.sync_writes = false;
+      db = storage::Database::Open(db_options);
+    }
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = std::move(*db);
     auto changes = ChangeLog::Open(db_.get());
@@ -86,6 +116,7 @@ class StoreFixture : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::unique_ptr<storage::Engine> engine_;  // etcd only
   FakeClock clock_;
   SecretStoreOptions secret_options_;
   ParamStoreOptions param_options_;
@@ -102,5 +133,9 @@ class StoreFixture : public ::testing::Test {
   std::unique_ptr<SecretRotation> rotation_;
   std::unique_ptr<ParamStore> params_;
 };
+
+#define COFFER_STORE_ENGINES(Class)                                              \
+  INSTANTIATE_TEST_SUITE_P(Engines, Class, ::testing::Values("rocksdb", "etcd"), \
+                           [](const auto& info) { return info.param; })
 
 }  // namespace coffer::store

@@ -76,8 +76,9 @@ class ParamStoreTest : public StoreFixture {
     return events.value_or(std::vector<coffer::v1::ChangeEvent>());
   }
 };
+COFFER_STORE_ENGINES(ParamStoreTest);
 
-TEST_F(ParamStoreTest, PutGetVersionsAndOverwrite) {
+TEST_P(ParamStoreTest, PutGetVersionsAndOverwrite) {
   auto first = Put("/app/db/url", "postgres://a");
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->version(), 1);
@@ -105,7 +106,7 @@ TEST_F(ParamStoreTest, PutGetVersionsAndOverwrite) {
               HasReason(reason::kValidation));
 }
 
-TEST_F(ParamStoreTest, SecureStringIsEncryptedAndDecryptedOnlyOnRequest) {
+TEST_P(ParamStoreTest, SecureStringIsEncryptedAndDecryptedOnlyOnRequest) {
   ASSERT_TRUE(
       Put("/app/db/password", "DISTINCTIVE-PARAM-VALUE", pm::PARAMETER_TYPE_SECURE_STRING).ok());
   auto hidden = Get("/app/db/password");
@@ -137,7 +138,7 @@ TEST_F(ParamStoreTest, SecureStringIsEncryptedAndDecryptedOnlyOnRequest) {
   EXPECT_THAT(params_->PutParameter(bad).status(), HasReason(reason::kValidation));
 }
 
-TEST_F(ParamStoreTest, TiersPatternsAndLimits) {
+TEST_P(ParamStoreTest, TiersPatternsAndLimits) {
   EXPECT_THAT(Put("/big", std::string(4097, 'v')).status(), HasReason(reason::kValidation));
   pm::PutParameterRequest advanced;
   advanced.set_name("/big");
@@ -170,7 +171,7 @@ TEST_F(ParamStoreTest, TiersPatternsAndLimits) {
   EXPECT_THAT(Put(deep, "v").status(), HasReason(reason::kHierarchyLevelLimitExceeded));
 }
 
-TEST_F(ParamStoreTest, HundredVersionsAndLabelledOldestBlocks) {
+TEST_P(ParamStoreTest, HundredVersionsAndLabelledOldestBlocks) {
   ASSERT_TRUE(Put("/p", "v1").ok());
   pm::LabelParameterVersionRequest label;
   label.set_name("/p");
@@ -212,7 +213,7 @@ TEST_F(ParamStoreTest, HundredVersionsAndLabelledOldestBlocks) {
   EXPECT_EQ(total, 100);
 }
 
-TEST_F(ParamStoreTest, PathQueriesRecursiveOneLevelAndPagingWithoutGaps) {
+TEST_P(ParamStoreTest, PathQueriesRecursiveOneLevelAndPagingWithoutGaps) {
   std::set<std::string> all;
   for (int i = 0; i < 23; ++i) {
     std::string name = absl::StrCat("/app/svc/key", i);
@@ -260,7 +261,7 @@ TEST_F(ParamStoreTest, PathQueriesRecursiveOneLevelAndPagingWithoutGaps) {
   EXPECT_THAT(params_->GetParametersByPath(bad).status(), HasReason(reason::kSsmInvalidNextToken));
 }
 
-TEST_F(ParamStoreTest, GetParametersAndDeleteParametersListInvalidNames) {
+TEST_P(ParamStoreTest, GetParametersAndDeleteParametersListInvalidNames) {
   ASSERT_TRUE(Put("/a", "1").ok());
   ASSERT_TRUE(Put("/b", "2").ok());
   pm::GetParametersRequest get;
@@ -285,7 +286,7 @@ TEST_F(ParamStoreTest, GetParametersAndDeleteParametersListInvalidNames) {
   EXPECT_THAT(params_->DeleteParameter(one).status(), HasReason(reason::kParameterNotFound));
 }
 
-TEST_F(ParamStoreTest, DescribeParametersShowsMetadataOnly) {
+TEST_P(ParamStoreTest, DescribeParametersShowsMetadataOnly) {
   ASSERT_TRUE(Put("/d/one", "plain-value").ok());
   ASSERT_TRUE(Put("/d/two", "secret-value", pm::PARAMETER_TYPE_SECURE_STRING).ok());
   pm::DescribeParametersRequest describe;
@@ -302,7 +303,7 @@ TEST_F(ParamStoreTest, DescribeParametersShowsMetadataOnly) {
   EXPECT_FALSE(absl::StrContains(described->SerializeAsString(), "plain-value"));
 }
 
-TEST_F(ParamStoreTest, TagsOnParameters) {
+TEST_P(ParamStoreTest, TagsOnParameters) {
   pm::PutParameterRequest put;
   put.set_name("/t");
   put.set_value("v");
@@ -335,7 +336,7 @@ TEST_F(ParamStoreTest, TagsOnParameters) {
   EXPECT_THAT(params_->AddTagsToResource(add).status(), HasReason(reason::kInvalidResourceType));
 }
 
-TEST_F(ParamStoreTest, PoliciesExpireAndNotifyWithAFakeClock) {
+TEST_P(ParamStoreTest, PoliciesExpireAndNotifyWithAFakeClock) {
   absl::Time now = clock_.Now();
   std::string expiry =
       absl::FormatTime(absl::RFC3339_full, now + absl::Hours(72), absl::UTCTimeZone());
@@ -381,7 +382,7 @@ TEST_F(ParamStoreTest, PoliciesExpireAndNotifyWithAFakeClock) {
                                  coffer::v1::CHANGE_KIND_EXPIRED));
 }
 
-TEST_F(ParamStoreTest, EveryChangeIsAnEventWithoutValues) {
+TEST_P(ParamStoreTest, EveryChangeIsAnEventWithoutValues) {
   uint64_t mark = changes_->Watermark();
   ASSERT_TRUE(Put("/e/a", "VALUE-ONE").ok());
   ASSERT_TRUE(Put("/e/a", "VALUE-TWO", pm::PARAMETER_TYPE_UNSPECIFIED, true).ok());

@@ -109,8 +109,9 @@ class SecretAccessTest : public StoreFixture {
   std::unique_ptr<authz::Authorizer> authorizer_;
   std::string lease_id_;
 };
+COFFER_STORE_ENGINES(SecretAccessTest);
 
-TEST_F(SecretAccessTest, AppReadsItsSecretsAndNothingElseAndCannotWrite) {
+TEST_P(SecretAccessTest, AppReadsItsSecretsAndNothingElseAndCannotWrite) {
   EXPECT_TRUE(Get("demo/catagram/db", As(kApp)).ok());
   // By ARN too: policies name secrets by name or ARN.
   sm::DescribeSecretRequest describe;
@@ -129,7 +130,7 @@ TEST_F(SecretAccessTest, AppReadsItsSecretsAndNothingElseAndCannotWrite) {
   }
 }
 
-TEST_F(SecretAccessTest, NoExistenceOracle) {
+TEST_P(SecretAccessTest, NoExistenceOracle) {
   // Without a right, a missing secret and an existing one look the same;
   // with the right, a missing one is ResourceNotFound.
   EXPECT_EQ(Get("demo/postgres/nope", As(kApp)).code(), absl::StatusCode::kPermissionDenied);
@@ -137,7 +138,7 @@ TEST_F(SecretAccessTest, NoExistenceOracle) {
   EXPECT_THAT(Get("demo/catagram/nope", As(kApp)), HasReason(reason::kResourceNotFound));
 }
 
-TEST_F(SecretAccessTest, DenyWinsOverTheAdministratorsAllow) {
+TEST_P(SecretAccessTest, DenyWinsOverTheAdministratorsAllow) {
   sm::DeleteSecretRequest del;
   del.set_secret_id("demo/catagram/keep");
   EXPECT_THAT(store_->DeleteSecret(del, As(kAdmin)).status(), HasReason(reason::kAccessDenied));
@@ -145,7 +146,7 @@ TEST_F(SecretAccessTest, DenyWinsOverTheAdministratorsAllow) {
   EXPECT_TRUE(store_->DeleteSecret(del, As(kAdmin)).ok());
 }
 
-TEST_F(SecretAccessTest, ResourcePoliciesTakePartAndExplicitDenyInEitherWins) {
+TEST_P(SecretAccessTest, ResourcePoliciesTakePartAndExplicitDenyInEitherWins) {
   sm::PutResourcePolicyRequest put;
   put.set_secret_id("demo/postgres/master");
   put.set_resource_policy(R"({"Version": "2012-10-17", "Statement": [
@@ -159,7 +160,7 @@ TEST_F(SecretAccessTest, ResourcePoliciesTakePartAndExplicitDenyInEitherWins) {
   EXPECT_EQ(Get("demo/catagram/db", As(kOther)).code(), absl::StatusCode::kPermissionDenied);
 }
 
-TEST_F(SecretAccessTest, PublicPoliciesAreReportedAndCanBeBlocked) {
+TEST_P(SecretAccessTest, PublicPoliciesAreReportedAndCanBeBlocked) {
   const std::string open =
       R"({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:*"}]})";
   sm::ValidateResourcePolicyRequest validate;
@@ -187,7 +188,7 @@ TEST_F(SecretAccessTest, PublicPoliciesAreReportedAndCanBeBlocked) {
               HasReason(reason::kMalformedPolicyDocument));
 }
 
-TEST_F(SecretAccessTest, ListingShowsOnlyWhatTheCallerMayDescribe) {
+TEST_P(SecretAccessTest, ListingShowsOnlyWhatTheCallerMayDescribe) {
   auto names = [&](const authz::Access& access) {
     std::vector<std::string> out;
     auto list = store_->ListSecrets(sm::ListSecretsRequest(), access);
@@ -227,7 +228,7 @@ TEST_F(SecretAccessTest, ListingShowsOnlyWhatTheCallerMayDescribe) {
   EXPECT_FALSE((*filter)(event));
 }
 
-TEST_F(SecretAccessTest, WorkersWriteOnlyTheSecretTheyRotateWithItsToken) {
+TEST_P(SecretAccessTest, WorkersWriteOnlyTheSecretTheyRotateWithItsToken) {
   const std::string token = StartRotation("demo/catagram/db");
   ASSERT_FALSE(token.empty());
   // The rotation's worker, with the token: writes the pending version.
@@ -250,7 +251,7 @@ TEST_F(SecretAccessTest, WorkersWriteOnlyTheSecretTheyRotateWithItsToken) {
               HasReason(reason::kAccessDenied));
 }
 
-TEST_F(SecretAccessTest, AClientCannotChooseTheNextPassword) {
+TEST_P(SecretAccessTest, AClientCannotChooseTheNextPassword) {
   const std::string token = StartRotation("demo/catagram/db");
   // The administrator may write the secret, but not the rotation's version
   // nor AWSPENDING while it runs.
@@ -267,7 +268,7 @@ TEST_F(SecretAccessTest, AClientCannotChooseTheNextPassword) {
   EXPECT_TRUE(Put("demo/catagram/db", As(kAdmin), std::string(32, 'd'), {"MINE"}).ok());
 }
 
-TEST_F(SecretAccessTest, APendingVersionAClientWroteIsReplacedNotAdopted) {
+TEST_P(SecretAccessTest, APendingVersionAClientWroteIsReplacedNotAdopted) {
   const std::string planted = std::string(32, 'e');
   ASSERT_TRUE(Put("demo/catagram/db", As(kAdmin), planted, {"AWSPENDING"}).ok());
   const std::string token = StartRotation("demo/catagram/db");
@@ -283,7 +284,7 @@ TEST_F(SecretAccessTest, APendingVersionAClientWroteIsReplacedNotAdopted) {
   }
 }
 
-TEST_F(SecretAccessTest, RotateSecretRestartsOverAStalePendingVersion) {
+TEST_P(SecretAccessTest, RotateSecretRestartsOverAStalePendingVersion) {
   const std::string stale = std::string(32, 'f');
   ASSERT_TRUE(Put("demo/catagram/db", As(kAdmin), stale, {"AWSPENDING"}).ok());
   sm::RotateSecretRequest rotate;
@@ -295,7 +296,7 @@ TEST_F(SecretAccessTest, RotateSecretRestartsOverAStalePendingVersion) {
   EXPECT_NE(started->version_id(), stale);
 }
 
-TEST_F(SecretAccessTest, ALeaseBelongsToTheIdentityThatTookIt) {
+TEST_P(SecretAccessTest, ALeaseBelongsToTheIdentityThatTookIt) {
   StartRotation("demo/catagram/db");
   rot::RenewRotationLeaseRequest renew;
   renew.set_secret_id("demo/catagram/db");

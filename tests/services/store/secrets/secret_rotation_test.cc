@@ -106,8 +106,9 @@ class SecretRotationTest : public StoreFixture {
     ASSERT_TRUE(store_->UpdateSecretVersionStage(unpend).ok());
   }
 };
+COFFER_STORE_ENGINES(SecretRotationTest);
 
-TEST_F(SecretRotationTest, RotateSecretValidatesItsConfiguration) {
+TEST_P(SecretRotationTest, RotateSecretValidatesItsConfiguration) {
   sm::RotateSecretRequest req;
   req.set_secret_id("db");
   req.mutable_rotation_rules()->set_automatically_after_days(30);
@@ -126,7 +127,7 @@ TEST_F(SecretRotationTest, RotateSecretValidatesItsConfiguration) {
   EXPECT_FALSE(Describe().rotation_enabled());
 }
 
-TEST_F(SecretRotationTest, RotateImmediatelyCreatesThePendingPlaceholder) {
+TEST_P(SecretRotationTest, RotateImmediatelyCreatesThePendingPlaceholder) {
   auto rotated = Rotate("rate(10 days)");
   ASSERT_TRUE(rotated.ok()) << rotated.status();
   ASSERT_EQ(rotated->version_id().size(), 36u);
@@ -146,7 +147,7 @@ TEST_F(SecretRotationTest, RotateImmediatelyCreatesThePendingPlaceholder) {
   EXPECT_THAT(Rotate("rate(10 days)").status(), HasReason(reason::kInvalidRequest));
 }
 
-TEST_F(SecretRotationTest, LeasesAreExclusiveExpireAndResumeFromTheRecordedStep) {
+TEST_P(SecretRotationTest, LeasesAreExclusiveExpireAndResumeFromTheRecordedStep) {
   ASSERT_TRUE(Rotate("rate(10 days)").ok());
   auto a = Acquire("rotator-a");
   ASSERT_TRUE(a.ok()) << a.status();
@@ -180,7 +181,7 @@ TEST_F(SecretRotationTest, LeasesAreExclusiveExpireAndResumeFromTheRecordedStep)
   ASSERT_TRUE(rotation_->RenewRotationLease(renew).ok());
 }
 
-TEST_F(SecretRotationTest, SuccessMovesTheLabelsAndSchedulesTheNextWindow) {
+TEST_P(SecretRotationTest, SuccessMovesTheLabelsAndSchedulesTheNextWindow) {
   auto rotated = Rotate("rate(10 days)");
   auto lease = Acquire("r");
   ASSERT_TRUE(lease.ok());
@@ -210,7 +211,7 @@ TEST_F(SecretRotationTest, SuccessMovesTheLabelsAndSchedulesTheNextWindow) {
   EXPECT_EQ(again->next_step(), rot::ROTATION_STEP_CREATE_SECRET);
 }
 
-TEST_F(SecretRotationTest, FailureNeverMovesCurrentAndTheNextWindowResumes) {
+TEST_P(SecretRotationTest, FailureNeverMovesCurrentAndTheNextWindowResumes) {
   ASSERT_TRUE(Rotate("rate(4 hours)").ok());
   auto lease = Acquire("r");
   ASSERT_TRUE(lease.ok());
@@ -230,7 +231,7 @@ TEST_F(SecretRotationTest, FailureNeverMovesCurrentAndTheNextWindowResumes) {
   EXPECT_EQ(retry->client_request_token(), lease->client_request_token());  // same pending version
 }
 
-TEST_F(SecretRotationTest, ScheduledRotationWithoutImmediateStartAndListing) {
+TEST_P(SecretRotationTest, ScheduledRotationWithoutImmediateStartAndListing) {
   auto rotated = Rotate("cron(0 3 * * ? *)", /*now=*/false);
   ASSERT_TRUE(rotated.ok()) << rotated.status();
   EXPECT_EQ(rotated->version_id(), "");
@@ -275,7 +276,7 @@ TEST_F(SecretRotationTest, ScheduledRotationWithoutImmediateStartAndListing) {
   EXPECT_EQ(rotation_->ListRotationSchedules(list)->schedules_size(), 5);
 }
 
-TEST_F(SecretRotationTest, CancelAbandonsTheRotationButKeepsThePendingVersion) {
+TEST_P(SecretRotationTest, CancelAbandonsTheRotationButKeepsThePendingVersion) {
   auto rotated = Rotate("rate(10 days)");
   ASSERT_TRUE(rotated.ok());
   auto lease = Acquire("r");

@@ -81,8 +81,9 @@ class SecretStoreTest : public StoreFixture {
 
   std::string Token(char c) { return std::string(32, c); }
 };
+COFFER_STORE_ENGINES(SecretStoreTest);
 
-TEST_F(SecretStoreTest, CreateReadByIdStageArnAndPartialArn) {
+TEST_P(SecretStoreTest, CreateReadByIdStageArnAndPartialArn) {
   auto created = Create("prod/db-password", "hunter2", Token('a'));
   EXPECT_EQ(created.version_id(), Token('a'));
   EXPECT_THAT(
@@ -117,7 +118,7 @@ TEST_F(SecretStoreTest, CreateReadByIdStageArnAndPartialArn) {
   EXPECT_EQ(got->secret_binary(), std::string("\x00\xff\x10", 3));
 }
 
-TEST_F(SecretStoreTest, PutMovesCurrentAndPrevious) {
+TEST_P(SecretStoreTest, PutMovesCurrentAndPrevious) {
   Create("s", "v1", Token('a'));
   auto put = Put("s", "v2", Token('b'));
   ASSERT_TRUE(put.ok()) << put.status();
@@ -133,7 +134,7 @@ TEST_F(SecretStoreTest, PutMovesCurrentAndPrevious) {
   EXPECT_EQ(*Value("s", "blue"), "v4");
 }
 
-TEST_F(SecretStoreTest, ClientRequestTokenIsIdempotent) {
+TEST_P(SecretStoreTest, ClientRequestTokenIsIdempotent) {
   Create("s", "v1", Token('a'));
   auto first = Put("s", "v2", Token('b'));
   ASSERT_TRUE(first.ok());
@@ -165,7 +166,7 @@ TEST_F(SecretStoreTest, ClientRequestTokenIsIdempotent) {
   EXPECT_THAT(store_->CreateSecret(create).status(), HasReason(reason::kResourceExists));
 }
 
-TEST_F(SecretStoreTest, EveryLimitAndExclusiveFieldIsRejected) {
+TEST_P(SecretStoreTest, EveryLimitAndExclusiveFieldIsRejected) {
   Create("s", "v1");
   struct Case {
     std::string what;
@@ -294,7 +295,7 @@ TEST_F(SecretStoreTest, EveryLimitAndExclusiveFieldIsRejected) {
   EXPECT_EQ(records_->secret_count(), 1);
 }
 
-TEST_F(SecretStoreTest, UpdateSecretDescriptionValueAndExistingToken) {
+TEST_P(SecretStoreTest, UpdateSecretDescriptionValueAndExistingToken) {
   Create("s", "v1", Token('a'));
   sm::UpdateSecretRequest update;
   update.set_secret_id("s");
@@ -314,7 +315,7 @@ TEST_F(SecretStoreTest, UpdateSecretDescriptionValueAndExistingToken) {
   EXPECT_EQ(store_->DescribeSecret(describe)->description(), "the db");
 }
 
-TEST_F(SecretStoreTest, UpdateSecretVersionStageRules) {
+TEST_P(SecretStoreTest, UpdateSecretVersionStageRules) {
   Create("s", "v1", Token('a'));
   ASSERT_TRUE(Put("s", "v2", Token('b')).ok());
   sm::UpdateSecretVersionStageRequest move;
@@ -336,7 +337,7 @@ TEST_F(SecretStoreTest, UpdateSecretVersionStageRules) {
               HasReason(reason::kResourceNotFound));
 }
 
-TEST_F(SecretStoreTest, ChangingTheKeyReEncryptsLabelledVersions) {
+TEST_P(SecretStoreTest, ChangingTheKeyReEncryptsLabelledVersions) {
   Create("s", "v1", Token('a'));
   ASSERT_TRUE(Put("s", "v2", Token('b')).ok());
   ASSERT_TRUE(Put("s", "v3", Token('c')).ok());  // v1 is now deprecated
@@ -376,7 +377,7 @@ TEST_F(SecretStoreTest, ChangingTheKeyReEncryptsLabelledVersions) {
   EXPECT_EQ(*Value("s"), "v4");
 }
 
-TEST_F(SecretStoreTest, DeleteRestoreForceAndSweeper) {
+TEST_P(SecretStoreTest, DeleteRestoreForceAndSweeper) {
   auto created = Create("s", "v1");
   sm::DeleteSecretRequest del;
   del.set_secret_id("s");
@@ -435,7 +436,7 @@ TEST_F(SecretStoreTest, DeleteRestoreForceAndSweeper) {
   EXPECT_EQ(records_->secret_count(), 0);
 }
 
-TEST_F(SecretStoreTest, MoreThanAHundredVersionsDropOldDeprecatedOnes) {
+TEST_P(SecretStoreTest, MoreThanAHundredVersionsDropOldDeprecatedOnes) {
   Create("s", "v0", Token('a'));
   for (int i = 1; i <= 104; ++i) {
     ASSERT_TRUE(Put("s", absl::StrCat("v", i)).ok()) << i;
@@ -457,7 +458,7 @@ TEST_F(SecretStoreTest, MoreThanAHundredVersionsDropOldDeprecatedOnes) {
   EXPECT_EQ(stored, 100u);  // the version records went with them
 }
 
-TEST_F(SecretStoreTest, ListSecretVersionIdsPagesAndHidesDeprecated) {
+TEST_P(SecretStoreTest, ListSecretVersionIdsPagesAndHidesDeprecated) {
   Create("s", "v0");
   for (int i = 1; i <= 4; ++i) ASSERT_TRUE(Put("s", absl::StrCat("v", i)).ok());
   sm::ListSecretVersionIdsRequest list;
@@ -477,7 +478,7 @@ TEST_F(SecretStoreTest, ListSecretVersionIdsPagesAndHidesDeprecated) {
   EXPECT_EQ(seen.size(), 5u);
 }
 
-TEST_F(SecretStoreTest, ListSecretsPagesWithoutGapsWhileSecretsAreAdded) {
+TEST_P(SecretStoreTest, ListSecretsPagesWithoutGapsWhileSecretsAreAdded) {
   for (int i = 0; i < 30; ++i) {
     Create(absl::StrCat("app/", i), "v");
     clock_.Advance(absl::Seconds(1));
@@ -542,7 +543,7 @@ TEST_F(SecretStoreTest, ListSecretsPagesWithoutGapsWhileSecretsAreAdded) {
   EXPECT_EQ(names.size(), static_cast<size_t>(added));
 }
 
-TEST_F(SecretStoreTest, BatchGetReportsPerSecretErrors) {
+TEST_P(SecretStoreTest, BatchGetReportsPerSecretErrors) {
   Create("a", "va");
   Create("b", "vb");
   sm::DeleteSecretRequest del;
@@ -572,7 +573,7 @@ TEST_F(SecretStoreTest, BatchGetReportsPerSecretErrors) {
   EXPECT_EQ(filtered->secret_values(0).name(), "a");
 }
 
-TEST_F(SecretStoreTest, KmsDownWritesFailReadsFromCacheWork) {
+TEST_P(SecretStoreTest, KmsDownWritesFailReadsFromCacheWork) {
   Create("s", "cached");
   EXPECT_EQ(*Value("s"), "cached");
   kms_->down = true;
@@ -609,7 +610,7 @@ TEST_F(SecretStoreTest, KmsDownWritesFailReadsFromCacheWork) {
   EXPECT_EQ(read.status().code(), absl::StatusCode::kUnavailable);
 }
 
-TEST_F(SecretStoreTest, TagsPoliciesAndRandomPasswords) {
+TEST_P(SecretStoreTest, TagsPoliciesAndRandomPasswords) {
   Create("s", "v");
   sm::TagResourceRequest tag;
   tag.set_secret_id("s");
@@ -654,7 +655,7 @@ TEST_F(SecretStoreTest, TagsPoliciesAndRandomPasswords) {
 
 // A stale full ARN (its secret deleted) never resolves to another secret,
 // even one literally named "<name>-<suffix>".
-TEST_F(SecretStoreTest, StaleFullArnNeverResolvesToAnotherSecret) {
+TEST_P(SecretStoreTest, StaleFullArnNeverResolvesToAnotherSecret) {
   auto created = Create("a", "first");
   const std::string arn = created.arn();
   const std::string suffixed_name = "a" + arn.substr(arn.size() - 7);  // "a-Ab3xQ9"
@@ -673,7 +674,7 @@ TEST_F(SecretStoreTest, StaleFullArnNeverResolvesToAnotherSecret) {
   EXPECT_EQ(*Value(again.arn()), "second");
 }
 
-TEST_F(SecretStoreTest, StagingLabelsOnPlaceholderVersionKeepTheirLabels) {
+TEST_P(SecretStoreTest, StagingLabelsOnPlaceholderVersionKeepTheirLabels) {
   // A version without a value (rotation's AWSPENDING placeholder) is filled
   // by PutSecretValue with its token; its labels stay.
   Create("s", "v1", Token('a'));
@@ -701,7 +702,7 @@ TEST_F(SecretStoreTest, StagingLabelsOnPlaceholderVersionKeepTheirLabels) {
 namespace coffer::store {
 namespace {
 
-TEST_F(SecretStoreTest, VersionsPerSecretAreBoundedInsideThe24HourWindow) {
+TEST_P(SecretStoreTest, VersionsPerSecretAreBoundedInsideThe24HourWindow) {
   secret_options_.max_versions_per_secret = 110;
   Open();
   sm::CreateSecretRequest create;

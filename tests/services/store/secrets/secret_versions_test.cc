@@ -99,8 +99,9 @@ class SecretVersionsTest : public StoreFixture {
     for (int i = 1; i < n; ++i) ASSERT_TRUE(Put(i).ok()) << i;
   }
 };
+COFFER_STORE_ENGINES(SecretVersionsTest);
 
-TEST_F(SecretVersionsTest, TheRecordHoldsOnlyLabelledVersions) {
+TEST_P(SecretVersionsTest, TheRecordHoldsOnlyLabelledVersions) {
   CreateWithVersions(1);
   const size_t one_version_bytes = StoredRecord().ByteSizeLong();
   for (int i = 1; i < 300; ++i) ASSERT_TRUE(Put(i).ok()) << i;
@@ -123,7 +124,7 @@ TEST_F(SecretVersionsTest, TheRecordHoldsOnlyLabelledVersions) {
   EXPECT_EQ(*ValueOf(299), "v299");
 }
 
-TEST_F(SecretVersionsTest, RetriedPutOfADeprecatedVersionIsIdempotent) {
+TEST_P(SecretVersionsTest, RetriedPutOfADeprecatedVersionIsIdempotent) {
   CreateWithVersions(5);  // tokens 0..4; 0..2 deprecated
   ASSERT_THAT(StoredDeprecated(), ElementsAre(Token(0), Token(1), Token(2)));
   EXPECT_TRUE(Put(1).ok());  // the same value again: nothing changes
@@ -137,7 +138,7 @@ TEST_F(SecretVersionsTest, RetriedPutOfADeprecatedVersionIsIdempotent) {
   EXPECT_EQ(AllVersions().size(), 5u);
 }
 
-TEST_F(SecretVersionsTest, LabelsMoveOntoAndOffDeprecatedVersions) {
+TEST_P(SecretVersionsTest, LabelsMoveOntoAndOffDeprecatedVersions) {
   CreateWithVersions(5);
   sm::UpdateSecretVersionStageRequest move;
   move.set_secret_id("s");
@@ -158,7 +159,7 @@ TEST_F(SecretVersionsTest, LabelsMoveOntoAndOffDeprecatedVersions) {
   EXPECT_THAT(AllVersions(), ElementsAre(Token(4), Token(3), Token(2), Token(1), Token(0)));
 }
 
-TEST_F(SecretVersionsTest, DeletingTheSecretRemovesItsDeprecatedVersions) {
+TEST_P(SecretVersionsTest, DeletingTheSecretRemovesItsDeprecatedVersions) {
   CreateWithVersions(10);
   sm::DeleteSecretRequest force;
   force.set_secret_id("s");
@@ -170,7 +171,7 @@ TEST_F(SecretVersionsTest, DeletingTheSecretRemovesItsDeprecatedVersions) {
   EXPECT_EQ(left, 0u);
 }
 
-TEST_F(SecretVersionsTest, RecordsWrittenBeforeTheSplitAreSplitOnTheirNextChange) {
+TEST_P(SecretVersionsTest, RecordsWrittenBeforeTheSplitAreSplitOnTheirNextChange) {
   CreateWithVersions(4);
   // Rewrite the stored data as the earlier format had it: every summary in
   // the record, no ordinals, no deprecated list.
@@ -197,7 +198,7 @@ TEST_F(SecretVersionsTest, RecordsWrittenBeforeTheSplitAreSplitOnTheirNextChange
 
 // Many writers of one secret: every put lands once, with its own change
 // event, and the labels stay consistent (one AWSCURRENT, one AWSPREVIOUS).
-TEST_F(SecretVersionsTest, ConcurrentPutsToOneSecretAllLand) {
+TEST_P(SecretVersionsTest, ConcurrentPutsToOneSecretAllLand) {
   CreateWithVersions(1);
   constexpr int kThreads = 8;
   constexpr int kPerThread = 25;
@@ -238,7 +239,7 @@ TEST_F(SecretVersionsTest, ConcurrentPutsToOneSecretAllLand) {
 
 // Changes that queue while one holds the secret's turn are committed
 // together; one that fails fails alone and leaves no trace.
-TEST_F(SecretVersionsTest, QueuedChangesCommitTogetherAndAFailureFailsAlone) {
+TEST_P(SecretVersionsTest, QueuedChangesCommitTogetherAndAFailureFailsAlone) {
   CreateWithVersions(1);
   auto resolved = records_->Resolve("secret_id", "s");
   ASSERT_TRUE(resolved.ok()) << resolved.status();
