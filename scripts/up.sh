@@ -391,7 +391,7 @@ Stop a replica or an etcd member (kill <pid>): the others keep serving, and
 up.sh reports it and keeps running. Look at etcd with etcdctl:
   ETCDCTL_API=3 etcdctl --endpoints=$ETCD_ENDPOINTS \\
     --cacert=var/certs/ca.crt --cert=var/certs/kms.crt --key=var/certs/kms.key \\
-    endpoint status --write-out=table      # or: get coffer/ --prefix --count-only
+    endpoint status --write-out=table      # or: member list --write-out=table
 "
 fi
 
