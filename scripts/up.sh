@@ -197,8 +197,9 @@ else
   make_root_key
   start_etcd
   # The first replicas on the usual ports, so cofferctl and the rest of the
-  # stack find them; the second ones on 7721 and 7722, each store with a
-  # KMS of its own. Each replica has its own local directory and audit log.
+  # stack find them; the second ones on 7721 and 7722. Each store calls a KMS
+  # of its own first and the other one when that one is down (a gRPC target
+  # of both addresses). Each replica has its own local directory and audit log.
   mkdir -p "$VAR/audit/kms-2" "$VAR/audit/store-2"
   etcd_flags kms
   start_kms kms-1 7701 9701 --data_dir="$VAR/data/kms-1" --root_key_file="$ROOT_KEY" \
@@ -206,9 +207,11 @@ else
   start_kms kms-2 7721 9721 --data_dir="$VAR/data/kms-2" --root_key_file="$ROOT_KEY" \
     --policy_file="$VAR/policy.json" --audit_dir="$VAR/audit/kms-2" "${ETCD_FLAGS[@]}"
   etcd_flags store
-  start_store store-1 7702 9702 --data_dir="$VAR/data/store-1" --kms_address=localhost:7701 \
+  start_store store-1 7702 9702 --data_dir="$VAR/data/store-1" \
+    --kms_address=ipv4:127.0.0.1:7701,127.0.0.1:7721 --kms_authority=localhost \
     "${GUARD[@]}" "${ETCD_FLAGS[@]}"
-  start_store store-2 7722 9722 --data_dir="$VAR/data/store-2" --kms_address=localhost:7721 \
+  start_store store-2 7722 9722 --data_dir="$VAR/data/store-2" \
+    --kms_address=ipv4:127.0.0.1:7721,127.0.0.1:7701 --kms_authority=localhost \
     --policy_file="$VAR/policy.json" --audit_dir="$VAR/audit/store-2" "${ETCD_FLAGS[@]}"
 fi
 
@@ -381,8 +384,8 @@ cofferctl use the first of each.
                  data var/etcd/1, 2, 3; logs var/log/etcd1.log, etcd2.log, etcd3.log
   coffer-kms     kms-1 127.0.0.1:7701 (metrics 9701), kms-2 127.0.0.1:7721 (metrics 9721)
                  both with the root key var/data/kms-root.key
-  coffer-store   store-1 127.0.0.1:7702 (metrics 9702) calling kms-1,
-                 store-2 127.0.0.1:7722 (metrics 9722) calling kms-2
+  coffer-store   store-1 127.0.0.1:7702 (metrics 9702) calling kms-1, or kms-2 when it is down;
+                 store-2 127.0.0.1:7722 (metrics 9722) calling kms-2, or kms-1
   audit logs     var/audit (kms-1, store-1), var/audit/kms-2, var/audit/store-2
 Write through one replica, read through the other:
   cofferctl secrets create-secret --name demo/ha --secret-string one
