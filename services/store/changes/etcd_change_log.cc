@@ -79,11 +79,11 @@ absl::StatusOr<int64_t> EtcdChangeLog::LoadAll() {
     if (!page.more || page.kvs.empty()) break;
     lower = kvs.back().key + std::string(1, '\0');
   }
-  uint64_t trimmed_below = 0;
+  uint64_t trimmed_through = 0;
   std::vector<etcd::KeyValue*> events;
   for (etcd::KeyValue& kv : kvs) {
     if (kv.key == prefix_) {
-      if (kv.value.size() == 8) trimmed_below = storage::ReadBigEndian64(kv.value);
+      if (kv.value.size() == 8) trimmed_through = storage::ReadBigEndian64(kv.value);
     } else {
       events.push_back(&kv);
     }
@@ -101,12 +101,12 @@ absl::StatusOr<int64_t> EtcdChangeLog::LoadAll() {
       rank = 0;
     }
     const uint64_t position = PositionOf(kv->mod_revision, rank++);
-    if (position < trimmed_below) continue;
+    if (position <= trimmed_through) continue;
     entries.push_back({position, kv->key.substr(prefix_.size()), std::move(kv->value)});
   }
   absl::MutexLock lock(&mu_);
   entries_ = std::move(entries);
-  trimmed_below_ = std::max(trimmed_below_, trimmed_below);
+  trimmed_through_ = std::max(trimmed_through_, trimmed_through);
   watermark_ = std::max(watermark_, PositionOf(revision, kMaxEventsPerWrite - 1));
   last_revision_ = revision;
   next_rank_ = 0;
@@ -149,7 +149,7 @@ void EtcdChangeLog::OnEvent(absl::StatusOr<etcd::WatchEvent> event) {
     const etcd::KeyValue& kv = event->kv;
     if (kv.key == prefix_) {  // the trim mark
       if (event->type == etcd::WatchEvent::Type::kPut && kv.value.size() == 8) {
-        trimmed_below_ = std::max(trimmed_below_, storage::ReadBigEndian64(kv.value));
+        trimmed_through_ = std::max(trimmed_through_, storage::ReadBigEndian64(kv.value));
         DropTrimmedLocked();
       }
       return;
@@ -168,7 +168,7 @@ void EtcdChangeLog::OnEvent(absl::StatusOr<etcd::WatchEvent> event) {
 }
 
 void EtcdChangeLog::DropTrimmedLocked() {
-  while (!entries_.empty() && entries_.front().position < trimmed_below_) entries_.pop_front();
+  while (!entries_.empty() && entries_.front().position <= trimmed_through_) entries_.pop_front();
 }
 
 std::string EtcdChangeLog::NextKey() {
@@ -228,16 +228,19 @@ uint64_t EtcdChangeLog::AwaitWatermark(uint64_t position, absl::Duration timeout
 
 uint64_t EtcdChangeLog::Oldest() const {
   absl::MutexLock lock(&mu_);
-  return trimmed_below_;
+  return trimmed_through_ == 0 ? 0 : trimmed_through_ + 1;
 }
 
 absl::StatusOr<std::vector<coffer::v1::ChangeEvent>> EtcdChangeLog::Read(uint64_t after,
                                                                          size_t limit) const {
   absl::MutexLock lock(&mu_);
-  if (after + 1 < trimmed_below_) {
+  // Positions are sparse: what matters is whether an event after `after`
+  // was deleted.
+  if (after < trimmed_through_) {
     return absl::OutOfRangeError(absl::StrCat("position ", after,
-                                              " is older than the retained change log (oldest ",
-                                              trimmed_below_, ")"));
+                                              " is older than the retained change log (trimmed "
+                                              "through ",
+                                              trimmed_through_, ")"));
   }
   std::vector<coffer::v1::ChangeEvent> events;
   auto it = std::upper_bound(entries_.begin(), entries_.end(), after,
@@ -255,19 +258,17 @@ absl::StatusOr<std::vector<coffer::v1::ChangeEvent>> EtcdChangeLog::Read(uint64_
 
 absl::StatusOr<uint64_t> EtcdChangeLog::Trim() {
   absl::MutexLock trim_lock(&trim_mu_);
-  uint64_t cutoff;
+  uint64_t through;  // the last position deleted
   std::vector<std::string> keys;
   {
     absl::MutexLock lock(&mu_);
     if (entries_.size() <= capacity_) return 0;
-    cutoff = entries_[entries_.size() - capacity_].position;
-    for (const Entry& entry : entries_) {
-      if (entry.position >= cutoff) break;
-      keys.push_back(entry.key);
-    }
+    const size_t deleted = entries_.size() - capacity_;
+    through = entries_[deleted - 1].position;
+    for (size_t i = 0; i < deleted; ++i) keys.push_back(entries_[i].key);
   }
   // The mark first: a reader never takes a gap for the whole log.
-  COFFER_RETURN_IF_ERROR(db_->Put(schema::kChanges, "", storage::BigEndian64(cutoff)));
+  COFFER_RETURN_IF_ERROR(db_->Put(schema::kChanges, "", storage::BigEndian64(through)));
   for (size_t i = 0; i < keys.size(); i += kTrimChunk) {
     storage::WriteBatch batch;
     for (size_t j = i; j < std::min(keys.size(), i + kTrimChunk); ++j) {
@@ -276,7 +277,7 @@ absl::StatusOr<uint64_t> EtcdChangeLog::Trim() {
     COFFER_RETURN_IF_ERROR(db_->Write(batch));
   }
   absl::MutexLock lock(&mu_);
-  trimmed_below_ = std::max(trimmed_below_, cutoff);
+  trimmed_through_ = std::max(trimmed_through_, through);
   DropTrimmedLocked();
   return keys.size();
 }

@@ -10,8 +10,9 @@
 // Layout: the events live in schema::kChanges under keys of 16 bytes (8
 // random bytes of the writing process, then its 8-byte big-endian counter,
 // so that the events of one write sort in the order they were staged); the
-// key "" holds the trim mark, the 8-byte big-endian position below which
-// events may have been deleted.
+// key "" holds the trim mark, the 8-byte big-endian position of the last
+// event deleted (positions are sparse: a reader is behind only if it has
+// not seen that one).
 //
 // Each replica keeps the retained events in memory: read once at Open
 // (every key of the family at one revision), then followed through an etcd
@@ -68,7 +69,7 @@ class EtcdChangeLog final : public ChangeLog {
   // Watches from `revision`; when etcd lost the history, loads again.
   void Follow(int64_t revision);
   void OnEvent(absl::StatusOr<etcd::WatchEvent> event);
-  // Drops held events below the trim mark.
+  // Drops held events up to the trim mark.
   void DropTrimmedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NextKey();
 
@@ -80,7 +81,7 @@ class EtcdChangeLog final : public ChangeLog {
   mutable absl::Mutex mu_;
   std::deque<Entry> entries_ ABSL_GUARDED_BY(mu_);  // position order
   uint64_t watermark_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t trimmed_below_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t trimmed_through_ ABSL_GUARDED_BY(mu_) = 0;  // 0: nothing trimmed
   uint64_t counter_ ABSL_GUARDED_BY(mu_) = 0;
   // Rank of the next event of revision last_revision_ in the watch.
   int64_t last_revision_ ABSL_GUARDED_BY(mu_) = 0;
