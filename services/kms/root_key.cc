@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
@@ -19,12 +22,32 @@ absl::Status Unusable(const std::string& path, absl::string_view why) {
   return absl::FailedPreconditionError(absl::StrCat("root key file ", path, ": ", why));
 }
 
+// Whether this process belongs to group `gid` (its own or a supplementary
+// one, such as a Kubernetes pod's fsGroup).
+bool InOwnGroups(gid_t gid) {
+  if (gid == ::getegid()) return true;
+  const int n = ::getgroups(0, nullptr);
+  if (n <= 0) return false;
+  std::vector<gid_t> groups(static_cast<size_t>(n));
+  const int got = ::getgroups(n, groups.data());
+  for (int i = 0; i < got; ++i) {
+    if (groups[static_cast<size_t>(i)] == gid) return true;
+  }
+  return false;
+}
+
 class FileSource : public RootKeySource {
  public:
   explicit FileSource(std::string path) : path_(std::move(path)) {}
 
   absl::StatusOr<crypto::SecureBuffer> Load() override {
-    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    // Kubernetes mounts a Secret's file as a symlink into a hidden
+    // directory beside it: the file opened is the one the links end at.
+    char resolved_path[PATH_MAX];
+    if (::realpath(path_.c_str(), resolved_path) == nullptr) {
+      return Unusable(path_, std::strerror(errno));
+    }
+    int fd = ::open(resolved_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return Unusable(path_, std::strerror(errno));
     struct stat st;
     if (::fstat(fd, &st) != 0) {
@@ -35,7 +58,10 @@ class FileSource : public RootKeySource {
       ::close(fd);
       return Unusable(path_, "not a regular file");
     }
-    if ((st.st_mode & 077) != 0) {
+    // Others may do nothing with it, the group at most read it, and only a
+    // group this process is in (Kubernetes gives a Secret's files the
+    // pod's fsGroup and mode 0440 whatever defaultMode says).
+    if ((st.st_mode & 027) != 0 || ((st.st_mode & 040) != 0 && !InOwnGroups(st.st_gid))) {
       ::close(fd);
       return Unusable(path_, "readable or writable by group or others; chmod 600 it");
     }

@@ -899,6 +899,22 @@ TEST(RootKeyTest, FileSourceRefusesPermissiveOrMalformedFiles) {
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("group or others"));
   ::chmod(path.c_str(), 0600);
   EXPECT_TRUE(FileRootKeySource(path)->Load().ok());
+  // As Kubernetes mounts a Secret: through a symlink, group-readable by a
+  // group of this process (the pod's fsGroup).
+  ASSERT_EQ(::symlink(path.c_str(), dir.Join("linked.key").c_str()), 0);
+  EXPECT_TRUE(FileRootKeySource(dir.Join("linked.key"))->Load().ok());
+  ::chmod(path.c_str(), 0440);
+  EXPECT_TRUE(FileRootKeySource(dir.Join("linked.key"))->Load().ok());
+  // But not writable by the group, nor readable by a group it is not in.
+  ::chmod(path.c_str(), 0460);
+  EXPECT_FALSE(FileRootKeySource(path)->Load().ok());
+  ::chmod(path.c_str(), 0440);
+  // nogroup (only root may give a file away; the suite runs as root in CI)
+  if (::chown(path.c_str(), static_cast<uid_t>(-1), 65534) == 0 && ::getegid() != 65534) {
+    EXPECT_THAT(std::string(FileRootKeySource(path)->Load().status().message()),
+                HasSubstr("group or others"));
+  }
+  ::chmod(path.c_str(), 0600);
   {
     std::ofstream out(path);
     out << std::string(31, 'k');
