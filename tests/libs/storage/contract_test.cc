@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/etcd/etcd_client.h"
 #include "libs/storage/database.h"
 #include "libs/storage/etcd_database.h"
@@ -206,6 +207,50 @@ TEST_P(ContractTest, ScansAreBoundedInBothDirections) {
       absl::StatusCode::kInvalidArgument);
   EXPECT_GT(db_->EstimateKeys("keys"), 0u);
   EXPECT_EQ(db_->EstimateKeys("nope"), 0u);
+}
+
+// Shared engines report every process's writes of a family; RocksDB is no
+// one's but its process's.
+TEST_P(ContractTest, SharedEnginesWatchFamilies) {
+  if (GetParam() == Engine::kRocksDb) {
+    EXPECT_FALSE(db_->shared());
+    EXPECT_EQ(db_->WatchFamily("keys", [](absl::string_view) {}).status().code(),
+              absl::StatusCode::kUnimplemented);
+    return;
+  }
+  EXPECT_TRUE(db_->shared());
+  absl::Mutex mu;
+  std::vector<std::string> seen;
+  auto watch = db_->WatchFamily("keys", [&](absl::string_view key) {
+    absl::MutexLock lock(&mu);
+    seen.emplace_back(key);
+  });
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  EXPECT_EQ(db_->WatchFamily("nope", [](absl::string_view) {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Another process's database on the same etcd keys: a second client.
+  etcd::EtcdOptions client_options;
+  client_options.endpoints = etcd_->endpoints();
+  client_options.tls = etcd_->client_tls();
+  auto client = etcd::EtcdClient::Create(std::move(client_options));
+  ASSERT_TRUE(client.ok()) << client.status();
+  EtcdDatabaseOptions options;
+  options.key_prefix = "coffer/test/";
+  options.column_families = {"keys", "material"};
+  auto other = EtcdDatabase::Open(options, std::shared_ptr<etcd::EtcdClient>(std::move(*client)));
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE((*other)->Put("keys", "from-other", "v").ok());
+  ASSERT_TRUE((*other)->Put("material", "not-watched", "v").ok());
+  ASSERT_TRUE(db_->Put("keys", "from-self", "v").ok());
+  ASSERT_TRUE((*other)->Delete("keys", "from-other").ok());
+  auto all_seen = [&] {
+    absl::MutexLock lock(&mu);
+    return seen.size() >= 3;
+  };
+  ASSERT_TRUE(testing::WaitFor(all_seen, absl::Seconds(5)));
+  watch->reset();  // no call after this
+  absl::MutexLock lock(&mu);
+  EXPECT_THAT(seen, ElementsAre("from-other", "from-self", "from-other"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, ContractTest, ::testing::Values(Engine::kRocksDb, Engine::kEtcd),
