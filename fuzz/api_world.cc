@@ -267,7 +267,7 @@ void ApiWorld::Refresh() {
 }
 
 void ApiWorld::OpenStore() {
-  changes_ = Must(store::ChangeLog::Open(db_.get(), /*capacity=*/500), "change log");
+  changes_ = Must(store::LocalChangeLog::Open(db_.get(), /*capacity=*/500), "change log");
   cache_ = std::make_unique<store::DataKeyCache>(
       store::DataKeyCacheOptions{100, absl::Minutes(5), &clock_});
   envelope_ = std::make_unique<store::Envelope>(kms_.get(), cache_.get());

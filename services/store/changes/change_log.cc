@@ -10,7 +10,6 @@
 #include "libs/common/proto_time.h"
 #include "libs/common/status_macros.h"
 #include "libs/storage/key_encoding.h"
-#include "services/store/changes/etcd_change_log.h"
 #include "services/store/schema.h"
 
 namespace coffer::store {
@@ -33,18 +32,6 @@ constexpr size_t kTrimChunk = 10000;
 }  // namespace
 
 ChangeLog::~ChangeLog() = default;
-
-absl::StatusOr<std::unique_ptr<ChangeLog>> ChangeLog::Open(storage::Database* db,
-                                                           uint64_t capacity) {
-  if (db != nullptr && db->shared()) {
-    auto* etcd = dynamic_cast<storage::EtcdDatabase*>(db);
-    if (etcd == nullptr) return absl::InvalidArgumentError("a shared change log needs etcd");
-    COFFER_ASSIGN_OR_RETURN(auto log, EtcdChangeLog::Open(etcd, capacity));
-    return std::unique_ptr<ChangeLog>(std::move(log));
-  }
-  COFFER_ASSIGN_OR_RETURN(auto log, LocalChangeLog::Open(db, capacity));
-  return std::unique_ptr<ChangeLog>(std::move(log));
-}
 
 absl::StatusOr<std::unique_ptr<LocalChangeLog>> LocalChangeLog::Open(storage::Database* db,
                                                                      uint64_t capacity) {

@@ -34,6 +34,20 @@ std::string RandomWriterId() {
 
 }  // namespace
 
+// ChangeLog::Open lives here, beside the one engine that is not local, so
+// that what links only the local log (the fuzzers) needs no etcd.
+absl::StatusOr<std::unique_ptr<ChangeLog>> ChangeLog::Open(storage::Database* db,
+                                                           uint64_t capacity) {
+  if (db != nullptr && db->shared()) {
+    auto* etcd = dynamic_cast<storage::EtcdDatabase*>(db);
+    if (etcd == nullptr) return absl::InvalidArgumentError("a shared change log needs etcd");
+    COFFER_ASSIGN_OR_RETURN(auto log, EtcdChangeLog::Open(etcd, capacity));
+    return std::unique_ptr<ChangeLog>(std::move(log));
+  }
+  COFFER_ASSIGN_OR_RETURN(auto log, LocalChangeLog::Open(db, capacity));
+  return std::unique_ptr<ChangeLog>(std::move(log));
+}
+
 EtcdChangeLog::EtcdChangeLog(storage::EtcdDatabase* db, uint64_t capacity,
                              std::string family_prefix)
     : db_(db),
