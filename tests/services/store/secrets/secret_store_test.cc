@@ -3,6 +3,8 @@
 #include "services/store/secrets/secret_store.h"
 
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -132,6 +134,28 @@ TEST_P(SecretStoreTest, PutMovesCurrentAndPrevious) {
   ASSERT_TRUE(Put("s", "v4", Token('d'), {"blue"}).ok());
   EXPECT_EQ(*Value("s"), "v3");
   EXPECT_EQ(*Value("s", "blue"), "v4");
+}
+
+// Writers queued on one secret commit together: on etcd, in groups that
+// stay inside one Txn's 128 operations and 1.5 MiB, even with the largest
+// values.
+TEST_P(SecretStoreTest, ManyLargestValuesQueuedOnOneSecretAllCommit) {
+  Create("big", "v0");
+  constexpr int kWriters = 40;
+  std::vector<std::string> values(kWriters);
+  std::vector<absl::Status> results(kWriters);
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWriters; ++i) {
+    values[i] = std::string(65536, static_cast<char>('a' + i % 26));
+    values[i][0] = static_cast<char>('0' + i % 10);
+    writers.emplace_back([&, i] { results[i] = Put("big", values[i]).status(); });
+  }
+  for (auto& t : writers) t.join();
+  for (int i = 0; i < kWriters; ++i) EXPECT_TRUE(results[i].ok()) << i << ": " << results[i];
+  sm::ListSecretVersionIdsRequest list;
+  list.set_secret_id("big");
+  list.set_include_deprecated(true);
+  EXPECT_EQ(store_->ListSecretVersionIds(list)->versions_size(), kWriters + 1);
 }
 
 TEST_P(SecretStoreTest, ClientRequestTokenIsIdempotent) {
