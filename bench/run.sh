@@ -5,9 +5,10 @@
 # coffer-store (dev mode, the development policy, the load generator calling
 # as admin/cofferctl), coffer-gateway (with an access key of admin/cofferctl),
 # the echo server and etcd (TLS with client certificates, data on the same
-# disk) as the scenarios need them, runs each
-# scenario with bench/coffer_load, and prints the machine, every command and
-# a markdown table: scenario | Coffer | baseline | ratio | goal | met?
+# disk) as the scenarios need them (for the *_on_etcd scenarios also a
+# coffer-kms and coffer-store running on that etcd, --storage=etcd:...),
+# runs each scenario with bench/coffer_load, and prints the machine, every
+# command and a markdown table: scenario | Coffer | baseline | ratio | goal | met?
 #
 #   bench/run.sh                       # every scenario, 10 s each (about 10 minutes)
 #   bench/run.sh --quick               # 2 s each: a smoke run
@@ -45,10 +46,12 @@ LIST=0
 
 SCENARIOS=(
   echo echo_executor
-  get_secret_1 get_secret_1000 get_secret_nocache get_secret_vs_etcd get_secret_gateway
+  get_secret_1 get_secret_1000 get_secret_nocache get_secret_vs_etcd get_secret_on_etcd
+  get_secret_gateway
   kms_decrypt kms_generate_data_key
   get_parameter_string get_parameter_secure get_parameters_by_path
-  put_parameter_vs_etcd create_secret_vs_etcd put_secret_value_vs_etcd put_secret_value_one
+  put_parameter_vs_etcd put_parameter_on_etcd create_secret_vs_etcd put_secret_value_vs_etcd
+  put_secret_value_on_etcd put_secret_value_one
   versions guard rocksdb
 )
 
@@ -67,7 +70,7 @@ for arg in "$@"; do
     --build_dir=*) BUILD="${arg#*=}" ;;
     --keep) KEEP=1 ;;
     --list) LIST=1 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -104,7 +107,7 @@ done
 
 # etcd (Debian's etcd-server) when a selected scenario compares with it.
 for s in get_secret_vs_etcd put_parameter_vs_etcd create_secret_vs_etcd put_secret_value_vs_etcd \
-         rocksdb; do
+         get_secret_on_etcd put_parameter_on_etcd put_secret_value_on_etcd rocksdb; do
   if selected "$s" && ! command -v etcd >/dev/null; then
     source "$ROOT/scripts/lib.sh"
     coffer_install_packages etcd-server >&2
@@ -216,28 +219,39 @@ TLS_OF() {  # TLS_OF <identity>: the TLS flags of a Coffer process
 }
 GUARD=(--policy_file="$RUN/policy.json")
 
+declare -A KMS_PORTS=()
+# start_kms <name> <extra flags...>: a coffer-kms in dev mode (its root key
+# made under its --data_dir on first start, and kept there on a restart).
+start_kms() {
+  local name=$1
+  shift
+  stop_proc "$name"
+  rm -f "$RUN/$name.ports"
+  start_proc "$name" "$BUILD/services/kms/coffer-kms" --dev_mode --data_dir="$RUN/data/$name" \
+    --listen_address=127.0.0.1:0 --metrics_address= --ports_file="$RUN/$name.ports" \
+    --log_level=warn "${GUARD[@]}" --audit_dir="$RUN/audit/$name" $(TLS_OF kms) "$@"
+  KMS_PORTS[$name]=$(wait_ports_file "$name" "$RUN/$name.ports") || die "$name did not start"
+}
 KMS_PORT=""
 need_kms() {
   running kms && return 0
-  rm -f "$RUN/kms.ports"
-  start_proc kms "$BUILD/services/kms/coffer-kms" --dev_mode --data_dir="$RUN/data/kms" \
-    --listen_address=127.0.0.1:0 --metrics_address= --ports_file="$RUN/kms.ports" \
-    --log_level=warn "${GUARD[@]}" --audit_dir="$RUN/audit/kms" $(TLS_OF kms)
-  KMS_PORT=$(wait_ports_file kms "$RUN/kms.ports") || die "coffer-kms did not start"
+  start_kms kms
+  KMS_PORT=${KMS_PORTS[kms]}
 }
 # The process a recipe's load goes to (checked when a measurement fails).
 TARGET_PROC=""
 
 declare -A STORE_PORT=()
-# start_store <name> <extra flags...>: a store with a fresh data directory.
+# start_store <name> <extra flags...>: a store with a fresh data directory,
+# on the KMS "kms" (STORE_KMS=<name>: on that KMS, already started).
 start_store() {
-  local name=$1
+  local name=$1 kms=${STORE_KMS:-kms}
   shift
-  need_kms
+  [[ "$kms" != kms ]] || need_kms
   stop_proc "$name"
   rm -rf "$RUN/data/$name" "$RUN/$name.ports"
   start_proc "$name" "$BUILD/services/store/coffer-store" --data_dir="$RUN/data/$name" \
-    --kms_address="localhost:$KMS_PORT" --listen_address=127.0.0.1:0 --metrics_address= \
+    --kms_address="localhost:${KMS_PORTS[$kms]}" --listen_address=127.0.0.1:0 --metrics_address= \
     --ports_file="$RUN/$name.ports" --log_level=warn "${GUARD[@]}" \
     --audit_dir="$RUN/audit/$name" $(TLS_OF store) "$@"
   STORE_PORT[$name]=$(wait_ports_file "$name" "$RUN/$name.ports") || die "$name did not start"
@@ -269,6 +283,7 @@ need_echo() {  # need_echo <name> <extra flags...>
 ETCD_PORT=""
 # start_etcd: a fresh single-member etcd, TLS with client certificates.
 start_etcd() {
+  stop_on_etcd
   stop_proc etcd
   rm -rf "$RUN/data/etcd"
   ETCD_PORT=$(free_port)
@@ -297,6 +312,26 @@ start_etcd() {
   die "etcd did not start (log above)"
 }
 need_etcd() { running etcd || start_etcd; }
+
+# Coffer on etcd: coffer-kms "kms-etcd" and coffer-store "store-etcd" with
+# --storage=etcd:<the bench's etcd>, each with its own client certificate
+# (etcd checks it: --client-cert-auth), both under a new --etcd_prefix, so
+# they start on an empty keyspace (the KMS's root key stays in its
+# --data_dir: dev mode). start_etcd stops them: they are bound to one etcd.
+ON_ETCD_RUNS=0
+etcd_storage_flags() {  # etcd_storage_flags <identity> <prefix>
+  echo "--storage=etcd:127.0.0.1:$ETCD_PORT --etcd_ca=$PKI/ca.crt --etcd_cert=$PKI/$1.crt" \
+    "--etcd_key=$PKI/$1.key --etcd_prefix=$2"
+}
+start_on_etcd() {  # start_on_etcd <extra store flags...>
+  need_etcd
+  ON_ETCD_RUNS=$((ON_ETCD_RUNS + 1))
+  local prefix="${RUN##*/}-$ON_ETCD_RUNS/"
+  stop_proc store-etcd
+  start_kms kms-etcd $(etcd_storage_flags kms "$prefix")
+  STORE_KMS=kms-etcd start_store store-etcd $(etcd_storage_flags store "$prefix") "$@"
+}
+stop_on_etcd() { stop_proc store-etcd; stop_proc kms-etcd; }
 need_kms_target() { need_kms; TARGET_PROC=kms; }
 
 # coffer-gateway in front of the read store and the KMS, with the per-key
@@ -450,6 +485,20 @@ recipe() {  # recipe <id>: starts what <id> needs and measures it
       start_store store-write --max_versions_per_secret=10000000
       load psv_one "localhost:${STORE_PORT[store-write]}" "$STORE_PIN" --op=put_secret_value \
         --keys=1 --setup --name_prefix=bench/one- ;;
+    # Coffer on etcd: a new kms-etcd + store-etcd pair for each, on the
+    # etcd that is running (the baseline's, measured right before).
+    gsv_1000_on_etcd)
+      start_on_etcd
+      load gsv_1000_on_etcd "localhost:${STORE_PORT[store-etcd]}" "$STORE_PIN" \
+        --op=get_secret_value --keys=1000 --setup ;;
+    pp_distinct_on_etcd)
+      start_on_etcd
+      load pp_distinct_on_etcd "localhost:${STORE_PORT[store-etcd]}" "$STORE_PIN" \
+        --op=put_parameter --param_type=String --keys=0 ;;
+    psv_1000_on_etcd)
+      start_on_etcd
+      load psv_1000_on_etcd "localhost:${STORE_PORT[store-etcd]}" "$STORE_PIN" \
+        --op=put_secret_value --keys=1000 --setup ;;
     gsv_busy)
       need_store
       load gsv_busy "localhost:${STORE_PORT[store]}" "$STORE_PIN" --op=get_secret_value \
@@ -620,6 +669,11 @@ selected get_secret_nocache &&
 selected get_secret_vs_etcd &&
   throughput_row "GetSecretValue (1,000 secrets) vs etcd Range (1,000 keys), same value size" \
     gsv_1000 etcd_range_1000 etcd 3
+# *_on_etcd: coffer-kms and coffer-store on that same etcd (--storage=etcd),
+# against its raw Range / Put; no goal in the spec: reported ("—").
+selected get_secret_on_etcd &&
+  throughput_row "Coffer on etcd: GetSecretValue (1,000 secrets, cache on) vs etcd Range (1,000 keys)" \
+    gsv_1000_on_etcd etcd_range_1000 etcd -
 # The gRPC figure is gsv_1's (measured here, right before, unless
 # get_secret_1 ran): the same secret, store and machine. Goal 0.3: an AWS
 # SDK call may cost about 3 gRPC calls (TLS, HTTP/1.1, JSON and SigV4 on
@@ -639,12 +693,18 @@ selected get_parameters_by_path &&
 selected put_parameter_vs_etcd &&
   throughput_row "PutParameter (String, durable), distinct names vs etcd Put, distinct keys" \
     pp_distinct etcd_put_distinct etcd 1.5
+selected put_parameter_on_etcd &&
+  throughput_row "Coffer on etcd: PutParameter (String), distinct names vs etcd Put, distinct keys" \
+    pp_distinct_on_etcd etcd_put_distinct etcd -
 selected create_secret_vs_etcd &&
   throughput_row "CreateSecret (durable, a data key each), distinct names vs etcd Put on 1,000 keys" \
     cs_distinct etcd_put_1000 etcd 1.0
 selected put_secret_value_vs_etcd &&
   throughput_row "PutSecretValue (durable, a data key per version), 1,000 secrets vs etcd Put on 1,000 keys" \
     psv_1000 etcd_put_1000 etcd 1.0
+selected put_secret_value_on_etcd &&
+  throughput_row "Coffer on etcd: PutSecretValue, 1,000 secrets vs etcd Put on 1,000 keys" \
+    psv_1000_on_etcd etcd_put_1000 etcd -
 if selected put_secret_value_one; then
   throughput_row "PutSecretValue, 64 writers on one secret vs on 1,000 secrets" psv_one psv_1000 \
     "1,000 secrets" 0.5
