@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "libs/common/ids.h"
 
 namespace coffer::testing {
 namespace {
@@ -208,6 +210,28 @@ absl::Status EtcdCluster::Restart(int member, bool wait_healthy) {
   if (absl::Status s = Launch(member); !s.ok()) return s;
   if (!wait_healthy) return absl::OkStatus();
   return WaitHealthy(member, absl::Seconds(30));
+}
+
+EtcdCluster* EtcdCluster::Shared() {
+  static EtcdCluster* shared = [] {
+    auto started = Start(1);
+    EXPECT_TRUE(started.ok()) << started.status();
+    return started.ok() ? started->release() : nullptr;
+  }();
+  if (shared == nullptr) ADD_FAILURE() << "the shared etcd member did not start";
+  return shared;
+}
+
+absl::StatusOr<std::unique_ptr<storage::Engine>> EtcdCluster::SharedEngine(
+    const std::string& service) {
+  EtcdCluster* etcd = Shared();
+  if (etcd == nullptr) return absl::UnavailableError("no etcd member");
+  storage::EngineOptions options;
+  options.storage = "etcd:" + etcd->endpoint(0);
+  options.etcd_tls = etcd->client_tls();
+  options.etcd_prefix = absl::StrCat(service, "-test/", NewUuid(), "/");
+  options.service = service;
+  return storage::Engine::Create(options);
 }
 
 int EtcdCluster::Leader() const {

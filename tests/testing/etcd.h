@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "libs/rpc/tls.h"
+#include "libs/storage/engine.h"
 #include "tests/testing/test_env.h"
 
 namespace coffer::testing {
@@ -36,6 +37,13 @@ class EtcdCluster {
   // Starts `members` members (1 or 3) and waits until every one is healthy
   // (has a leader and serves reads). NOT_FOUND when etcd is not installed.
   static absl::StatusOr<std::unique_ptr<EtcdCluster>> Start(int members = 1);
+  // One member started on first use and kept for the whole test program
+  // (tests give their keys prefixes of their own); nullptr, with a test
+  // failure, when it cannot start.
+  static EtcdCluster* Shared();
+  // A storage engine for `service` on Shared(), under a prefix no other
+  // test uses ("<service>-test/<uuid>/").
+  static absl::StatusOr<std::unique_ptr<storage::Engine>> SharedEngine(const std::string& service);
   ~EtcdCluster();  // kills every member
   EtcdCluster(const EtcdCluster&) = delete;
   EtcdCluster& operator=(const EtcdCluster&) = delete;

@@ -35,18 +35,7 @@ class KeyManagerTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     root_ = std::string(crypto::RandomString(32));
     if (GetParam() == "etcd") {
-      static testing::EtcdCluster* etcd = [] {
-        auto started = testing::EtcdCluster::Start(1);
-        EXPECT_TRUE(started.ok()) << started.status();
-        return started.ok() ? started->release() : nullptr;
-      }();
-      ASSERT_NE(etcd, nullptr);
-      storage::EngineOptions engine;
-      engine.storage = "etcd:" + etcd->endpoint(0);
-      engine.etcd_tls = etcd->client_tls();
-      engine.etcd_prefix = absl::StrCat("kms-test/", NewUuid(), "/");
-      engine.service = "kms";
-      auto made = storage::Engine::Create(engine);
+      auto made = testing::EtcdCluster::SharedEngine("kms");
       ASSERT_TRUE(made.ok()) << made.status();
       engine_ = std::move(made).value();
     }

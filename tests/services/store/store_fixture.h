@@ -16,10 +16,8 @@
 #include <memory>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "libs/common/clock.h"
-#include "libs/common/ids.h"
 #include "libs/storage/database.h"
 #include "libs/storage/engine.h"
 #include "services/kms/key_manager.h"
@@ -50,18 +48,7 @@ class StoreFixture : public ::testing::TestWithParam<std::string> {
 
   void SetUp() override {
     if (GetParam() == "etcd") {
-      static testing::EtcdCluster* etcd = [] {
-        auto started = testing::EtcdCluster::Start(1);
-        EXPECT_TRUE(started.ok()) << started.status();
-        return started.ok() ? started->release() : nullptr;
-      }();
-      ASSERT_NE(etcd, nullptr);
-      storage::EngineOptions engine;
-      engine.storage = "etcd:" + etcd->endpoint(0);
-      engine.etcd_tls = etcd->client_tls();
-      engine.etcd_prefix = absl::StrCat("store-test/", NewUuid(), "/");
-      engine.service = "store";
-      auto made = storage::Engine::Create(engine);
+      auto made = testing::EtcdCluster::SharedEngine("store");
       ASSERT_TRUE(made.ok()) << made.status();
       engine_ = std::move(made).value();
       secret_options_.max_group_commit = 16;

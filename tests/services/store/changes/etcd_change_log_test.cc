@@ -29,11 +29,7 @@ using ::testing::HasSubstr;
 class EtcdChangeLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    static testing::EtcdCluster* etcd = [] {
-      auto started = testing::EtcdCluster::Start(1);
-      EXPECT_TRUE(started.ok()) << started.status();
-      return started.ok() ? started->release() : nullptr;
-    }();
+    testing::EtcdCluster* etcd = testing::EtcdCluster::Shared();
     ASSERT_NE(etcd, nullptr);
     etcd::EtcdOptions options;
     options.endpoints = etcd->endpoints();
