@@ -96,23 +96,17 @@ wait_for_port() {  # wait_for_port <name> <port>
   exit 1
 }
 
-start_kms() {  # start_kms <name> <port> <metrics port> <flags...>
-  local name=$1 port=$2 metrics=$3
-  shift 3
-  start "$name" services/kms/coffer-kms \
+# start_mtls <name> <binary> <certificate> <port> <metrics port> <flags...>
+start_mtls() {
+  local name=$1 bin=$2 cert=$3 port=$4 metrics=$5
+  shift 5
+  start "$name" "$bin" \
     --listen_address="127.0.0.1:$port" --metrics_address="127.0.0.1:$metrics" "$@" \
-    --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/kms.crt" --tls_key="$VAR/certs/kms.key"
+    --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/$cert.crt" --tls_key="$VAR/certs/$cert.key"
   wait_for_port "$name" "$port"
 }
-
-start_store() {  # start_store <name> <port> <metrics port> <flags...>
-  local name=$1 port=$2 metrics=$3
-  shift 3
-  start "$name" services/store/coffer-store \
-    --listen_address="127.0.0.1:$port" --metrics_address="127.0.0.1:$metrics" "$@" \
-    --tls_ca="$VAR/certs/ca.crt" --tls_cert="$VAR/certs/store.crt" --tls_key="$VAR/certs/store.key"
-  wait_for_port "$name" "$port"
-}
+start_kms() { start_mtls "$1" services/kms/coffer-kms kms "${@:2}"; }        # <name> <port> <metrics> <flags...>
+start_store() { start_mtls "$1" services/store/coffer-store store "${@:2}"; }  # <name> <port> <metrics> <flags...>
 
 # --ha: etcd, three members on loopback (clear of a system etcd on
 # 2379/2380): TLS with client certificates from the development CA for
@@ -318,7 +312,9 @@ if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then
     # so the secrets allow plaintext explicitly ("sslmode":"disable").
     PGPASSWORD="$ADMIN_PW" psql -h 127.0.0.1 -p 5433 -U coffer_admin -d postgres -q -v ON_ERROR_STOP=1 \
       >/dev/null <<SQL
-CREATE ROLE demo_app LOGIN PASSWORD '$APP_PW';
+SET client_min_messages = warning;
+SELECT 'CREATE ROLE demo_app LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'demo_app')\\gexec
+ALTER ROLE demo_app PASSWORD '$APP_PW';
 SQL
     printf '%s' "{\"engine\":\"postgres\",\"host\":\"127.0.0.1\",\"port\":5433,\"dbname\":\"postgres\",\"username\":\"coffer_admin\",\"password\":\"$ADMIN_PW\",\"sslmode\":\"disable\"}" \
       | "$CTL" secrets create-secret --name demo/postgres/master --secret-string - >/dev/null
