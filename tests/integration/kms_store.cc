@@ -16,8 +16,16 @@ void TlsArgs(const rpc::TlsFiles& tls, std::vector<std::string>* args) {
 absl::Status StartKmsAndStore(const TempDir& dir, const std::vector<std::string>& store_flags,
                               std::unique_ptr<ServiceProcess>* kms,
                               std::unique_ptr<ServiceProcess>* store) {
+  return StartKmsAndStore(dir, {}, store_flags, kms, store);
+}
+
+absl::Status StartKmsAndStore(const TempDir& dir, const std::vector<std::string>& both_flags,
+                              const std::vector<std::string>& store_flags,
+                              std::unique_ptr<ServiceProcess>* kms,
+                              std::unique_ptr<ServiceProcess>* store) {
   std::vector<std::string> kms_args = {"--data_dir=" + dir.Join("kms"), "--dev_mode",
                                        "--maintenance_interval=1s"};
+  kms_args.insert(kms_args.end(), both_flags.begin(), both_flags.end());
   TlsArgs(SharedPki().Identity("kms"), &kms_args);
   *kms = std::make_unique<ServiceProcess>("coffer-kms", kms_args);
   if (absl::Status s = (*kms)->Start(); !s.ok()) {
@@ -28,6 +36,7 @@ absl::Status StartKmsAndStore(const TempDir& dir, const std::vector<std::string>
                                          "--kms_address=" + (*kms)->address(),
                                          "--kms_check_interval=200ms", "--kms_timeout=1s"};
   TlsArgs(SharedPki().Identity("store"), &store_args);
+  store_args.insert(store_args.end(), both_flags.begin(), both_flags.end());
   store_args.insert(store_args.end(), store_flags.begin(), store_flags.end());
   *store = std::make_unique<ServiceProcess>("coffer-store", store_args);
   if (absl::Status s = (*store)->Start(); !s.ok()) {

@@ -38,6 +38,11 @@ void TlsArgs(const rpc::TlsFiles& tls, std::vector<std::string>* args);
 absl::Status StartKmsAndStore(const TempDir& dir, const std::vector<std::string>& store_flags,
                               std::unique_ptr<ServiceProcess>* kms,
                               std::unique_ptr<ServiceProcess>* store);
+// The same with `both_flags` given to both services (their storage, say).
+absl::Status StartKmsAndStore(const TempDir& dir, const std::vector<std::string>& both_flags,
+                              const std::vector<std::string>& store_flags,
+                              std::unique_ptr<ServiceProcess>* kms,
+                              std::unique_ptr<ServiceProcess>* store);
 
 // `env` plus the TLS variables of the "cofferctl" identity (COFFER_CA,
 // COFFER_CERT, COFFER_KEY): the environment cofferctl runs with in tests.

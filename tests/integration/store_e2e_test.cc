@@ -26,10 +26,12 @@
 #include "libs/crypto/random.h"
 #include "libs/rpc/status.h"
 #include "libs/storage/database.h"
+#include "libs/storage/engine.h"
 #include "services/store/schema.h"
 #include "tests/integration/http_get.h"
 #include "tests/integration/kms_store.h"
 #include "tests/integration/service_process.h"
+#include "tests/testing/etcd.h"
 #include "tests/testing/test_env.h"
 
 namespace coffer {
@@ -75,11 +77,24 @@ double MetricValue(const std::string& page, const std::string& name) {
   return -1;
 }
 
-class StoreE2ETest : public ::testing::Test {
+// Every test runs twice: the KMS and the store on RocksDB, and both on a
+// real etcd member (under a prefix of the test's own).
+class StoreE2ETest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    std::vector<std::string> storage;
+    if (GetParam() == "etcd") {
+      etcd_ = testing::EtcdCluster::Shared();
+      ASSERT_NE(etcd_, nullptr);
+      etcd_prefix_ = absl::StrCat("store-e2e/", Hex(8), "/");
+      const rpc::TlsFiles tls = etcd_->client_tls();
+      storage = {"--storage=etcd:" + etcd_->endpoint(0), "--etcd_ca=" + tls.ca_file,
+                 "--etcd_cert=" + tls.cert_file, "--etcd_key=" + tls.key_file,
+                 "--etcd_prefix=" + etcd_prefix_};
+    }
     // The strictest log level, for the "nothing secret in logs" test.
-    absl::Status started = testing::StartKmsAndStore(dir_, {"--log_level=debug"}, &kms_, &store_);
+    absl::Status started =
+        testing::StartKmsAndStore(dir_, storage, {"--log_level=debug"}, &kms_, &store_);
     ASSERT_TRUE(started.ok()) << started;
     channel_ = store_->Channel("cofferctl");
     stub_ = sm::SecretsManager::NewStub(channel_);
@@ -129,6 +144,20 @@ class StoreE2ETest : public ::testing::Test {
 
   // The store's database, opened by the test while the store is stopped.
   std::unique_ptr<storage::Database> OpenStoreDb() {
+    if (etcd_ != nullptr) {
+      storage::EngineOptions engine;
+      engine.storage = "etcd:" + etcd_->endpoint(0);
+      engine.etcd_tls = etcd_->client_tls();
+      engine.etcd_prefix = etcd_prefix_;
+      engine.service = "store";
+      auto made = storage::Engine::Create(engine);
+      EXPECT_TRUE(made.ok()) << made.status();
+      if (!made.ok()) return nullptr;
+      engine_ = std::move(made).value();
+      auto db = engine_->Open("db", store::schema::ColumnFamilies());
+      EXPECT_TRUE(db.ok()) << db.status();
+      return db.ok() ? *std::move(db) : nullptr;
+    }
     storage::DatabaseOptions options;
     options.path = dir_.Join("store") + "/db";
     options.create_if_missing = false;
@@ -211,13 +240,18 @@ class StoreE2ETest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  testing::EtcdCluster* etcd_ = nullptr;  // etcd runs only
+  std::string etcd_prefix_;
+  std::unique_ptr<storage::Engine> engine_;  // OpenStoreDb's, on etcd
   std::unique_ptr<ServiceProcess> kms_;
   std::unique_ptr<ServiceProcess> store_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<sm::SecretsManager::Stub> stub_;
 };
+INSTANTIATE_TEST_SUITE_P(Engines, StoreE2ETest, ::testing::Values("rocksdb", "etcd"),
+                         [](const auto& info) { return info.param; });
 
-TEST_F(StoreE2ETest, CreateGetPutAndStagingLabels) {
+TEST_P(StoreE2ETest, CreateGetPutAndStagingLabels) {
   sm::CreateSecretResponse created = Create("prod/app/db", "first", "the app's database");
   EXPECT_EQ(created.name(), "prod/app/db");
   EXPECT_THAT(
@@ -287,7 +321,7 @@ TEST_F(StoreE2ETest, CreateGetPutAndStagingLabels) {
   EXPECT_EQ(Get("prod/app/db", &got, "", "AWSPENDING").error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(StoreE2ETest, IdempotentRetriesWithAClientRequestToken) {
+TEST_P(StoreE2ETest, IdempotentRetriesWithAClientRequestToken) {
   const std::string create_token = Token();
   sm::CreateSecretRequest create;
   create.set_name("retry/me");
@@ -337,7 +371,7 @@ TEST_F(StoreE2ETest, IdempotentRetriesWithAClientRequestToken) {
   EXPECT_EQ(Value("retry/me", token), "v2");
 }
 
-TEST_F(StoreE2ETest, LookupsByNameFullArnAndPartialArn) {
+TEST_P(StoreE2ETest, LookupsByNameFullArnAndPartialArn) {
   sm::CreateSecretResponse created = Create("team/svc/api-key", "k-1");
   const std::string partial =
       "arn:coffer:secretsmanager:local:000000000000:secret:team/svc/api-key";
@@ -360,7 +394,7 @@ TEST_F(StoreE2ETest, LookupsByNameFullArnAndPartialArn) {
   EXPECT_EQ(Get(wrong, &got).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(StoreE2ETest, DeleteWithRecoveryWindowRestoreAndForceDelete) {
+TEST_P(StoreE2ETest, DeleteWithRecoveryWindowRestoreAndForceDelete) {
   sm::CreateSecretResponse created = Create("gone/soon", "still here");
   sm::DeleteSecretRequest del;
   del.set_secret_id("gone/soon");
@@ -433,7 +467,7 @@ TEST_F(StoreE2ETest, DeleteWithRecoveryWindowRestoreAndForceDelete) {
   EXPECT_EQ(Value(recreated.arn()), "new life");
 }
 
-TEST_F(StoreE2ETest, EverythingSurvivesARestartOfBothServices) {
+TEST_P(StoreE2ETest, EverythingSurvivesARestartOfBothServices) {
   sm::CreateSecretRequest create;
   create.set_name("keep/me");
   create.set_description("kept across restarts");
@@ -497,7 +531,7 @@ TEST_F(StoreE2ETest, EverythingSurvivesARestartOfBothServices) {
   EXPECT_EQ(Value("keep/me", "", kPrevious), "new value");
 }
 
-TEST_F(StoreE2ETest, AFlippedCiphertextByteIsDataLossNotGarbage) {
+TEST_P(StoreE2ETest, AFlippedCiphertextByteIsDataLossNotGarbage) {
   sm::CreateSecretResponse victim = Create("tamper/victim", "the original value");
   Create("tamper/bystander", "untouched");
   ASSERT_NO_FATAL_FAILURE(WithStoreStopped([&] {
@@ -529,7 +563,7 @@ TEST_F(StoreE2ETest, AFlippedCiphertextByteIsDataLossNotGarbage) {
   EXPECT_EQ(Value("tamper/bystander"), "untouched");
 }
 
-TEST_F(StoreE2ETest, AVersionRecordMovedToAnotherSecretOrVersionFailsToDecrypt) {
+TEST_P(StoreE2ETest, AVersionRecordMovedToAnotherSecretOrVersionFailsToDecrypt) {
   sm::CreateSecretResponse a = Create("moved/a", "value of a");
   sm::PutSecretValueResponse a2 = Put("moved/a", "value of a, second");
   sm::CreateSecretResponse b = Create("moved/b", "value of b");
@@ -561,7 +595,7 @@ TEST_F(StoreE2ETest, AVersionRecordMovedToAnotherSecretOrVersionFailsToDecrypt) 
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS) << s.error_message();
 }
 
-TEST_F(StoreE2ETest, SecretValuesNeverReachDiskOrLogsInPlaintext) {
+TEST_P(StoreE2ETest, SecretValuesNeverReachDiskOrLogsInPlaintext) {
   const std::string marker = "DISTINCTIVE-" + Hex(12);
   const std::string marker2 = "DISTINCTIVE-" + Hex(12);
   const std::string token = Token();
@@ -601,17 +635,29 @@ TEST_F(StoreE2ETest, SecretValuesNeverReachDiskOrLogsInPlaintext) {
                                       absl::WebSafeBase64Escape(marker2),
                                       absl::BytesToHexString(marker)};
   int files = 0;
-  for (const std::string& dir : {dir_.Join("kms"), dir_.Join("store")}) {
+  int wal_files = 0;  // etcd's: every write is in its WAL first
+  std::vector<std::string> dirs = {dir_.Join("kms"), dir_.Join("store")};
+  if (etcd_ != nullptr) dirs.push_back(etcd_->data_dir(0));  // its WAL and database
+  for (const std::string& dir : dirs) {
     for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
       if (!entry.is_regular_file()) continue;
       ++files;
+      if (absl::EndsWith(entry.path().string(), ".wal")) {
+        ++wal_files;
+        // The scan reads what etcd wrote: the secret's name is there.
+        EXPECT_NE(testing::ReadFile(entry.path().string()).find("plain/check"), std::string::npos);
+      }
       const std::string contents = testing::ReadFile(entry.path().string());
       for (const std::string& needle : needles) {
         EXPECT_EQ(contents.find(needle), std::string::npos) << entry.path() << " holds " << needle;
       }
     }
   }
-  EXPECT_GT(files, 6);
+  if (etcd_ == nullptr) {
+    EXPECT_GT(files, 6);  // RocksDB's WAL, SST, manifest... of both services
+  } else {
+    EXPECT_GE(wal_files, 1);
+  }
   const std::string logs = store_->Output() + kms_->Output();
   EXPECT_THAT(logs, HasSubstr("serving"));  // the logs are there at all
   for (const std::string& needle : needles) {
@@ -619,7 +665,7 @@ TEST_F(StoreE2ETest, SecretValuesNeverReachDiskOrLogsInPlaintext) {
   }
 }
 
-TEST_F(StoreE2ETest, WithoutTheKmsCachedReadsWorkWritesFailFastAndHealthFollows) {
+TEST_P(StoreE2ETest, WithoutTheKmsCachedReadsWorkWritesFailFastAndHealthFollows) {
   sm::CreateSecretResponse created = Create("outage/app", "readable offline");
   EXPECT_EQ(Value("outage/app"), "readable offline");
   ASSERT_EQ(Health(), HealthResponse::SERVING);
@@ -681,7 +727,7 @@ TEST_F(StoreE2ETest, WithoutTheKmsCachedReadsWorkWritesFailFastAndHealthFollows)
 }
 
 // A cofferctl secrets session through the real binary.
-TEST_F(StoreE2ETest, CofferctlSecretsSession) {
+TEST_P(StoreE2ETest, CofferctlSecretsSession) {
   auto run = [&](std::vector<std::string> args,
                  const std::map<std::string, std::string>& extra_env = {}) {
     std::map<std::string, std::string> env = {{"COFFER_ADDRESS", store_->address()}};
@@ -747,7 +793,7 @@ TEST_F(StoreE2ETest, CofferctlSecretsSession) {
 // What the README promises about cofferctl, through the real binary against
 // the real store: values from stdin and files, --output=text printing the
 // value alone, tables, `Reason: message` on stderr and the exit codes.
-TEST_F(StoreE2ETest, CofferctlStdinFilesOutputFormatsAndExitCodes) {
+TEST_P(StoreE2ETest, CofferctlStdinFilesOutputFormatsAndExitCodes) {
   const std::map<std::string, std::string> env = {{"COFFER_ADDRESS", store_->address()}};
   auto run = [&](std::vector<std::string> args, const std::string& input = "") {
     args.insert(args.begin(), "secrets");
@@ -830,7 +876,7 @@ TEST_F(StoreE2ETest, CofferctlStdinFilesOutputFormatsAndExitCodes) {
   EXPECT_THAT(twice.err, HasSubstr("standard input (-) is already read by --name"));
 }
 
-TEST_F(StoreE2ETest, MetricsShowSecretsCallsCacheHitsAndTheSecretCount) {
+TEST_P(StoreE2ETest, MetricsShowSecretsCallsCacheHitsAndTheSecretCount) {
   Create("metrics/one", "1");
   Create("metrics/two", "2");
   EXPECT_EQ(Value("metrics/one"), "1");  // data key from the cache (put there by the create)

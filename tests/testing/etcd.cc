@@ -234,6 +234,8 @@ absl::StatusOr<std::unique_ptr<storage::Engine>> EtcdCluster::SharedEngine(
   return storage::Engine::Create(options);
 }
 
+std::string EtcdCluster::data_dir(int member) const { return dir_.Join(members_[member].name); }
+
 int EtcdCluster::Leader() const {
   for (int i = 0; i < size(); ++i) {
     if (members_[i].process == nullptr || !members_[i].process->running()) continue;

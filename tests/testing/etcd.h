@@ -67,6 +67,8 @@ class EtcdCluster {
   int Leader() const;
   // The member's log so far.
   std::string Log(int member) const;
+  // The member's --data-dir (its WAL and database files).
+  std::string data_dir(int member) const;
 
  private:
   struct Member {
