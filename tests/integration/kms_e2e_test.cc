@@ -22,6 +22,7 @@
 #include "tests/integration/http_get.h"
 #include "tests/integration/kms_store.h"
 #include "tests/integration/service_process.h"
+#include "tests/testing/etcd.h"
 #include "tests/testing/test_env.h"
 
 namespace coffer {
@@ -32,23 +33,36 @@ namespace kmsv1 = ::coffer::kms::v1;
 
 using testing::ServiceProcess;
 
-std::unique_ptr<ServiceProcess> MakeKms(const std::string& data_dir) {
+// `storage`: the storage flags (none: RocksDB under data_dir).
+std::unique_ptr<ServiceProcess> MakeKms(const std::string& data_dir,
+                                        const std::vector<std::string>& storage) {
   rpc::TlsFiles tls = testing::SharedPki().Identity("kms");
-  return std::make_unique<ServiceProcess>(
-      "coffer-kms",
-      std::vector<std::string>{"--data_dir=" + data_dir, "--dev_mode", "--tls_ca=" + tls.ca_file,
-                               "--tls_cert=" + tls.cert_file, "--tls_key=" + tls.key_file,
-                               "--maintenance_interval=1s"});
+  std::vector<std::string> args = {"--data_dir=" + data_dir,    "--dev_mode",
+                                   "--tls_ca=" + tls.ca_file,   "--tls_cert=" + tls.cert_file,
+                                   "--tls_key=" + tls.key_file, "--maintenance_interval=1s"};
+  args.insert(args.end(), storage.begin(), storage.end());
+  return std::make_unique<ServiceProcess>("coffer-kms", args);
 }
 
 std::unique_ptr<kmsv1::KeyManagement::Stub> KmsStub(const ServiceProcess& kms) {
   return kmsv1::KeyManagement::NewStub(kms.Channel("cofferctl"));
 }
 
-class KmsE2ETest : public ::testing::Test {
+// Every test runs twice: the KMS on RocksDB, and on a real etcd member
+// (under a prefix of the test's own).
+class KmsE2ETest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    kms_ = MakeKms(dir_.Join("kms"));
+    std::vector<std::string> storage;
+    if (GetParam() == "etcd") {
+      etcd_ = testing::EtcdCluster::Shared();
+      ASSERT_NE(etcd_, nullptr);
+      const rpc::TlsFiles tls = etcd_->client_tls();
+      storage = {"--storage=etcd:" + etcd_->endpoint(0), "--etcd_ca=" + tls.ca_file,
+                 "--etcd_cert=" + tls.cert_file, "--etcd_key=" + tls.key_file,
+                 "--etcd_prefix=kms-e2e/" + absl::BytesToHexString(crypto::RandomString(8)) + "/"};
+    }
+    kms_ = MakeKms(dir_.Join("kms"), storage);
     ASSERT_TRUE(kms_->Start().ok()) << kms_->Output();
     stub_ = KmsStub(*kms_);
   }
@@ -75,9 +89,12 @@ class KmsE2ETest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  testing::EtcdCluster* etcd_ = nullptr;  // etcd runs only
   std::unique_ptr<ServiceProcess> kms_;
   std::unique_ptr<kmsv1::KeyManagement::Stub> stub_;
 };
+INSTANTIATE_TEST_SUITE_P(Engines, KmsE2ETest, ::testing::Values("rocksdb", "etcd"),
+                         [](const auto& info) { return info.param; });
 
 grpc::Status DescribeWith(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = kmsv1::KeyManagement::NewStub(channel);
@@ -88,7 +105,7 @@ grpc::Status DescribeWith(const std::shared_ptr<grpc::Channel>& channel) {
   return stub->ListKeys(&ctx, req, &resp);
 }
 
-TEST_F(KmsE2ETest, ClientsWithoutAValidCertificateAreRefused) {
+TEST_P(KmsE2ETest, ClientsWithoutAValidCertificateAreRefused) {
   // Trusted CA, no client certificate at all.
   grpc::SslCredentialsOptions no_cert;
   no_cert.pem_root_certs = testing::ReadFile(testing::SharedPki().ca_file());
@@ -110,7 +127,7 @@ TEST_F(KmsE2ETest, ClientsWithoutAValidCertificateAreRefused) {
   EXPECT_TRUE(DescribeWith(kms_->Channel(testing::SharedPki().Identity("cofferctl"))).ok());
 }
 
-TEST_F(KmsE2ETest, RoundTripsWithAndWithoutContext) {
+TEST_P(KmsE2ETest, RoundTripsWithAndWithoutContext) {
   std::string key = CreateKey();
   for (bool with_context : {false, true}) {
     kmsv1::EncryptRequest enc;
@@ -135,7 +152,7 @@ TEST_F(KmsE2ETest, RoundTripsWithAndWithoutContext) {
   }
 }
 
-TEST_F(KmsE2ETest, KeysAndAliasesSurviveARestart) {
+TEST_P(KmsE2ETest, KeysAndAliasesSurviveARestart) {
   std::string key = CreateKey();
   kmsv1::CreateAliasRequest alias;
   alias.set_alias_name("alias/restart");
@@ -182,7 +199,7 @@ void ForEachFile(const std::string& dir, const std::function<void(const std::str
   ::closedir(d);
 }
 
-TEST_F(KmsE2ETest, DataDirectoryNeverHoldsPlaintextKeysOrData) {
+TEST_P(KmsE2ETest, DataDirectoryNeverHoldsPlaintextKeysOrData) {
   std::string key = CreateKey();
   kmsv1::GenerateDataKeyRequest gen;
   gen.set_key_id(key);
@@ -204,19 +221,27 @@ TEST_F(KmsE2ETest, DataDirectoryNeverHoldsPlaintextKeysOrData) {
   ASSERT_EQ(kms_->Stop(), 0);  // flushes memtables into SST files too
 
   int files = 0;
-  ForEachFile(dir_.Join("kms"), [&](const std::string& path) {
+  auto check = [&](const std::string& path) {
     std::string contents = testing::ReadFile(path);
     ++files;
     EXPECT_EQ(contents.find(data_key.plaintext()), std::string::npos) << path;
     EXPECT_EQ(contents.find(marker), std::string::npos) << path;
-  });
-  EXPECT_GT(files, 3);
+  };
+  ForEachFile(dir_.Join("kms"), check);
+  if (etcd_ != nullptr) {
+    // The keystore is in etcd: its WAL and database hold the sealed material.
+    const int local = files;
+    ForEachFile(etcd_->data_dir(0), check);
+    EXPECT_GE(files - local, 2);
+  } else {
+    EXPECT_GT(files, 3);
+  }
   std::string logs = kms_->Output();
   EXPECT_EQ(logs.find(marker), std::string::npos);
   EXPECT_EQ(logs.find(absl::Base64Escape(data_key.plaintext())), std::string::npos);
 }
 
-TEST_F(KmsE2ETest, HealthIsServingOnBothListeners) {
+TEST_P(KmsE2ETest, HealthIsServingOnBothListeners) {
   grpc::health::v1::HealthCheckRequest req;
   req.set_service("coffer.kms.v1.KeyManagement");
   for (auto channel : {kms_->Channel(testing::SharedPki().Identity("cofferctl")),
@@ -231,7 +256,7 @@ TEST_F(KmsE2ETest, HealthIsServingOnBothListeners) {
   }
 }
 
-TEST_F(KmsE2ETest, ReflectionListsTheKmsService) {
+TEST_P(KmsE2ETest, ReflectionListsTheKmsService) {
   auto channel = kms_->Channel(testing::SharedPki().Identity("cofferctl"));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -261,7 +286,7 @@ TEST_F(KmsE2ETest, ReflectionListsTheKmsService) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-TEST_F(KmsE2ETest, MetricsShowTheCallsJustMade) {
+TEST_P(KmsE2ETest, MetricsShowTheCallsJustMade) {
   CreateKey();
   kmsv1::DescribeKeyRequest missing;
   missing.set_key_id("alias/none");
@@ -279,7 +304,7 @@ TEST_F(KmsE2ETest, MetricsShowTheCallsJustMade) {
 }
 
 // The README's cofferctl session, through the real binary.
-TEST_F(KmsE2ETest, CofferctlSession) {
+TEST_P(KmsE2ETest, CofferctlSession) {
   const std::map<std::string, std::string> env = {
       {"COFFER_ADDRESS", absl::StrCat("localhost:", kms_->ports().grpc)}};
   auto run = [&](const std::vector<std::string>& args) { return testing::RunCofferctl(args, env); };
