@@ -14,8 +14,9 @@
 //   HaE2ETest.RotationThroughOneStore       the rotator (with both stores as
 //                                           its target) rotates a secret
 //                                           while the other store serves it
-//   HaE2ETest.KillsLoseNoAcknowledgedWrite  SIGKILL of a store, a KMS, the
-//                                           etcd leader, then two members
+//   HaE2ETest.KillsLoseNoAcknowledgedWrite  SIGKILL of a store, a KMS, an
+//                                           etcd follower, the leader, then
+//                                           two members
 //                                           (UNAVAILABLE without quorum)
 //                                           during a mixed load; every
 //                                           acknowledged write is read back
@@ -425,8 +426,14 @@ TEST_F(HaE2ETest, KillsLoseNoAcknowledgedWrite) {
   EXPECT_TRUE(progress(absl::Seconds(1))) << "KMS 1 alone";
   ASSERT_TRUE(kms_[0]->Restart().ok()) << kms_[0]->Output();
 
-  const int leader = etcd_->Leader();
+  int leader = etcd_->Leader();
   ASSERT_GE(leader, 0);
+  const int follower = (leader + 1) % 3;
+  etcd_->Kill(follower);
+  EXPECT_TRUE(progress(absl::Seconds(1))) << "etcd without a follower";
+  ASSERT_TRUE(etcd_->Restart(follower).ok());
+
+  ASSERT_TRUE(testing::WaitFor([&] { return (leader = etcd_->Leader()) >= 0; }, absl::Seconds(10)));
   etcd_->Kill(leader);
   EXPECT_TRUE(progress(absl::Seconds(1))) << "etcd without its leader";
   ASSERT_TRUE(etcd_->Restart(leader).ok());
@@ -445,6 +452,7 @@ TEST_F(HaE2ETest, KillsLoseNoAcknowledgedWrite) {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     grpc::Status s = Secrets(store)->PutSecretValue(&ctx, req, &resp);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    std::cerr << "without quorum, store " << store << ": " << s.error_message() << "\n";
   }
   ASSERT_TRUE(etcd_->Restart(0, /*wait_healthy=*/false).ok());
   ASSERT_TRUE(etcd_->Restart(1).ok());
