@@ -1,15 +1,18 @@
 #include "libs/storage/etcd_database.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <thread>
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libs/common/blocking.h"
+#include "libs/common/log.h"
 #include "libs/common/status_macros.h"
 
 namespace coffer::storage {
@@ -117,6 +120,24 @@ class EtcdFamilyWatch final : public Database::FamilyWatch {
   bool lost_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// What callers of the engine (and so the services' clients) are told when
+// etcd cannot be reached: the code, and a short reason; the endpoints and
+// each one's error go to the log (at most once a second), not to clients.
+absl::Status EngineStatus(const absl::Status& status) {
+  if (status.ok() || (!absl::IsUnavailable(status) && !absl::IsDeadlineExceeded(status))) {
+    return status;
+  }
+  static std::atomic<int64_t> last_logged{0};
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  if (last_logged.exchange(now) != now) {
+    log::Warn("storage", "etcd unavailable", {{"error", std::string(status.message())}});
+  }
+  const bool maybe_applied = absl::StrContains(status.message(), "may have been applied");
+  return absl::UnavailableError(absl::StrCat(
+      "storage unavailable: no etcd member answered with a leader in time",
+      maybe_applied ? " (the write may have been applied; retry it idempotently)" : "; try again"));
+}
+
 // The revision of the last transaction this thread committed.
 thread_local int64_t last_commit_revision = 0;
 
@@ -135,7 +156,7 @@ class EtcdTransaction final : public Transaction {
     auto read = reads_.find(*etcd_key);
     if (read != reads_.end()) return read->second.value;
     absl::StatusOr<std::optional<etcd::KeyValue>> kv = db_->client().Get(*etcd_key);
-    if (!kv.ok()) return Fail(kv.status());
+    if (!kv.ok()) return Fail(EngineStatus(kv.status()));
     Read& r = reads_[*etcd_key];
     if (kv->has_value()) {
       r.mod_revision = (*kv)->mod_revision;
@@ -168,9 +189,10 @@ class EtcdTransaction final : public Transaction {
       txn.If(etcd::Compare::ModRevision(key, etcd::CompareOp::kEqual, read.mod_revision));
     }
     for (etcd::Op& op : ops) txn.Then(std::move(op));
-    COFFER_ASSIGN_OR_RETURN(etcd::TxnResult result, db_->client().Txn(txn));
-    if (!result.succeeded) return absl::AbortedError("a key read changed before the commit");
-    last_commit_revision = result.revision;
+    absl::StatusOr<etcd::TxnResult> result = db_->client().Txn(txn);
+    if (!result.ok()) return EngineStatus(result.status());
+    if (!result->succeeded) return absl::AbortedError("a key read changed before the commit");
+    last_commit_revision = result->revision;
     return absl::OkStatus();
   }
 
@@ -235,9 +257,10 @@ absl::StatusOr<std::optional<std::string>> EtcdDatabase::Get(absl::string_view c
                                                              absl::string_view key) const {
   COFFER_ASSIGN_OR_RETURN(std::string etcd_key, EtcdKey(column_family, key));
   if (!MayBlock()) return WouldBlockError("an etcd read");
-  COFFER_ASSIGN_OR_RETURN(std::optional<etcd::KeyValue> kv, client_->Get(etcd_key));
-  if (!kv.has_value()) return std::optional<std::string>();
-  return std::optional<std::string>(std::move(kv->value));
+  absl::StatusOr<std::optional<etcd::KeyValue>> kv = client_->Get(etcd_key);
+  if (!kv.ok()) return EngineStatus(kv.status());
+  if (!kv->has_value()) return std::optional<std::string>();
+  return std::optional<std::string>(std::move((*kv)->value));
 }
 
 absl::Status EtcdDatabase::Write(const WriteBatch& batch) {
@@ -257,7 +280,7 @@ absl::Status EtcdDatabase::Write(const WriteBatch& batch) {
   }
   etcd::TxnBuilder txn;
   for (etcd::Op& op : ops) txn.Then(std::move(op));
-  return client_->Txn(txn).status();
+  return EngineStatus(client_->Txn(txn).status());
 }
 
 absl::Status EtcdDatabase::RunTransaction(const std::function<absl::Status(Transaction&)>& fn,
@@ -303,18 +326,19 @@ absl::Status EtcdDatabase::Scan(
       range.limit = std::min<int64_t>(range.limit, static_cast<int64_t>(options.limit - visited));
     }
     range.descending = options.reverse;
-    COFFER_ASSIGN_OR_RETURN(etcd::RangeResult page,
-                            client_->Range(etcd::KeyRange::Between(lower, upper), range));
-    for (const etcd::KeyValue& kv : page.kvs) {
+    absl::StatusOr<etcd::RangeResult> page =
+        client_->Range(etcd::KeyRange::Between(lower, upper), range);
+    if (!page.ok()) return EngineStatus(page.status());
+    for (const etcd::KeyValue& kv : page->kvs) {
       ++visited;
       if (!fn(absl::string_view(kv.key).substr(family.size()), kv.value)) return absl::OkStatus();
       if (options.limit != 0 && visited >= options.limit) return absl::OkStatus();
     }
-    if (!page.more || page.kvs.empty()) break;
+    if (!page->more || page->kvs.empty()) break;
     if (options.reverse) {
-      upper = page.kvs.back().key;
+      upper = page->kvs.back().key;
     } else {
-      lower = page.kvs.back().key + std::string(1, '\0');
+      lower = page->kvs.back().key + std::string(1, '\0');
     }
   }
   return absl::OkStatus();
