@@ -95,11 +95,9 @@ class ChangeLog {
 
   // Every position <= the watermark is final.
   virtual uint64_t Watermark() const = 0;
-  // The watermark once it reached `position`, or after `timeout` (replicas
-  // learn of each other's changes a little later; a local log never waits).
-  virtual uint64_t AwaitWatermark(uint64_t position, absl::Duration timeout) const {
-    return Watermark();
-  }
+  // Whether other replicas write this log too (then a position from one of
+  // them may be ahead of this replica's watermark for a moment).
+  virtual bool shared() const { return false; }
   // Positions below this may have been trimmed (0: nothing was).
   virtual uint64_t Oldest() const = 0;
 

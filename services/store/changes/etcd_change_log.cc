@@ -72,7 +72,7 @@ EtcdChangeLog::~EtcdChangeLog() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  follower_.join();
+  if (follower_.joinable()) follower_.join();  // not started when Open failed
   if (watcher_) watcher_->Stop();
 }
 
@@ -277,23 +277,42 @@ absl::StatusOr<uint64_t> EtcdChangeLog::Trim() {
   {
     absl::MutexLock lock(&mu_);
     if (entries_.size() <= capacity_) return 0;
-    const size_t deleted = entries_.size() - capacity_;
+    // Whole writes only: a replica that reads the log again ranks the
+    // events of a write among those left, so a write cut in two would
+    // renumber (and drop) the rest of it.
+    size_t deleted = entries_.size() - capacity_;
+    while (deleted > 0 && (entries_[deleted - 1].position >> kRankBits) ==
+                              (entries_[deleted].position >> kRankBits)) {
+      --deleted;
+    }
+    if (deleted == 0) return 0;
     through = entries_[deleted - 1].position;
     for (size_t i = 0; i < deleted; ++i) keys.push_back(entries_[i].key);
   }
-  // The mark first: a reader never takes a gap for the whole log.
-  COFFER_RETURN_IF_ERROR(db_->Put(schema::kChanges, "", storage::BigEndian64(through)));
-  for (size_t i = 0; i < keys.size(); i += kTrimChunk) {
-    storage::WriteBatch batch;
-    for (size_t j = i; j < std::min(keys.size(), i + kTrimChunk); ++j) {
-      batch.Delete(schema::kChanges, keys[j]);
+  // The mark first: a reader never takes a gap for the whole log. It only
+  // moves forward (a replica whose watch lags must not move it back).
+  const std::string mark = storage::BigEndian64(through);
+  bool moved = false;
+  COFFER_RETURN_IF_ERROR(db_->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
+    COFFER_ASSIGN_OR_RETURN(std::optional<std::string> current,
+                            txn.GetForUpdate(schema::kChanges, ""));
+    moved = !current.has_value() || current->size() != 8 || *current < mark;
+    if (moved) txn.Put(schema::kChanges, "", mark);
+    return absl::OkStatus();
+  }));
+  if (moved) {
+    for (size_t i = 0; i < keys.size(); i += kTrimChunk) {
+      storage::WriteBatch batch;
+      for (size_t j = i; j < std::min(keys.size(), i + kTrimChunk); ++j) {
+        batch.Delete(schema::kChanges, keys[j]);
+      }
+      COFFER_RETURN_IF_ERROR(db_->Write(batch));
     }
-    COFFER_RETURN_IF_ERROR(db_->Write(batch));
   }
   absl::MutexLock lock(&mu_);
   trimmed_through_ = std::max(trimmed_through_, through);
   DropTrimmedLocked();
-  return keys.size();
+  return moved ? keys.size() : 0;
 }
 
 }  // namespace coffer::store

@@ -46,7 +46,9 @@ class EtcdChangeLog final : public ChangeLog {
   absl::Status Commit(storage::Database* db, Clock* clock, coffer::v1::ResourceKind resource,
                       size_t max_events, const EventfulChanges& fn) override;
   uint64_t Watermark() const override;
-  uint64_t AwaitWatermark(uint64_t position, absl::Duration timeout) const override;
+  bool shared() const override { return true; }
+  // The watermark once it reached `position`, or after `timeout`.
+  uint64_t AwaitWatermark(uint64_t position, absl::Duration timeout) const;
   uint64_t Oldest() const override;
   absl::StatusOr<std::vector<coffer::v1::ChangeEvent>> Read(uint64_t after,
                                                             size_t limit) const override;

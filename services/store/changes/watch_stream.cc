@@ -172,8 +172,14 @@ absl::StatusOr<uint64_t> WatchReactor::StartPosition(ChangeLog& log,
   if (start_after.empty()) return log.Watermark();
   COFFER_ASSIGN_OR_RETURN(uint64_t position, ChangeLog::DecodePosition("start_after", start_after));
   const uint64_t oldest = log.Oldest();
-  // A position from another replica may be a little ahead of this one.
-  const uint64_t watermark = log.AwaitWatermark(position, absl::Seconds(2));
+  const uint64_t watermark = log.Watermark();
+  // A position from another replica may be a little ahead of this one:
+  // the client tries again (here or elsewhere) with the same position.
+  if (position > watermark && log.shared()) {
+    return absl::UnavailableError(absl::StrCat("start_after: position ", position,
+                                               " is ahead of what this replica has seen (newest ",
+                                               watermark, "); try again"));
+  }
   // Every position ever sent is <= the watermark (restarts included), so a
   // bigger one is not from this log (or from a restored older copy of it).
   if (position > watermark) {

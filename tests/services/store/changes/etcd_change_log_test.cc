@@ -185,6 +185,35 @@ TEST_F(EtcdChangeLogTest, TrimDeletesBeyondCapacityAndOlderPositionsAreOutOfRang
   EXPECT_THAT(Names(ReadAll(*log_b_, before_kept)), ElementsAre("e4", "e5", "e6"));
 }
 
+TEST_F(EtcdChangeLogTest, TrimDeletesWholeWritesSoEveryReplicaKeepsThePositions) {
+  Reopen(/*capacity_a=*/2);
+  Commit(db_a_.get(), log_a_.get(), {"a1"});
+  Commit(db_a_.get(), log_a_.get(), {"b1", "b2", "b3"});  // one write
+  const std::vector<ChangeEvent> before = ReadAll(*log_a_);
+  ASSERT_EQ(before.size(), 4u);
+  // Two events over capacity, but the second is part of b's write: only a1
+  // goes.
+  auto trimmed = log_a_->Trim();
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status();
+  EXPECT_EQ(*trimmed, 1u);
+  EXPECT_THAT(Names(ReadAll(*log_a_, *ChangeLog::DecodePosition("p", before[0].position()))),
+              ElementsAre("b1", "b2", "b3"));
+  // A replica reading the log afresh gives b's events the same positions.
+  Reopen(2);
+  const std::vector<ChangeEvent> after =
+      ReadAll(*log_b_, *ChangeLog::DecodePosition("p", before[0].position()));
+  ASSERT_EQ(after.size(), 3u);
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(after[i].position(), before[i + 1].position()) << i;
+    EXPECT_EQ(after[i].name(), before[i + 1].name()) << i;
+  }
+  // Even a capacity of one event does not cut a write in two.
+  auto small = EtcdChangeLog::Open(db_b_.get(), /*capacity=*/1);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(*(*small)->Trim(), 0u);
+  EXPECT_EQ(log_b_->Oldest(), *ChangeLog::DecodePosition("p", before[0].position()) + 1);
+}
+
 TEST_F(EtcdChangeLogTest, AWriteWithoutEventsAndAFailedChangeLeaveNoEvent) {
   absl::Status quiet = log_a_->Commit(db_a_.get(), RealClock(), coffer::v1::RESOURCE_KIND_SECRET, 1,
                                       [](storage::Transaction& txn, std::vector<ChangeEvent>*) {
