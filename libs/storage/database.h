@@ -185,7 +185,9 @@ class Database {
   // time, for every write or delete of a key of `column_family` by any
   // process from now on (this one included). `on_change("")` says changes
   // may have been missed (the engine lost the history the watch needed):
-  // re-read the whole family. UNIMPLEMENTED on engines that are not shared.
+  // re-read the whole family. That call comes from another thread, after
+  // the watch started again, so it may overlap calls for single keys.
+  // UNIMPLEMENTED on engines that are not shared.
   virtual absl::StatusOr<std::unique_ptr<FamilyWatch>> WatchFamily(
       absl::string_view column_family, std::function<void(absl::string_view key)> on_change);
 };

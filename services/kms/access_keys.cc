@@ -1,5 +1,6 @@
 #include "services/kms/access_keys.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -7,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
 #include "libs/common/errors.h"
 #include "libs/common/log.h"
 #include "libs/common/paging.h"
@@ -107,7 +109,26 @@ AccessKeyStore::AccessKeyStore(const AccessKeyStoreOptions& options, KeyManager*
       clock_(options.clock != nullptr ? options.clock : RealClock()),
       keys_(keys) {}
 
-AccessKeyStore::~AccessKeyStore() { watch_.reset(); }
+AccessKeyStore::~AccessKeyStore() {
+  stopping_ = true;  // a reload retrying in the watch's callback gives up
+  watch_.reset();
+}
+
+void AccessKeyStore::ReloadUntilDone(absl::string_view id) {
+  // A record left stale would keep a disabled or deleted key usable here:
+  // try again, backing off, until it is read or this store goes.
+  absl::Duration backoff = absl::Milliseconds(50);
+  for (;;) {
+    absl::Status s = Reload(id);
+    if (s.ok() || stopping_) return;
+    log::Warn("kms", "access key reload failed; retrying",
+              {{"access_key_id", std::string(id)}, {"error", s.ToString()}});
+    for (absl::Duration slept; slept < backoff && !stopping_; slept += absl::Milliseconds(50)) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+}
 
 std::vector<std::string> AccessKeyStore::ColumnFamilies() { return {kFamily}; }
 
@@ -129,12 +150,8 @@ absl::StatusOr<std::unique_ptr<AccessKeyStore>> AccessKeyStore::Open(
     // Watch first, then read: a change between the two is seen either way.
     AccessKeyStore* self = store.get();
     COFFER_ASSIGN_OR_RETURN(
-        store->watch_, store->db_->WatchFamily(kFamily, [self](absl::string_view id) {
-          if (absl::Status s = self->Reload(id); !s.ok()) {
-            log::Warn("kms", "access key reload failed",
-                      {{"access_key_id", std::string(id)}, {"error", s.ToString()}});
-          }
-        }));
+        store->watch_, store->db_->WatchFamily(
+                           kFamily, [self](absl::string_view id) { self->ReloadUntilDone(id); }));
   }
   COFFER_RETURN_IF_ERROR(store->Load());
   return store;
@@ -142,6 +159,9 @@ absl::StatusOr<std::unique_ptr<AccessKeyStore>> AccessKeyStore::Open(
 
 absl::Status AccessKeyStore::Reload(absl::string_view id) {
   if (id.empty()) return Load();  // the watch missed changes
+  // After any whole Load under way, so that its older copy cannot replace
+  // what is read here.
+  absl::MutexLock loading(&load_mu_);
   COFFER_ASSIGN_OR_RETURN(std::optional<std::string> value, db_->Get(kFamily, id));
   absl::MutexLock lock(&mu_);
   if (!value.has_value()) {
@@ -157,6 +177,7 @@ absl::Status AccessKeyStore::Reload(absl::string_view id) {
 }
 
 absl::Status AccessKeyStore::Load() {
+  absl::MutexLock loading(&load_mu_);
   std::map<std::string, Record> records;
   absl::Status bad;
   COFFER_RETURN_IF_ERROR(db_->Scan(kFamily, {}, [&](absl::string_view key, absl::string_view v) {
@@ -279,16 +300,28 @@ absl::StatusOr<iamv1::UpdateAccessKeyResponse> AccessKeyStore::UpdateAccessKey(
     return InvalidField("status", "must be ACTIVE or INACTIVE");
   }
   absl::MutexLock write(&write_mu_);
-  Record updated;
   {
     absl::ReaderMutexLock lock(&mu_);
-    auto it = records_.find(request.access_key_id());
-    if (it == records_.end()) return NoSuchKey(request.access_key_id());
-    updated = it->second;
+    if (records_.count(request.access_key_id()) == 0 && !db_->shared()) {
+      return NoSuchKey(request.access_key_id());
+    }
   }
-  if (updated.metadata().status() == request.status()) return iamv1::UpdateAccessKeyResponse();
-  updated.mutable_metadata()->set_status(request.status());
-  COFFER_RETURN_IF_ERROR(db_->Put(kFamily, request.access_key_id(), updated.SerializeAsString()));
+  // The stored record, not this process's copy: on replicas another one
+  // may have deleted the key meanwhile, which a write must not undo.
+  Record updated;
+  COFFER_RETURN_IF_ERROR(db_->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
+    COFFER_ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                            txn.GetForUpdate(kFamily, request.access_key_id()));
+    if (!stored.has_value()) return NoSuchKey(request.access_key_id());
+    if (!updated.ParseFromString(*stored)) {
+      return absl::DataLossError(
+          absl::StrCat("access key record ", request.access_key_id(), " does not parse"));
+    }
+    if (updated.metadata().status() == request.status()) return absl::OkStatus();
+    updated.mutable_metadata()->set_status(request.status());
+    txn.Put(kFamily, request.access_key_id(), updated.SerializeAsString());
+    return absl::OkStatus();
+  }));
   absl::MutexLock lock(&mu_);
   records_[request.access_key_id()] = std::move(updated);
   return iamv1::UpdateAccessKeyResponse();
@@ -300,9 +333,17 @@ absl::StatusOr<iamv1::DeleteAccessKeyResponse> AccessKeyStore::DeleteAccessKey(
   absl::MutexLock write(&write_mu_);
   {
     absl::ReaderMutexLock lock(&mu_);
-    if (records_.count(request.access_key_id()) == 0) return NoSuchKey(request.access_key_id());
+    if (records_.count(request.access_key_id()) == 0 && !db_->shared()) {
+      return NoSuchKey(request.access_key_id());
+    }
   }
-  COFFER_RETURN_IF_ERROR(db_->Delete(kFamily, request.access_key_id()));
+  COFFER_RETURN_IF_ERROR(db_->RunTransaction([&](storage::Transaction& txn) -> absl::Status {
+    COFFER_ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                            txn.GetForUpdate(kFamily, request.access_key_id()));
+    if (!stored.has_value()) return NoSuchKey(request.access_key_id());
+    txn.Delete(kFamily, request.access_key_id());
+    return absl::OkStatus();
+  }));
   absl::MutexLock lock(&mu_);
   records_.erase(request.access_key_id());
   return iamv1::DeleteAccessKeyResponse();

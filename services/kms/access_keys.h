@@ -22,6 +22,7 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -104,6 +105,12 @@ class AccessKeyStore {
   std::map<std::string, internal::iam::v1::AccessKeyRecord> records_ ABSL_GUARDED_BY(mu_);
   // Shared databases: follows other replicas' changes (dropped first).
   std::unique_ptr<storage::Database::FamilyWatch> watch_;
+  std::atomic<bool> stopping_{false};
+  // Serializes Load and Reload (a Load's older copy must not replace what
+  // a Reload read meanwhile).
+  absl::Mutex load_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Reload, retried with backoff until it succeeds or stopping_.
+  void ReloadUntilDone(absl::string_view id);
 };
 
 // A SPIFFE ID as an access key's owner: "spiffe://<trust domain>/<path>",

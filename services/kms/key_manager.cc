@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "libs/common/blocking.h"
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
@@ -172,7 +173,26 @@ KeyManager::KeyManager(const KeyManagerOptions& options, crypto::SecureBuffer ro
       clock_(options.clock ? options.clock : RealClock()),
       root_key_(std::move(root_key)) {}
 
-KeyManager::~KeyManager() { watch_.reset(); }
+KeyManager::~KeyManager() {
+  stopping_ = true;  // a refresh retrying in the watch's callback gives up
+  watch_.reset();
+}
+
+void KeyManager::RefreshUntilDone() {
+  // A replica that failed to refresh (etcd electing a leader, say) would
+  // stay stale until the next change: try again, backing off, until it
+  // refreshed or this KeyManager goes.
+  absl::Duration backoff = absl::Milliseconds(50);
+  for (;;) {
+    absl::Status s = Refresh();
+    if (s.ok() || stopping_) return;
+    log::Warn("kms", "keystore refresh failed; retrying", {{"error", s.ToString()}});
+    for (absl::Duration slept; slept < backoff && !stopping_; slept += absl::Milliseconds(50)) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+}
 
 namespace {
 constexpr char kReplicaConflict[] = "the keystore was changed by another replica";
@@ -210,12 +230,10 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
   if (store->db_->shared()) {
     // Watch first, then read: a change between the two is seen either way.
     KeyManager* self = store.get();
-    COFFER_ASSIGN_OR_RETURN(
-        store->watch_, store->db_->WatchFamily(kGenerationFamily, [self](absl::string_view) {
-          if (absl::Status s = self->Refresh(); !s.ok()) {
-            log::Warn("kms", "keystore refresh failed", {{"error", s.ToString()}});
-          }
-        }));
+    COFFER_ASSIGN_OR_RETURN(store->watch_,
+                            store->db_->WatchFamily(kGenerationFamily, [self](absl::string_view) {
+                              self->RefreshUntilDone();
+                            }));
     {
       absl::MutexLock turn(&store->write_mu_);
       store->generation_ = std::string(1, '\0');  // no generation is this: Refresh reads
@@ -231,6 +249,8 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
 
 absl::Status KeyManager::Refresh() {
   if (!db_->shared()) return absl::OkStatus();
+  // Before waiting for write_mu_, which a change holds across etcd calls.
+  if (!MayBlock()) return WouldBlockError("a keystore refresh");
   absl::MutexLock turn(&write_mu_);  // no change of this replica meanwhile
   for (int attempt = 0; attempt < 5; ++attempt) {
     COFFER_ASSIGN_OR_RETURN(std::optional<std::string> before,
@@ -238,10 +258,11 @@ absl::Status KeyManager::Refresh() {
     if (before.value_or("") == generation_) return absl::OkStatus();
     std::map<std::string, std::unique_ptr<LoadedKey>> keys;
     std::map<std::string, AliasRecord> aliases;
-    COFFER_RETURN_IF_ERROR(LoadFrom(keys, aliases));
+    absl::Status loaded = LoadFrom(keys, aliases);
     COFFER_ASSIGN_OR_RETURN(std::optional<std::string> after,
                             db_->Get(kGenerationFamily, kGenerationKey));
-    if (after != before) continue;  // changed while it was read: a mix
+    if (after != before) continue;   // changed while it was read: a mix
+    COFFER_RETURN_IF_ERROR(loaded);  // unchanged: what was read is what is there
     {
       absl::WriterMutexLock lock(&mu_);
       keys_.swap(keys);
@@ -808,6 +829,9 @@ absl::StatusOr<v1::ListResourceTagsResponse> KeyManager::ListResourceTags(
 // ---- maintenance ----
 
 absl::StatusOr<MaintenanceResult> KeyManager::RunMaintenance() {
+  // Replicas: act on what the others did (a stale replica's changes would
+  // only conflict).
+  COFFER_RETURN_IF_ERROR(Refresh());
   MaintenanceResult result;
   absl::Time now = clock_->Now();
   absl::MutexLock turn(&write_mu_);  // one change at a time

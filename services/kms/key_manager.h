@@ -28,6 +28,7 @@
 // key_manager_crypto.cc (key_manager_internal.h says what goes where).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -249,6 +250,9 @@ class KeyManager {
   std::set<std::string> refusal_logged_ ABSL_GUARDED_BY(mu_);
   // Shared keystores: follows the generation (dropped first).
   std::unique_ptr<storage::Database::FamilyWatch> watch_;
+  std::atomic<bool> stopping_{false};
+  // Refresh, retried with backoff until it succeeds or stopping_.
+  void RefreshUntilDone();
 };
 
 // A change refused because another replica changed the keystore first.

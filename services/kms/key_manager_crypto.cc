@@ -88,14 +88,22 @@ absl::StatusOr<std::string> KeyManager::ResolveForEncrypt(absl::string_view fiel
     absl::ReaderMutexLock lock(&mu_);
     return ResolveLocked(field, ref);
   }
-  absl::MutexLock turn(&write_mu_);  // one change at a time
-  absl::WriterMutexLock lock(&mu_);
-  auto id = ResolveLocked(field, ref);
-  if (id.ok() || id.status().code() != absl::StatusCode::kNotFound) return id;
-  return CreateKeyLocked(
-      v1::KEY_MANAGER_COFFER,
-      absl::StrCat("Default key that protects ", alias.substr(13), " when no other key is defined"),
-      {}, alias);
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<std::string> id;
+    {
+      absl::MutexLock turn(&write_mu_);  // one change at a time
+      absl::WriterMutexLock lock(&mu_);
+      id = ResolveLocked(field, ref);
+      if (id.ok() || id.status().code() != absl::StatusCode::kNotFound) return id;
+      id = CreateKeyLocked(v1::KEY_MANAGER_COFFER,
+                           absl::StrCat("Default key that protects ", alias.substr(13),
+                                        " when no other key is defined"),
+                           {}, alias);
+    }
+    // Replicas: another one may have made it first; read what it wrote.
+    if (!IsReplicaConflict(id.status()) || attempt == 4) return id;
+    COFFER_RETURN_IF_ERROR(Refresh());
+  }
 }
 
 absl::StatusOr<KeyManager::ResolvedKey> KeyManager::KeyForEncrypt(absl::string_view field,

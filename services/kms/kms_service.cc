@@ -3,6 +3,7 @@
 #include <functional>
 #include <utility>
 
+#include "libs/common/blocking.h"
 #include "libs/common/errors.h"
 #include "libs/common/status_macros.h"
 #include "libs/rpc/unary.h"
@@ -37,12 +38,19 @@ grpc::ServerUnaryReactor* KmsService::Run(
         // Replicas: another one changed the keystore first (the call runs
         // again on what it wrote), or a key or material version another
         // one just made has not reached this one yet (looked up again once).
+        // Authorization is checked again on what the refresh read (an
+        // alias may name another key now).
         for (int attempt = 0; store_->shared() && attempt < 5; ++attempt) {
           const std::string reason = ErrorReason(result.status());
           const bool may_be_stale =
               attempt == 0 && (reason == reason::kNotFound || reason == reason::kInvalidCiphertext);
           if (!IsReplicaConflict(result.status()) && !may_be_stale) break;
-          COFFER_RETURN_IF_ERROR(store_->Refresh());
+          if (absl::Status refreshed = store_->Refresh(); !refreshed.ok()) {
+            // Could not look again: the answer stands, unless there is none.
+            if (may_be_stale && !IsWouldBlock(refreshed)) break;
+            return refreshed;
+          }
+          COFFER_RETURN_IF_ERROR(check(access));
           result = work();
         }
         if (probe_ != nullptr && IsCryptoOperation(method)) {
