@@ -121,7 +121,10 @@ absl::Status Run() {
   store_options.arns = {arn.partition, arn.region, arn.account};
   store_options.default_kms_key_id = absl::GetFlag(FLAGS_default_kms_key_id);
   store_options.changes = changes.get();
-  if (engine->shared()) store_options.max_group_commit = 16;  // etcd's 128 operations per Txn
+  if (engine->shared()) {  // etcd's 128 operations per Txn
+    store_options.max_group_commit = 16;
+    store_options.bounded_writes = true;
+  }
   store_options.worker_principals = absl::GetFlag(FLAGS_worker_principals);
   store_options.max_versions_per_secret =
       std::max(kMaxVersionsKept + 1, absl::GetFlag(FLAGS_max_versions_per_secret));

@@ -450,7 +450,8 @@ absl::Status SecretRecords::AddVersion(SecretRecord& r, storage::Transaction& tx
                                        const std::vector<std::string>& stages,
                                        absl::Time now) const {
   COFFER_RETURN_IF_ERROR(StagingLabels::AddVersion(r, summary, stages));
-  for (const std::string& removed : StagingLabels::RemoveDeprecated(r, now)) {
+  for (const std::string& removed :
+       StagingLabels::RemoveDeprecated(r, now, options_.bounded_writes ? 4 : 0)) {
     txn.Delete(schema::kVersions, schema::VersionKey(r.name(), removed));
   }
   // Versions without labels stay 24 hours: without a quota, a client could
@@ -504,6 +505,9 @@ void SecretRecords::CancelDeletion(SecretRecord& r, storage::Transaction& txn) c
   r.clear_deletion_date();
 }
 
+// bounded_writes: versions a purge deletes in its own transaction.
+constexpr size_t kVersionsPurgedInTxn = 100;
+
 absl::Status SecretRecords::Purge(const SecretRecord& resolved, bool only_if_due) {
   if (!MayBlock()) return WouldBlockError("a secret's write");
   absl::MutexLock turn(&WriterLock(resolved.name()));
@@ -516,9 +520,11 @@ absl::Status SecretRecords::Purge(const SecretRecord& resolved, bool only_if_due
         return true;
       }));
   bool purged = false;
+  std::vector<std::string> after_commit;  // version keys left for after it
   COFFER_RETURN_IF_ERROR(
       Commit([&](storage::Transaction& txn, coffer::v1::ChangeEvent* event) -> absl::Status {
         purged = false;
+        after_commit.clear();
         COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(schema::kSecrets, resolved.name()));
         SecretRecord record;
         if (!bytes || !record.ParseFromString(*bytes) || record.arn() != resolved.arn()) {
@@ -537,11 +543,19 @@ absl::Status SecretRecords::Purge(const SecretRecord& resolved, bool only_if_due
         MergeDeprecated(record, std::move(deprecated));
         txn.Delete(schema::kSecrets, record.name());
         txn.Delete(schema::kDeprecatedVersions, record.name());
-        for (const auto& k : version_keys) txn.Delete(schema::kVersions, k);
-        // Versions committed between the scan above and this transaction's read
-        // are in the record read here.
+        // Versions committed between the scan above and this transaction's
+        // read are in the record read here.
+        std::set<std::string> versions(version_keys.begin(), version_keys.end());
         for (const auto& v : record.versions()) {
-          txn.Delete(schema::kVersions, schema::VersionKey(record.name(), v.version_id()));
+          versions.insert(schema::VersionKey(record.name(), v.version_id()));
+        }
+        for (const std::string& k : versions) {
+          if (options_.bounded_writes && versions.size() > kVersionsPurgedInTxn &&
+              after_commit.size() < versions.size() - kVersionsPurgedInTxn) {
+            after_commit.push_back(k);
+          } else {
+            txn.Delete(schema::kVersions, k);
+          }
         }
         txn.Delete(schema::kByCreated, schema::CreatedKey(record.created_micros(), record.name()));
         txn.Delete(schema::kRotations, record.name());
@@ -554,7 +568,17 @@ absl::Status SecretRecords::Purge(const SecretRecord& resolved, bool only_if_due
         purged = true;
         return absl::OkStatus();
       }));
-  if (purged) count_.fetch_sub(1);
+  if (!purged) return absl::OkStatus();
+  count_.fetch_sub(1);
+  // The record is gone, so these are unreachable; a crash here leaves them
+  // to the next purge of the name (it deletes every key under the name).
+  for (size_t i = 0; i < after_commit.size(); i += kVersionsPurgedInTxn) {
+    storage::WriteBatch batch;
+    for (size_t j = i; j < std::min(after_commit.size(), i + kVersionsPurgedInTxn); ++j) {
+      batch.Delete(schema::kVersions, after_commit[j]);
+    }
+    COFFER_RETURN_IF_ERROR(db_->Write(batch));
+  }
   return absl::OkStatus();
 }
 

@@ -77,6 +77,11 @@ struct SecretStoreOptions {
   // Most changes of one secret committed in one write (0: all that queued).
   // etcd takes at most 128 operations per Txn: a change writes about 6.
   size_t max_group_commit = 0;
+  // Keep each write inside etcd's 128 operations: a change removes at most
+  // 4 deprecated versions (later changes remove the rest), and a purge
+  // deletes at most 100 versions in its transaction and the rest right
+  // after it (they are unreachable once the record is gone).
+  bool bounded_writes = false;
 };
 
 using SecretRecord = ::coffer::internal::store::v1::SecretRecord;

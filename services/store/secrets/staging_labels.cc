@@ -184,10 +184,12 @@ absl::Status StagingLabels::MoveStage(SecretRecord& record, const std::string& s
   return absl::OkStatus();
 }
 
-std::vector<std::string> StagingLabels::RemoveDeprecated(SecretRecord& record, absl::Time now) {
+std::vector<std::string> StagingLabels::RemoveDeprecated(SecretRecord& record, absl::Time now,
+                                                         size_t max_removed) {
   std::vector<std::string> removed;
-  const int excess = record.versions_size() - kMaxVersionsKept;
+  int excess = record.versions_size() - kMaxVersionsKept;
   if (excess <= 0) return removed;
+  if (max_removed > 0) excess = std::min(excess, static_cast<int>(max_removed));
 
   // (created, position) of each deletable version, oldest first.
   std::vector<std::pair<absl::Time, int>> eligible;

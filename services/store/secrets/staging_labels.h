@@ -61,7 +61,9 @@ class StagingLabels {
                                 const std::string& move_to_version_id);
 
   // Returns the ids of the versions it removed from the record.
-  static std::vector<std::string> RemoveDeprecated(SecretRecord& record, absl::Time now);
+  // At most `max_removed` (0: all that may go) are removed at once.
+  static std::vector<std::string> RemoveDeprecated(SecretRecord& record, absl::Time now,
+                                                   size_t max_removed = 0);
 
   static const VersionSummary* FindVersion(const SecretRecord& record, const std::string& id);
   static const VersionSummary* FindStage(const SecretRecord& record, const std::string& stage);

@@ -52,6 +52,7 @@ class StoreFixture : public ::testing::TestWithParam<std::string> {
       ASSERT_TRUE(made.ok()) << made.status();
       engine_ = std::move(made).value();
       secret_options_.max_group_commit = 16;
+      secret_options_.bounded_writes = true;
     }
     kms::KeyManagerOptions kms_options;
     kms_options.db_path = dir_.Join("kms");

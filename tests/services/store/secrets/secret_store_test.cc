@@ -158,6 +158,44 @@ TEST_P(SecretStoreTest, ManyLargestValuesQueuedOnOneSecretAllCommit) {
   EXPECT_EQ(store_->ListSecretVersionIds(list)->versions_size(), kWriters + 1);
 }
 
+// A secret with more versions than etcd takes operations in one Txn: its
+// deprecated versions still go, and so does the whole secret when purged.
+TEST_P(SecretStoreTest, SecretsWithManyVersionsAreCleanedAndPurgedOnEveryEngine) {
+  secret_options_.max_versions_per_secret = 300;
+  Open();
+  // The versions stored under a name.
+  auto stored = [&](const std::string& name) {
+    storage::ScanOptions scan;
+    scan.prefix = schema::VersionPrefix(name);
+    int n = 0;
+    EXPECT_TRUE(db_->Scan(schema::kVersions, scan,
+                          [&](absl::string_view, absl::string_view) {
+                            ++n;
+                            return true;
+                          })
+                    .ok());
+    return n;
+  };
+  // 280 versions, 180 of which may go a day later: more deletions than
+  // one etcd Txn takes. RocksDB drops them at once, etcd 4 per change.
+  Create("many", "v0");
+  for (int i = 1; i < 280; ++i) ASSERT_TRUE(Put("many", absl::StrCat("v", i)).ok()) << i;
+  ASSERT_EQ(stored("many"), 280);
+  clock_.Advance(absl::Hours(25));
+  ASSERT_TRUE(Put("many", "w").ok());
+  EXPECT_LT(stored("many"), 280);
+  EXPECT_EQ(*Value("many"), "w");
+
+  // Purged with more versions than one etcd Txn takes.
+  sm::DeleteSecretRequest force;
+  force.set_secret_id("many");
+  force.set_force_delete_without_recovery(true);
+  auto deleted = store_->DeleteSecret(force);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_THAT(Value("many").status(), HasReason(reason::kResourceNotFound));
+  EXPECT_EQ(stored("many"), 0);
+}
+
 TEST_P(SecretStoreTest, ClientRequestTokenIsIdempotent) {
   Create("s", "v1", Token('a'));
   auto first = Put("s", "v2", Token('b'));
