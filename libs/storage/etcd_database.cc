@@ -292,6 +292,7 @@ absl::Status EtcdDatabase::RunTransaction(const std::function<absl::Status(Trans
     COFFER_RETURN_IF_ERROR(fn(txn));
     absl::Status committed = txn.Commit(options_.max_txn_ops);
     if (!absl::IsAborted(committed)) return committed;
+    if (attempt + 1 == max_attempts) break;  // no wait before giving up
     // Writers racing on one key (replicas on one counter) would collide
     // again at once: wait a random few milliseconds, longer each time.
     thread_local absl::BitGen bitgen;

@@ -8,11 +8,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
-#include "absl/time/clock.h"
 #include "libs/common/errors.h"
 #include "libs/common/log.h"
 #include "libs/common/paging.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/retry.h"
 #include "libs/common/status_macros.h"
 #include "libs/crypto/random.h"
 #include "libs/crypto/secure_buffer.h"
@@ -116,18 +116,12 @@ AccessKeyStore::~AccessKeyStore() {
 
 void AccessKeyStore::ReloadUntilDone(absl::string_view id) {
   // A record left stale would keep a disabled or deleted key usable here:
-  // try again, backing off, until it is read or this store goes.
-  absl::Duration backoff = absl::Milliseconds(50);
-  for (;;) {
-    absl::Status s = Reload(id);
-    if (s.ok() || stopping_) return;
-    log::Warn("kms", "access key reload failed; retrying",
-              {{"access_key_id", std::string(id)}, {"error", s.ToString()}});
-    for (absl::Duration slept; slept < backoff && !stopping_; slept += absl::Milliseconds(50)) {
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    backoff = std::min(backoff * 2, absl::Seconds(2));
-  }
+  // try again until it is read or this store goes.
+  RetryUntilOk([this, id] { return Reload(id); }, stopping_,
+               [id](const absl::Status& s) {
+                 log::Warn("kms", "access key reload failed; retrying",
+                           {{"access_key_id", std::string(id)}, {"error", s.ToString()}});
+               });
 }
 
 std::vector<std::string> AccessKeyStore::ColumnFamilies() { return {kFamily}; }

@@ -11,13 +11,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "libs/common/blocking.h"
 #include "libs/common/errors.h"
 #include "libs/common/ids.h"
 #include "libs/common/log.h"
 #include "libs/common/paging.h"
 #include "libs/common/proto_time.h"
+#include "libs/common/retry.h"
 #include "libs/common/status_macros.h"
 #include "libs/common/tags.h"
 #include "libs/crypto/aead.h"
@@ -180,18 +180,12 @@ KeyManager::~KeyManager() {
 
 void KeyManager::RefreshUntilDone() {
   // A replica that failed to refresh (etcd electing a leader, say) would
-  // stay stale until the next change: try again, backing off, until it
-  // refreshed or this KeyManager goes.
-  absl::Duration backoff = absl::Milliseconds(50);
-  for (;;) {
-    absl::Status s = Refresh();
-    if (s.ok() || stopping_) return;
-    log::Warn("kms", "keystore refresh failed; retrying", {{"error", s.ToString()}});
-    for (absl::Duration slept; slept < backoff && !stopping_; slept += absl::Milliseconds(50)) {
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    backoff = std::min(backoff * 2, absl::Seconds(2));
-  }
+  // stay stale until the next change: try again until it refreshed or this
+  // KeyManager goes.
+  RetryUntilOk([this] { return Refresh(); }, stopping_,
+               [](const absl::Status& s) {
+                 log::Warn("kms", "keystore refresh failed; retrying", {{"error", s.ToString()}});
+               });
 }
 
 namespace {
