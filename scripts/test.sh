@@ -9,6 +9,13 @@ coffer_install_packages "${COFFER_PACKAGES[@]}"
 coffer_install_kubectl
 coffer_build
 
+# Every temp dir of this run (data dirs, etcd members, certificates, logs)
+# goes under one dir that is removed at the end, even when a test crashes
+# before it can clean up after itself.
+COFFER_TEST_TMP="$(mktemp -d /tmp/coffer-run.XXXXXX)"
+trap 'rm -rf "$COFFER_TEST_TMP"' EXIT
+export TMPDIR="$COFFER_TEST_TMP"
+
 echo "==> running tests"
 cd "$COFFER_BUILD"
 ctest --output-on-failure --timeout 300 -j"$(nproc)" "$@"

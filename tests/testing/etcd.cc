@@ -213,13 +213,16 @@ absl::Status EtcdCluster::Restart(int member, bool wait_healthy) {
 }
 
 EtcdCluster* EtcdCluster::Shared() {
-  static EtcdCluster* shared = [] {
+  // Owned by a static, not leaked: at exit the member is killed and its data
+  // dir removed. ctest runs every test in a process of its own, and etcd
+  // preallocates a 64 MB WAL, so a leaked dir per process filled the disk.
+  static const std::unique_ptr<EtcdCluster> shared = [] {
     auto started = Start(1);
     EXPECT_TRUE(started.ok()) << started.status();
-    return started.ok() ? started->release() : nullptr;
+    return started.ok() ? *std::move(started) : nullptr;
   }();
   if (shared == nullptr) ADD_FAILURE() << "the shared etcd member did not start";
-  return shared;
+  return shared.get();
 }
 
 absl::StatusOr<std::unique_ptr<storage::Engine>> EtcdCluster::SharedEngine(
