@@ -13,6 +13,7 @@ coffer_build
 # goes under one dir that is removed at the end, even when a test crashes
 # before it can clean up after itself.
 COFFER_TEST_TMP="$(mktemp -d /tmp/coffer-run.XXXXXX)"
+chmod 1777 "$COFFER_TEST_TMP"  # as /tmp: PostgreSQL runs as its own user in there
 trap 'rm -rf "$COFFER_TEST_TMP"' EXIT
 export TMPDIR="$COFFER_TEST_TMP"
 
