@@ -48,6 +48,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace rocksdb {
 class Env;
@@ -138,6 +139,15 @@ class Database {
   // nullopt when absent. NOT_FOUND is never returned for a missing key.
   virtual absl::StatusOr<std::optional<std::string>> Get(absl::string_view column_family,
                                                          absl::string_view key) const = 0;
+  // Several keys (of any families) read at once, answers in order, all from
+  // one state of the database: RocksDB reads them from one snapshot, etcd in
+  // one read-only Txn at one revision (one round trip instead of one each).
+  struct KeyRef {
+    absl::string_view column_family;
+    absl::string_view key;
+  };
+  virtual absl::StatusOr<std::vector<std::optional<std::string>>> MultiGet(
+      absl::Span<const KeyRef> keys) const = 0;
   // One atomic, synced write of the whole batch.
   virtual absl::Status Write(const WriteBatch& batch) = 0;
   // Convenience single-key writes (synced): a batch of one, unless the

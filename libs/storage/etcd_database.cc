@@ -263,6 +263,32 @@ absl::StatusOr<std::optional<std::string>> EtcdDatabase::Get(absl::string_view c
   return std::optional<std::string>(std::move((*kv)->value));
 }
 
+absl::StatusOr<std::vector<std::optional<std::string>>> EtcdDatabase::MultiGet(
+    absl::Span<const KeyRef> keys) const {
+  if (keys.size() > options_.max_txn_ops) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "read of ", keys.size(), " keys; etcd takes at most ", options_.max_txn_ops, " per Txn"));
+  }
+  etcd::TxnBuilder txn;  // no compares: the Then branch, read-only
+  for (const KeyRef& k : keys) {
+    COFFER_ASSIGN_OR_RETURN(std::string etcd_key, EtcdKey(k.column_family, k.key));
+    txn.Then(etcd::Op::Get(etcd::KeyRange::Key(std::move(etcd_key))));
+  }
+  std::vector<std::optional<std::string>> out(keys.size());
+  if (keys.empty()) return out;
+  if (!MayBlock()) return WouldBlockError("an etcd read");
+  absl::StatusOr<etcd::TxnResult> result = client_->Txn(txn);
+  if (!result.ok()) return EngineStatus(result.status());
+  if (result->responses.size() != keys.size()) {
+    return absl::InternalError("etcd answered a read of several keys with another number of them");
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::vector<etcd::KeyValue>& kvs = result->responses[i].kvs;
+    if (!kvs.empty()) out[i] = std::move(kvs.front().value);
+  }
+  return out;
+}
+
 absl::Status EtcdDatabase::Write(const WriteBatch& batch) {
   if (batch.empty()) return absl::OkStatus();
   if (!MayBlock()) return WouldBlockError("an etcd write");

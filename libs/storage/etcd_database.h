@@ -46,6 +46,8 @@ class EtcdDatabase final : public Database {
 
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view column_family,
                                                  absl::string_view key) const override;
+  absl::StatusOr<std::vector<std::optional<std::string>>> MultiGet(
+      absl::Span<const KeyRef> keys) const override;
   absl::Status Write(const WriteBatch& batch) override;
   absl::Status RunTransaction(const std::function<absl::Status(Transaction&)>& fn,
                               int max_attempts = 10) override;

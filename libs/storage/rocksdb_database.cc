@@ -233,6 +233,36 @@ absl::StatusOr<std::optional<std::string>> RocksDatabase::Get(absl::string_view 
   return std::optional<std::string>(std::move(value));
 }
 
+absl::StatusOr<std::vector<std::optional<std::string>>> RocksDatabase::MultiGet(
+    absl::Span<const KeyRef> keys) const {
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
+  families.reserve(keys.size());
+  for (const KeyRef& k : keys) {
+    COFFER_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Family(k.column_family));
+    families.push_back(cf);
+  }
+  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+  rocksdb::ReadOptions read_options;
+  read_options.snapshot = snapshot;
+  std::vector<std::optional<std::string>> out;
+  out.reserve(keys.size());
+  absl::Status status;
+  for (size_t i = 0; i < keys.size() && status.ok(); ++i) {
+    std::string value;
+    rocksdb::Status s = db_->Get(read_options, families[i], ToSlice(keys[i].key), &value);
+    if (s.IsNotFound()) {
+      out.emplace_back();
+    } else if (s.ok()) {
+      out.emplace_back(std::move(value));
+    } else {
+      status = FromRocksDb(s, "get");
+    }
+  }
+  db_->ReleaseSnapshot(snapshot);
+  if (!status.ok()) return status;
+  return out;
+}
+
 absl::Status RocksDatabase::Write(const WriteBatch& batch) {
   if (batch.empty()) return absl::OkStatus();
   if (!MayBlock()) return WouldBlockError("a synced write");

@@ -25,6 +25,8 @@ class RocksDatabase final : public Database {
 
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view column_family,
                                                  absl::string_view key) const override;
+  absl::StatusOr<std::vector<std::optional<std::string>>> MultiGet(
+      absl::Span<const KeyRef> keys) const override;
   absl::Status Write(const WriteBatch& batch) override;
   absl::Status Put(absl::string_view column_family, absl::string_view key,
                    absl::string_view value) override;

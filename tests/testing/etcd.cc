@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -246,6 +247,20 @@ int EtcdCluster::Leader() const {
     if (absl::StrContains(metrics, "\netcd_server_is_leader 1")) return i;
   }
   return -1;
+}
+
+double EtcdCluster::Metric(int member, const std::string& name) const {
+  const std::string metrics = HttpGet(members_[member].metrics_port, "/metrics");
+  const std::string line_start = "\n" + name + " ";
+  size_t at = metrics.find(line_start);
+  if (at == std::string::npos) return -1;
+  at += line_start.size();
+  const size_t end = metrics.find('\n', at);
+  double value = -1;
+  if (!absl::SimpleAtod(metrics.substr(at, end == std::string::npos ? end : end - at), &value)) {
+    return -1;
+  }
+  return value;
 }
 
 bool EtcdCluster::Healthy(int member) const {

@@ -65,6 +65,9 @@ class EtcdCluster {
   // The member that is the leader now (its etcd_server_is_leader gauge is
   // 1), or -1 when none is.
   int Leader() const;
+  // A counter or gauge of the member's /metrics without labels (such as
+  // etcd_mvcc_range_total); -1 when it is not there.
+  double Metric(int member, const std::string& name) const;
   // The member's log so far.
   std::string Log(int member) const;
   // The member's --data-dir (its WAL and database files).

@@ -40,8 +40,8 @@ bool RunsRotationOf(const SecretRecords& records, const authz::Access& access,
 
 absl::StatusOr<SecretRecord> AuthorizeSecret(const SecretRecords& records,
                                              const authz::Access& access, absl::string_view action,
-                                             const std::string& secret_id) {
-  auto record = records.Resolve("secret_id", secret_id);
+                                             const std::string& secret_id, ValueRead* value) {
+  auto record = records.Resolve("secret_id", secret_id, value);
   if (!record.ok()) {
     if (record.status().code() == absl::StatusCode::kNotFound) {
       if (IsRotationWorker(records, access) && !IsReadAction(action)) {

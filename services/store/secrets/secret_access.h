@@ -27,9 +27,11 @@
 
 namespace coffer::store {
 
+// With `value`, the record is read with a version (ValueRead).
 absl::StatusOr<SecretRecord> AuthorizeSecret(const SecretRecords& records,
                                              const authz::Access& access, absl::string_view action,
-                                             const std::string& secret_id);
+                                             const std::string& secret_id,
+                                             ValueRead* value = nullptr);
 
 // True when the caller is a rotation worker (by its SPIFFE ID).
 bool IsRotationWorker(const SecretRecords& records, const authz::Access& access);

@@ -193,11 +193,62 @@ absl::StatusOr<std::optional<SecretRecord>> SecretRecords::Read(const std::strin
   return std::optional<SecretRecord>(std::move(record));
 }
 
+std::string SecretRecords::CurrentHint(const std::string& name) const {
+  absl::MutexLock lock(&hints_mu_);
+  auto it = current_hints_.find(name);
+  return it == current_hints_.end() ? std::string() : it->second;
+}
+
+void SecretRecords::RememberCurrent(const SecretRecord& record) const {
+  const VersionSummary* summary = StagingLabels::FindStage(record, "AWSCURRENT");
+  std::string current = summary != nullptr ? summary->version_id() : std::string();
+  absl::MutexLock lock(&hints_mu_);
+  if (current.empty()) {
+    current_hints_.erase(record.name());
+    return;
+  }
+  if (current_hints_.size() >= kMaxCurrentHints && !current_hints_.contains(record.name())) {
+    current_hints_.clear();
+  }
+  current_hints_[record.name()] = std::move(current);
+}
+
+absl::StatusOr<std::optional<SecretRecord>> SecretRecords::ReadWithValue(const std::string& name,
+                                                                         ValueRead& value) const {
+  std::string guess = value.version_id;
+  if (guess.empty() && (value.version_stage.empty() || value.version_stage == "AWSCURRENT")) {
+    guess = CurrentHint(name);
+  }
+  if (guess.empty()) {
+    COFFER_ASSIGN_OR_RETURN(auto record, Read(name));
+    if (record) RememberCurrent(*record);
+    return record;
+  }
+  const std::string version_key = schema::VersionKey(name, guess);
+  COFFER_ASSIGN_OR_RETURN(
+      auto got, db_->MultiGet({{schema::kSecrets, name}, {schema::kVersions, version_key}}));
+  if (!got[0]) return std::optional<SecretRecord>();
+  SecretRecord record;
+  if (!record.ParseFromString(*got[0])) {
+    return Error(reason::kInternal, "stored secret record is unreadable", name);
+  }
+  RememberCurrent(record);
+  value.read = true;
+  value.name = name;
+  value.read_version_id = std::move(guess);
+  value.bytes = std::move(got[1]);
+  return std::optional<SecretRecord>(std::move(record));
+}
+
 absl::StatusOr<SecretRecord> SecretRecords::Resolve(absl::string_view field,
-                                                    const std::string& secret_id) const {
+                                                    const std::string& secret_id,
+                                                    ValueRead* value) const {
   COFFER_ASSIGN_OR_RETURN(SecretRef ref, ParseSecretId(options_.arns, field, secret_id));
+  // Only where a round trip is worth saving: RocksDB reads are local.
+  if (value != nullptr && !db_->shared()) value = nullptr;
   for (const auto& candidate : ref.candidates) {
-    COFFER_ASSIGN_OR_RETURN(auto record, Read(candidate.name));
+    COFFER_ASSIGN_OR_RETURN(auto record, value != nullptr ? ReadWithValue(candidate.name, *value)
+                                                          : Read(candidate.name));
     if (record && (candidate.required_arn.empty() || record->arn() == candidate.required_arn)) {
       return *std::move(record);
     }
@@ -270,8 +321,19 @@ absl::Status SecretRecords::ReplaceVersion(SecretRecord& r, storage::Transaction
 
 absl::StatusOr<crypto::SecureBuffer> SecretRecords::Open(const SecretRecord& record,
                                                          const std::string& version_id,
-                                                         ValueType* type) const {
-  COFFER_ASSIGN_OR_RETURN(auto version, ReadVersion(record, version_id));
+                                                         ValueType* type,
+                                                         const ValueRead* value) const {
+  std::optional<std::pair<std::string, VersionRecord>> version;
+  if (value != nullptr && value->read && value->name == record.name() &&
+      value->read_version_id == version_id) {
+    // Read in the same round trip (and at the same revision) as the record.
+    VersionRecord parsed;
+    if (value->bytes && parsed.ParseFromString(*value->bytes)) {
+      version.emplace(*value->bytes, std::move(parsed));
+    }
+  } else {
+    COFFER_ASSIGN_OR_RETURN(version, ReadVersion(record, version_id));
+  }
   if (!version) {
     return ErrorWithCode(absl::StatusCode::kDataLoss, reason::kDecryptionFailure,
                          "the stored version of the secret is missing or unreadable",

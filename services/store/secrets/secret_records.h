@@ -45,6 +45,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "coffer/internal/store/v1/store.pb.h"
@@ -91,6 +92,24 @@ using VersionSummary = ::coffer::internal::store::v1::VersionSummary;
 // A change to the freshly read record inside a transaction.
 using RecordMutation = std::function<absl::Status(SecretRecord&, storage::Transaction&)>;
 
+// A read of a secret's value: its record and, in the same round trip, the
+// version the caller will most likely open (SecretRecords::Resolve). On a
+// shared engine (etcd) a read of a record and then of its version is two
+// round trips; read together, one. The version is the one asked for by id,
+// or AWSCURRENT's as this process last saw it (a hint: when it moved on,
+// Open reads the right version after all).
+struct ValueRead {
+  // In: what the caller asks for: a version id, or a staging label ("" is
+  // AWSCURRENT). Only a version id or AWSCURRENT is read ahead.
+  std::string version_id;
+  std::string version_stage;
+  // Out: the version read with the record (`read` false when none was).
+  bool read = false;
+  std::string name;
+  std::string read_version_id;
+  std::optional<std::string> bytes;  // nullopt: no such version then
+};
+
 // A version sealed for storage, before its commit.
 struct SealedVersion {
   VersionRecord record;    // stored under schema::VersionKey
@@ -135,7 +154,10 @@ class SecretRecords {
   // The record a secret id (name, full ARN or partial ARN) refers to;
   // ResourceNotFoundException otherwise. `field` names the id in errors.
   // Labelled versions only.
-  absl::StatusOr<SecretRecord> Resolve(absl::string_view field, const std::string& secret_id) const;
+  // With `value`, reads the version `value` asks for with the record
+  // (on a shared engine; see ValueRead) for Open to use.
+  absl::StatusOr<SecretRecord> Resolve(absl::string_view field, const std::string& secret_id,
+                                       ValueRead* value = nullptr) const;
   // Adds the deprecated versions of a record read by Read or Resolve, so
   // that it holds every version, oldest first.
   absl::Status WithDeprecated(SecretRecord& record) const;
@@ -165,9 +187,11 @@ class SecretRecords {
                               const std::string& expected_bytes,
                               const VersionRecord& replacement) const;
   // The plaintext of a stored version; `type` receives its value type.
+  // Uses the version `value` read with the record when it is this one.
   absl::StatusOr<crypto::SecureBuffer> Open(const SecretRecord& record,
                                             const std::string& version_id,
-                                            internal::store::v1::ValueType* type) const;
+                                            internal::store::v1::ValueType* type,
+                                            const ValueRead* value = nullptr) const;
   // True when the stored version holds exactly this value.
   absl::StatusOr<bool> SameValue(const SecretRecord& record, const std::string& version_id,
                                  bool is_binary, absl::string_view value) const;
@@ -219,6 +243,12 @@ class SecretRecords {
   // Applies `group` (changes of one secret, in queue order) in one commit
   // and sets each one's result.
   void CommitGroup(const std::string& name, const std::vector<QueuedChange*>& group);
+  // Read with the version `value` asks for, or AWSCURRENT's last seen.
+  absl::StatusOr<std::optional<SecretRecord>> ReadWithValue(const std::string& name,
+                                                            ValueRead& value) const;
+  // AWSCURRENT's version id of `name` as last read here ("" : unknown).
+  std::string CurrentHint(const std::string& name) const;
+  void RememberCurrent(const SecretRecord& record) const;
 
   storage::Database* db_;
   Envelope* envelope_;
@@ -228,6 +258,11 @@ class SecretRecords {
   static constexpr size_t kWriterStripes = 256;
   mutable std::array<absl::Mutex, kWriterStripes> writer_locks_;
   std::unique_ptr<WriterStripe[]> stripes_;
+  // Name -> AWSCURRENT's version id, for ValueRead on shared engines. At
+  // most kMaxCurrentHints names (emptied when full: a hint is only a guess).
+  static constexpr size_t kMaxCurrentHints = 16384;
+  mutable absl::Mutex hints_mu_;
+  mutable absl::flat_hash_map<std::string, std::string> current_hints_ ABSL_GUARDED_BY(hints_mu_);
 };
 
 }  // namespace coffer::store

@@ -98,7 +98,8 @@ absl::StatusOr<std::function<bool(const coffer::v1::ChangeEvent&)>> SecretStore:
 
 absl::StatusOr<sm::GetSecretValueResponse> SecretStore::ValueOf(const SecretRecord& record,
                                                                 const std::string& version_id,
-                                                                const std::string& version_stage) {
+                                                                const std::string& version_stage,
+                                                                const ValueRead* value) {
   if (IsDeleted(record)) return MarkedForDeletion(record.name());
   const VersionSummary* version = nullptr;
   SecretRecord all;  // every version, when the one asked for has no label
@@ -130,7 +131,7 @@ absl::StatusOr<sm::GetSecretValueResponse> SecretStore::ValueOf(const SecretReco
   }
   ValueType type;
   COFFER_ASSIGN_OR_RETURN(crypto::SecureBuffer plaintext,
-                          records_->Open(record, version->version_id(), &type));
+                          records_->Open(record, version->version_id(), &type, value));
   sm::GetSecretValueResponse response;
   response.set_arn(record.arn());
   response.set_name(record.name());
@@ -154,10 +155,13 @@ absl::StatusOr<sm::GetSecretValueResponse> SecretStore::GetSecretValue(
   if (!request.version_stage().empty()) {
     COFFER_RETURN_IF_ERROR(ValidateStage("version_stage", request.version_stage()));
   }
-  COFFER_ASSIGN_OR_RETURN(
-      SecretRecord record,
-      AuthorizeSecret(*records_, access, "secretsmanager:GetSecretValue", request.secret_id()));
-  return ValueOf(record, request.version_id(), request.version_stage());
+  ValueRead value;
+  value.version_id = request.version_id();
+  value.version_stage = request.version_stage();
+  COFFER_ASSIGN_OR_RETURN(SecretRecord record,
+                          AuthorizeSecret(*records_, access, "secretsmanager:GetSecretValue",
+                                          request.secret_id(), &value));
+  return ValueOf(record, request.version_id(), request.version_stage(), &value);
 }
 
 absl::StatusOr<sm::BatchGetSecretValueResponse> SecretStore::BatchGetSecretValue(

@@ -98,10 +98,12 @@ class SecretStore {
       const authz::Access& access = authz::Access::Trusted());
 
  private:
-  // The value of one version of `record` (by id, by label, or AWSCURRENT).
+  // The value of one version of `record` (by id, by label, or AWSCURRENT),
+  // using the version read with the record when `value` holds it.
   absl::StatusOr<secrets::v1::GetSecretValueResponse> ValueOf(const SecretRecord& record,
                                                               const std::string& version_id,
-                                                              const std::string& version_stage);
+                                                              const std::string& version_stage,
+                                                              const ValueRead* value = nullptr);
   // PutSecretValue's transaction: `sealed` becomes version `token` of `r`
   // (or fills the placeholder of that id); `raced` when the secret changed
   // in a way that needs the value sealed again.

@@ -104,6 +104,41 @@ TEST_P(ContractTest, PointReadsAndAtomicBatches) {
   EXPECT_EQ(db_->Get("keys", "b").value(), std::nullopt);
 }
 
+TEST_P(ContractTest, MultiGetReadsSeveralFamiliesFromOneState) {
+  ASSERT_TRUE(db_->Put("keys", "a", "1").ok());
+  ASSERT_TRUE(db_->Put("material", "a/1", std::string("m\0n", 3)).ok());
+  auto got =
+      db_->MultiGet({{"keys", "a"}, {"material", "a/1"}, {"keys", "missing"}, {"keys", "a"}});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_THAT(*got, ElementsAre(std::optional<std::string>("1"),
+                                std::optional<std::string>(std::string("m\0n", 3)), std::nullopt,
+                                std::optional<std::string>("1")));
+  EXPECT_TRUE(db_->MultiGet({}).value().empty());
+  EXPECT_EQ(db_->MultiGet({{"keys", "a"}, {"nope", "a"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // A writer keeps the two keys equal, batch by batch; no read of both ever
+  // sees one batch's key with another batch's.
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop.load() && i < 2000; ++i) {
+      WriteBatch batch;
+      batch.Put("keys", "pair", absl::StrCat(i));
+      batch.Put("material", "pair", absl::StrCat(i));
+      ASSERT_TRUE(db_->Write(batch).ok());
+    }
+  });
+  int torn = 0;
+  for (int i = 0; i < 200; ++i) {
+    auto pair = db_->MultiGet({{"keys", "pair"}, {"material", "pair"}});
+    ASSERT_TRUE(pair.ok()) << pair.status();
+    if ((*pair)[0] != (*pair)[1]) ++torn;
+  }
+  stop = true;
+  writer.join();
+  EXPECT_EQ(torn, 0);
+}
+
 TEST_P(ContractTest, CompareAndSet) {
   ASSERT_TRUE(db_->CompareAndSet("keys", "k", std::nullopt, "1").ok());
   EXPECT_EQ(db_->CompareAndSet("keys", "k", std::nullopt, "2").code(), absl::StatusCode::kAborted);
@@ -276,6 +311,13 @@ TEST(EtcdDatabaseTest, EtcdsTxnLimitIsRefusedWholeAndFamiliesAreChecked) {
   for (int i = 0; i < 129; ++i) big.Put("keys", absl::StrCat("k", i), "v");
   EXPECT_EQ((*db)->Write(big).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ((*db)->Get("keys", "k0").value(), std::nullopt);
+  std::vector<std::string> names;
+  for (int i = 0; i < 129; ++i) names.push_back(absl::StrCat("k", i));
+  std::vector<Database::KeyRef> many;
+  for (const std::string& name : names) many.push_back({"keys", name});
+  EXPECT_EQ((*db)->MultiGet(many).status().code(), absl::StatusCode::kResourceExhausted);
+  many.pop_back();
+  EXPECT_TRUE((*db)->MultiGet(many).ok());
   // The keys are where the layout says.
   ASSERT_TRUE((*db)->Put("keys", "k", "v").ok());
   auto raw = shared->Get("coffer/limits/keys/k");
