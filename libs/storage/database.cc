@@ -25,6 +25,19 @@ void WriteBatch::Delete(absl::string_view column_family, absl::string_view key) 
   ops_.push_back(Op{true, std::string(column_family), std::string(key), std::string()});
 }
 
+// --------------------------------------------------------------- Transaction
+
+absl::StatusOr<std::vector<std::optional<std::string>>> Transaction::GetManyForUpdate(
+    absl::Span<const KeyRef> keys) {
+  std::vector<std::optional<std::string>> out;
+  out.reserve(keys.size());
+  for (const KeyRef& k : keys) {
+    COFFER_ASSIGN_OR_RETURN(std::optional<std::string> value, GetForUpdate(k.column_family, k.key));
+    out.push_back(std::move(value));
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------ Database
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {

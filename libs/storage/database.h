@@ -98,6 +98,12 @@ class WriteBatch {
   std::vector<Op> ops_;
 };
 
+// One key of a family, for reads of several keys at once.
+struct KeyRef {
+  absl::string_view column_family;
+  absl::string_view key;
+};
+
 // A read-modify-write unit. Reads through GetForUpdate are validated at
 // commit: if another writer changed one of those keys meanwhile, the commit
 // fails and RunTransaction calls the function again.
@@ -107,6 +113,10 @@ class Transaction {
   // The committed value, or nullopt; registers the key for conflict checks.
   virtual absl::StatusOr<std::optional<std::string>> GetForUpdate(absl::string_view column_family,
                                                                   absl::string_view key) = 0;
+  // GetForUpdate of several keys, answers in order: on etcd one round trip
+  // for the keys not read yet (by default, one GetForUpdate after another).
+  virtual absl::StatusOr<std::vector<std::optional<std::string>>> GetManyForUpdate(
+      absl::Span<const KeyRef> keys);
   // Errors of Put and Delete (an unknown family) are kept and returned by
   // the commit; nothing is written then.
   virtual void Put(absl::string_view column_family, absl::string_view key,
@@ -142,10 +152,6 @@ class Database {
   // Several keys (of any families) read at once, answers in order, all from
   // one state of the database: RocksDB reads them from one snapshot, etcd in
   // one read-only Txn at one revision (one round trip instead of one each).
-  struct KeyRef {
-    absl::string_view column_family;
-    absl::string_view key;
-  };
   virtual absl::StatusOr<std::vector<std::optional<std::string>>> MultiGet(
       absl::Span<const KeyRef> keys) const = 0;
   // One atomic, synced write of the whole batch.

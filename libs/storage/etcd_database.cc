@@ -150,19 +150,56 @@ class EtcdTransaction final : public Transaction {
     absl::StatusOr<std::string> etcd_key = db_->EtcdKey(column_family, key);
     if (!etcd_key.ok()) return Fail(etcd_key.status());
     // A transaction reads its own writes.
-    for (auto it = writes_.rbegin(); it != writes_.rend(); ++it) {
-      if (it->first == *etcd_key) return it->second;
-    }
+    if (const std::optional<std::string>* written = Written(*etcd_key)) return *written;
     auto read = reads_.find(*etcd_key);
     if (read != reads_.end()) return read->second.value;
     absl::StatusOr<std::optional<etcd::KeyValue>> kv = db_->client().Get(*etcd_key);
     if (!kv.ok()) return Fail(EngineStatus(kv.status()));
-    Read& r = reads_[*etcd_key];
-    if (kv->has_value()) {
-      r.mod_revision = (*kv)->mod_revision;
-      r.value = std::move((*kv)->value);
+    return Remember(*etcd_key, *std::move(kv)).value;
+  }
+
+  // The keys neither written nor read yet are read in one read-only Txn
+  // (at one revision); each is then checked at commit like any read.
+  absl::StatusOr<std::vector<std::optional<std::string>>> GetManyForUpdate(
+      absl::Span<const KeyRef> keys) override {
+    std::vector<std::string> etcd_keys;
+    etcd_keys.reserve(keys.size());
+    etcd::TxnBuilder batch;
+    std::vector<std::string> unread;
+    for (const KeyRef& k : keys) {
+      absl::StatusOr<std::string> etcd_key = db_->EtcdKey(k.column_family, k.key);
+      if (!etcd_key.ok()) return Fail(etcd_key.status());
+      if (!Written(*etcd_key) && reads_.count(*etcd_key) == 0 &&
+          std::find(unread.begin(), unread.end(), *etcd_key) == unread.end()) {
+        unread.push_back(*etcd_key);
+        batch.Then(etcd::Op::Get(etcd::KeyRange::Key(*etcd_key)));
+      }
+      etcd_keys.push_back(*std::move(etcd_key));
     }
-    return r.value;
+    if (unread.size() == 1) {
+      absl::StatusOr<std::optional<etcd::KeyValue>> kv = db_->client().Get(unread.front());
+      if (!kv.ok()) return Fail(EngineStatus(kv.status()));
+      Remember(unread.front(), *std::move(kv));
+    } else if (!unread.empty()) {
+      absl::StatusOr<etcd::TxnResult> result = db_->client().Txn(batch);
+      if (!result.ok()) return Fail(EngineStatus(result.status()));
+      if (result->responses.size() != unread.size()) {
+        return Fail(
+            absl::InternalError("etcd answered a read of several keys with another number"));
+      }
+      for (size_t i = 0; i < unread.size(); ++i) {
+        std::vector<etcd::KeyValue>& kvs = result->responses[i].kvs;
+        Remember(unread[i], kvs.empty() ? std::nullopt
+                                        : std::optional<etcd::KeyValue>(std::move(kvs.front())));
+      }
+    }
+    std::vector<std::optional<std::string>> out;
+    out.reserve(keys.size());
+    for (const std::string& etcd_key : etcd_keys) {
+      const std::optional<std::string>* written = Written(etcd_key);
+      out.push_back(written != nullptr ? *written : reads_[etcd_key].value);
+    }
+    return out;
   }
 
   void Put(absl::string_view column_family, absl::string_view key,
@@ -205,6 +242,21 @@ class EtcdTransaction final : public Transaction {
   absl::Status Fail(absl::Status status) {
     if (error_.ok()) error_ = status;
     return status;
+  }
+  // This transaction's last write of the key, if it wrote it.
+  const std::optional<std::string>* Written(const std::string& etcd_key) const {
+    for (auto it = writes_.rbegin(); it != writes_.rend(); ++it) {
+      if (it->first == etcd_key) return &it->second;
+    }
+    return nullptr;
+  }
+  const Read& Remember(const std::string& etcd_key, std::optional<etcd::KeyValue> kv) {
+    Read& r = reads_[etcd_key];
+    if (kv.has_value()) {
+      r.mod_revision = kv->mod_revision;
+      r.value = std::move(kv->value);
+    }
+    return r;
   }
   void Write(absl::string_view column_family, absl::string_view key,
              std::optional<std::string> value) {

@@ -288,10 +288,16 @@ absl::StatusOr<SealedVersion> SecretRecords::Seal(const SecretRecord& record,
 }
 
 absl::StatusOr<std::optional<std::pair<std::string, VersionRecord>>> SecretRecords::ReadVersion(
-    const SecretRecord& record, const std::string& version_id) const {
+    const SecretRecord& record, const std::string& version_id, const ValueRead* value) const {
   using Result = std::optional<std::pair<std::string, VersionRecord>>;
-  COFFER_ASSIGN_OR_RETURN(
-      auto bytes, db_->Get(schema::kVersions, schema::VersionKey(record.name(), version_id)));
+  std::optional<std::string> bytes;
+  if (value != nullptr && value->read && value->name == record.name() &&
+      value->read_version_id == version_id) {
+    bytes = value->bytes;  // read in the same round trip (and revision) as the record
+  } else {
+    COFFER_ASSIGN_OR_RETURN(
+        bytes, db_->Get(schema::kVersions, schema::VersionKey(record.name(), version_id)));
+  }
   VersionRecord version;
   if (!bytes || !version.ParseFromString(*bytes)) return Result();
   return Result(std::make_pair(*std::move(bytes), std::move(version)));
@@ -323,17 +329,7 @@ absl::StatusOr<crypto::SecureBuffer> SecretRecords::Open(const SecretRecord& rec
                                                          const std::string& version_id,
                                                          ValueType* type,
                                                          const ValueRead* value) const {
-  std::optional<std::pair<std::string, VersionRecord>> version;
-  if (value != nullptr && value->read && value->name == record.name() &&
-      value->read_version_id == version_id) {
-    // Read in the same round trip (and at the same revision) as the record.
-    VersionRecord parsed;
-    if (value->bytes && parsed.ParseFromString(*value->bytes)) {
-      version.emplace(*value->bytes, std::move(parsed));
-    }
-  } else {
-    COFFER_ASSIGN_OR_RETURN(version, ReadVersion(record, version_id));
-  }
+  COFFER_ASSIGN_OR_RETURN(auto version, ReadVersion(record, version_id, value));
   if (!version) {
     return ErrorWithCode(absl::StatusCode::kDataLoss, reason::kDecryptionFailure,
                          "the stored version of the secret is missing or unreadable",
@@ -424,13 +420,13 @@ void SecretRecords::CommitGroup(const std::string& name, const std::vector<Queue
         db_, options_.changes, clock_, coffer::v1::RESOURCE_KIND_SECRET, group.size(),
         [&](storage::Transaction& txn,
             std::vector<coffer::v1::ChangeEvent>* events) -> absl::Status {
-          COFFER_ASSIGN_OR_RETURN(auto bytes, txn.GetForUpdate(schema::kSecrets, name));
+          // The record and its deprecated versions: one round trip on etcd.
+          COFFER_ASSIGN_OR_RETURN(
+              auto read, txn.GetManyForUpdate(
+                             {{schema::kSecrets, name}, {schema::kDeprecatedVersions, name}}));
           SecretRecord record;
-          const bool present = bytes && record.ParseFromString(*bytes);
-          COFFER_ASSIGN_OR_RETURN(auto deprecated_bytes,
-                                  txn.GetForUpdate(schema::kDeprecatedVersions, name));
-          COFFER_ASSIGN_OR_RETURN(DeprecatedVersions deprecated,
-                                  ParseDeprecated(deprecated_bytes, name));
+          const bool present = read[0] && record.ParseFromString(*read[0]);
+          COFFER_ASSIGN_OR_RETURN(DeprecatedVersions deprecated, ParseDeprecated(read[1], name));
           MergeDeprecated(record, std::move(deprecated));
           const ListIndexEntry before = IndexEntryOf(record);
           const std::string rotation_before = RotationIndexEntry(record);
@@ -458,7 +454,7 @@ void SecretRecords::CommitGroup(const std::string& name, const std::vector<Queue
             }
           }
           if (!any) return kNothingToWrite;
-          WriteSplit(record, txn, deprecated_bytes.value_or(""));
+          WriteSplit(record, txn, read[1].value_or(""));
           const std::string rotation_after = RotationIndexEntry(record);
           if (rotation_after != rotation_before) {
             if (rotation_after.empty()) {

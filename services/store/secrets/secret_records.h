@@ -171,9 +171,11 @@ class SecretRecords {
                                      const std::string& version_id, bool is_binary,
                                      absl::string_view value) const;
   // The stored VersionRecord of a version (nullopt when absent), with the
-  // bytes it was read from.
+  // bytes it was read from; the one `value` read with the record when it is
+  // this one.
   absl::StatusOr<std::optional<std::pair<std::string, VersionRecord>>> ReadVersion(
-      const SecretRecord& record, const std::string& version_id) const;
+      const SecretRecord& record, const std::string& version_id,
+      const ValueRead* value = nullptr) const;
   // The data key of a stored version, re-wrapped under `new_key` by the KMS
   // (ReEncrypt): (wrapped key, key ARN). The value itself does not change.
   absl::StatusOr<std::pair<std::string, std::string>> Rewrap(const SecretRecord& record,

@@ -143,9 +143,12 @@ absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
                                         request.version_stages().end());
 
   for (int attempt = 0; attempt < 3; ++attempt) {
-    COFFER_ASSIGN_OR_RETURN(
-        SecretRecord record,
-        AuthorizeSecret(*records_, access, "secretsmanager:PutSecretValue", request.secret_id()));
+    // Whether the token's version exists is read with the record.
+    ValueRead token_version;
+    token_version.version_id = token;
+    COFFER_ASSIGN_OR_RETURN(SecretRecord record,
+                            AuthorizeSecret(*records_, access, "secretsmanager:PutSecretValue",
+                                            request.secret_id(), &token_version));
     if (IsDeleted(record)) return MarkedForDeletion(record.name());
     sm::PutSecretValueResponse response;
     response.set_arn(record.arn());
@@ -159,7 +162,7 @@ absl::StatusOr<sm::PutSecretValueResponse> SecretStore::PutSecretValue(
     // summary).
     bool stored = existing != nullptr && existing->has_value();
     if (existing == nullptr) {
-      COFFER_ASSIGN_OR_RETURN(auto version, records_->ReadVersion(record, token));
+      COFFER_ASSIGN_OR_RETURN(auto version, records_->ReadVersion(record, token, &token_version));
       stored = version.has_value();
     }
     if (stored) {

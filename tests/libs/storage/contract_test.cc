@@ -202,6 +202,50 @@ TEST_P(ContractTest, TransactionsReadTheirWritesAndRetryOnConflict) {
   EXPECT_EQ(db_->Get("keys", "z").value(), std::nullopt);
 }
 
+TEST_P(ContractTest, ReadsOfSeveralKeysInATransactionAreCheckedAtCommit) {
+  ASSERT_TRUE(db_->Put("keys", "y", "old").ok());
+  ASSERT_TRUE(
+      db_->RunTransaction([](Transaction& txn) -> absl::Status {
+           txn.Put("keys", "x", "1");
+           auto got = txn.GetManyForUpdate(
+               {{"keys", "x"}, {"keys", "y"}, {"material", "z"}, {"keys", "y"}});
+           if (!got.ok()) return got.status();
+           const std::vector<std::optional<std::string>> want = {"1", "old", std::nullopt, "old"};
+           if (*got != want) return absl::InternalError("unexpected values");
+           txn.Delete("keys", "x");
+           return absl::OkStatus();
+         })
+          .ok());
+
+  // Another writer changes one key of the read between the read and the
+  // commit (once): the function runs again and sees the new value.
+  int attempts = 0;
+  ASSERT_TRUE(db_->RunTransaction([&](Transaction& txn) -> absl::Status {
+                   ++attempts;
+                   auto got = txn.GetManyForUpdate({{"keys", "y"}, {"material", "z"}});
+                   if (!got.ok()) return got.status();
+                   if (attempts == 1) {
+                     absl::Status s = db_->Put("material", "z", "raced");
+                     if (!s.ok()) return s;
+                   }
+                   txn.Put("keys", "y", (*got)[0].value_or("") + "+" + (*got)[1].value_or("-"));
+                   return absl::OkStatus();
+                 })
+                  .ok());
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(db_->Get("keys", "y").value(), "old+raced");
+  EXPECT_EQ(db_->Get("keys", "x").value(), std::nullopt);
+
+  absl::Status s = db_->RunTransaction([](Transaction& txn) -> absl::Status {
+    auto got = txn.GetManyForUpdate({{"keys", "y"}, {"nope", "y"}});
+    if (!got.ok()) return got.status();
+    txn.Put("keys", "y", "never");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(db_->Get("keys", "y").value(), "old+raced");
+}
+
 TEST_P(ContractTest, ScansAreBoundedInBothDirections) {
   WriteBatch batch;
   for (const char* k : {"a/1", "a/2", "a/3", "a/4", "a/5", "b/1", "c"}) batch.Put("keys", k, k);
@@ -313,7 +357,7 @@ TEST(EtcdDatabaseTest, EtcdsTxnLimitIsRefusedWholeAndFamiliesAreChecked) {
   EXPECT_EQ((*db)->Get("keys", "k0").value(), std::nullopt);
   std::vector<std::string> names;
   for (int i = 0; i < 129; ++i) names.push_back(absl::StrCat("k", i));
-  std::vector<Database::KeyRef> many;
+  std::vector<KeyRef> many;
   for (const std::string& name : names) many.push_back({"keys", name});
   EXPECT_EQ((*db)->MultiGet(many).status().code(), absl::StatusCode::kResourceExhausted);
   many.pop_back();
