@@ -14,6 +14,7 @@
 #include "libs/common/blocking.h"
 #include "libs/common/log.h"
 #include "libs/common/status_macros.h"
+#include "libs/storage/status.h"
 
 namespace coffer::storage {
 namespace {
@@ -123,9 +124,12 @@ class EtcdFamilyWatch final : public Database::FamilyWatch {
 // What callers of the engine (and so the services' clients) are told when
 // etcd cannot be reached: the code, and a short reason; the endpoints and
 // each one's error go to the log (at most once a second), not to clients.
+// Other failures of etcd itself (it refusing Coffer's certificate, an
+// internal error) are ForCallers'.
 absl::Status EngineStatus(const absl::Status& status) {
-  if (status.ok() || (!absl::IsUnavailable(status) && !absl::IsDeadlineExceeded(status))) {
-    return status;
+  if (status.ok()) return status;
+  if (!absl::IsUnavailable(status) && !absl::IsDeadlineExceeded(status)) {
+    return ForCallers(status, "an etcd request");
   }
   static std::atomic<int64_t> last_logged{0};
   const int64_t now = absl::ToUnixSeconds(absl::Now());

@@ -27,6 +27,11 @@ namespace coffer::storage {
 
 namespace {
 
+// The status a caller of a read or a write gets (status.h: ForCallers).
+absl::Status CallStatus(const rocksdb::Status& status, absl::string_view what) {
+  return ForCallers(FromRocksDb(status, what), what);
+}
+
 // RocksDB's info log, forwarded to libs/common/log at warning level and up.
 class ForwardingLogger final : public rocksdb::Logger {
  public:
@@ -106,7 +111,7 @@ absl::StatusOr<std::optional<std::string>> RocksTransaction::GetForUpdate(
   rocksdb::Status s = txn_->GetForUpdate(rocksdb::ReadOptions(), *cf, ToSlice(key), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) {
-    absl::Status status = FromRocksDb(s, "transaction get");
+    absl::Status status = CallStatus(s, "transaction get");
     if (deferred_error_.ok()) deferred_error_ = status;
     return status;
   }
@@ -127,13 +132,13 @@ void RocksTransaction::Put(absl::string_view column_family, absl::string_view ke
                            absl::string_view value) {
   rocksdb::ColumnFamilyHandle* cf = FamilyForWrite(column_family);
   if (cf == nullptr) return;
-  deferred_error_ = FromRocksDb(txn_->Put(cf, ToSlice(key), ToSlice(value)), "transaction put");
+  deferred_error_ = CallStatus(txn_->Put(cf, ToSlice(key), ToSlice(value)), "transaction put");
 }
 
 void RocksTransaction::Delete(absl::string_view column_family, absl::string_view key) {
   rocksdb::ColumnFamilyHandle* cf = FamilyForWrite(column_family);
   if (cf == nullptr) return;
-  deferred_error_ = FromRocksDb(txn_->Delete(cf, ToSlice(key)), "transaction delete");
+  deferred_error_ = CallStatus(txn_->Delete(cf, ToSlice(key)), "transaction delete");
 }
 
 // ------------------------------------------------------------------ Database
@@ -229,7 +234,7 @@ absl::StatusOr<std::optional<std::string>> RocksDatabase::Get(absl::string_view 
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf, ToSlice(key), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
-  COFFER_RETURN_IF_ERROR(FromRocksDb(s, "get"));
+  COFFER_RETURN_IF_ERROR(CallStatus(s, "get"));
   return std::optional<std::string>(std::move(value));
 }
 
@@ -255,7 +260,7 @@ absl::StatusOr<std::vector<std::optional<std::string>>> RocksDatabase::MultiGet(
     } else if (s.ok()) {
       out.emplace_back(std::move(value));
     } else {
-      status = FromRocksDb(s, "get");
+      status = CallStatus(s, "get");
     }
   }
   db_->ReleaseSnapshot(snapshot);
@@ -272,11 +277,11 @@ absl::Status RocksDatabase::Write(const WriteBatch& batch) {
     COFFER_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Family(op.column_family));
     rocksdb::Status s =
         op.is_delete ? rocks_batch.Delete(cf, op.key) : rocks_batch.Put(cf, op.key, op.value);
-    COFFER_RETURN_IF_ERROR(FromRocksDb(s, "batch"));
+    COFFER_RETURN_IF_ERROR(CallStatus(s, "batch"));
   }
   rocksdb::WriteOptions write_options;
   write_options.sync = sync_writes_;
-  return FromRocksDb(db_->Write(write_options, &rocks_batch), "write");
+  return CallStatus(db_->Write(write_options, &rocks_batch), "write");
 }
 
 absl::Status RocksDatabase::Put(absl::string_view column_family, absl::string_view key,
@@ -285,7 +290,7 @@ absl::Status RocksDatabase::Put(absl::string_view column_family, absl::string_vi
   COFFER_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Family(column_family));
   rocksdb::WriteOptions write_options;
   write_options.sync = sync_writes_;
-  return FromRocksDb(db_->Put(write_options, cf, ToSlice(key), ToSlice(value)), "put");
+  return CallStatus(db_->Put(write_options, cf, ToSlice(key), ToSlice(value)), "put");
 }
 
 absl::Status RocksDatabase::Delete(absl::string_view column_family, absl::string_view key) {
@@ -293,7 +298,7 @@ absl::Status RocksDatabase::Delete(absl::string_view column_family, absl::string
   COFFER_ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Family(column_family));
   rocksdb::WriteOptions write_options;
   write_options.sync = sync_writes_;
-  return FromRocksDb(db_->Delete(write_options, cf, ToSlice(key)), "delete");
+  return CallStatus(db_->Delete(write_options, cf, ToSlice(key)), "delete");
 }
 
 absl::Status RocksDatabase::RunTransaction(const std::function<absl::Status(Transaction&)>& fn,
@@ -311,8 +316,8 @@ absl::Status RocksDatabase::RunTransaction(const std::function<absl::Status(Tran
     COFFER_RETURN_IF_ERROR(txn.deferred_error());
     rocksdb::Status s = rocks_txn->Commit();
     if (s.ok()) return absl::OkStatus();
-    if (!s.IsBusy() && !s.IsTryAgain()) return FromRocksDb(s, "commit");
-    last_conflict = FromRocksDb(s, "commit");
+    if (!s.IsBusy() && !s.IsTryAgain()) return CallStatus(s, "commit");
+    last_conflict = CallStatus(s, "commit");
   }
   return absl::AbortedError(absl::StrCat("transaction conflict persisted after ", max_attempts,
                                          " attempts: ", last_conflict.message()));
@@ -370,7 +375,7 @@ absl::Status RocksDatabase::Scan(
       it->Next();
     }
   }
-  return FromRocksDb(it->status(), "scan");
+  return CallStatus(it->status(), "scan");
 }
 
 uint64_t RocksDatabase::EstimateKeys(absl::string_view column_family) const {

@@ -1,9 +1,12 @@
 // status.cc: rocksdb::Status -> absl::Status, the only such conversion.
 #include "libs/storage/status.h"
 
+#include <atomic>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/common/log.h"
 #include "rocksdb/status.h"
 
 namespace coffer::storage {
@@ -35,6 +38,37 @@ absl::StatusCode CodeFor(const rocksdb::Status& status) {
 absl::Status FromRocksDb(const rocksdb::Status& status, absl::string_view what) {
   if (status.ok()) return absl::OkStatus();
   return absl::Status(CodeFor(status), absl::StrCat(what, ": ", status.ToString()));
+}
+
+absl::Status ForCallers(const absl::Status& status, absl::string_view what) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kOutOfRange:
+      return status;
+    default:
+      break;
+  }
+  static std::atomic<int64_t> last_logged{0};
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  if (last_logged.exchange(now) != now) {
+    log::Error("storage", "storage failure", {{"error", status.ToString()}});
+  }
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return absl::UnavailableError(absl::StrCat(
+          "storage unavailable: ", what, " failed; try again (the server log has the details)"));
+    case absl::StatusCode::kDataLoss:
+      return absl::DataLossError(absl::StrCat(
+          "storage error: ", what, " found stored data damaged (the server log has the details)"));
+    default:
+      return absl::InternalError(
+          absl::StrCat("storage error: ", what, " failed (the server log has the details)"));
+  }
 }
 
 }  // namespace coffer::storage

@@ -126,6 +126,9 @@ TEST_F(FaultInjectionTest, FailedSyncedBatchIsUnavailableAndAllOrNothing) {
     change.Put("material", "m2", "new");
     absl::Status s = (*db)->Write(change);
     EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    // The I/O error's text (file names) is for the log, not for callers.
+    EXPECT_EQ(s.message(),
+              "storage unavailable: write failed; try again (the server log has the details)");
     EXPECT_GT(fs_->failed_syncs(), 0);
     // The database refuses further writes rather than acknowledging them
     // without durability.

@@ -49,5 +49,49 @@ TEST(FromRocksDbTest, MessageIsPrefixedWithWhat) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("disk on fire"));
 }
 
+// What callers of reads and writes are told: the code, the operation, and
+// never the engine's text (paths, errno, addresses).
+TEST(ForCallersTest, EngineFailuresKeepTheirCodeButNotTheirText) {
+  const std::string secret_path = "/var/lib/coffer/store/000042.log";
+  struct Case {
+    rocksdb::Status in;
+    absl::StatusCode want;
+    std::string message;
+  };
+  const Case cases[] = {
+      {rocksdb::Status::IOError(secret_path, "No space left on device"),
+       absl::StatusCode::kUnavailable,
+       "storage unavailable: write failed; try again (the server log has the details)"},
+      {rocksdb::Status::Corruption(secret_path, "block checksum mismatch"),
+       absl::StatusCode::kDataLoss,
+       "storage error: write found stored data damaged (the server log has the details)"},
+      {rocksdb::Status::Incomplete(secret_path), absl::StatusCode::kInternal,
+       "storage error: write failed (the server log has the details)"},
+  };
+  for (const Case& c : cases) {
+    absl::Status s = ForCallers(FromRocksDb(c.in, "write"), "write");
+    EXPECT_EQ(s.code(), c.want) << s;
+    EXPECT_EQ(s.message(), c.message);
+  }
+  // What a caller acts on passes unchanged: conflicts, missing keys, bad
+  // arguments, the engine's limits.
+  for (const absl::Status& s :
+       {FromRocksDb(rocksdb::Status::Busy("conflict"), "commit"),
+        FromRocksDb(rocksdb::Status::NotFound(), "get"),
+        FromRocksDb(rocksdb::Status::InvalidArgument("unknown family"), "get"),
+        absl::ResourceExhaustedError("batch of 200 writes; etcd takes at most 128 per Txn"),
+        absl::OutOfRangeError("etcd: mvcc: required revision has been compacted")}) {
+    EXPECT_EQ(ForCallers(s, "op"), s);
+  }
+  EXPECT_TRUE(ForCallers(absl::OkStatus(), "op").ok());
+  // etcd refusing Coffer's certificate is a storage error, not the caller's
+  // permission problem.
+  absl::Status refused =
+      ForCallers(absl::PermissionDeniedError("etcd: permission denied"), "an etcd request");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(refused.message(),
+            "storage error: an etcd request failed (the server log has the details)");
+}
+
 }  // namespace
 }  // namespace coffer::storage
