@@ -107,6 +107,7 @@ absl::StatusOr<int64_t> EtcdChangeLog::LoadAll() {
     return a->mod_revision != b->mod_revision ? a->mod_revision < b->mod_revision : a->key < b->key;
   });
   std::deque<Entry> entries;
+  std::vector<std::string> leftovers;  // under the mark, yet still stored
   int64_t last_revision = 0;
   uint64_t rank = 0;
   for (etcd::KeyValue* kv : events) {
@@ -115,15 +116,29 @@ absl::StatusOr<int64_t> EtcdChangeLog::LoadAll() {
       rank = 0;
     }
     const uint64_t position = PositionOf(kv->mod_revision, rank++);
-    if (position <= trimmed_through) continue;
+    if (position <= trimmed_through) {
+      leftovers.push_back(kv->key.substr(prefix_.size()));
+      continue;
+    }
     entries.push_back({position, kv->key.substr(prefix_.size()), std::move(kv->value)});
   }
-  absl::MutexLock lock(&mu_);
-  entries_ = std::move(entries);
-  trimmed_through_ = std::max(trimmed_through_, trimmed_through);
-  watermark_ = std::max(watermark_, PositionOf(revision, kMaxEventsPerWrite - 1));
-  last_revision_ = revision;
-  next_rank_ = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    entries_ = std::move(entries);
+    trimmed_through_ = std::max(trimmed_through_, trimmed_through);
+    watermark_ = std::max(watermark_, PositionOf(revision, kMaxEventsPerWrite - 1));
+    last_revision_ = revision;
+    next_rank_ = 0;
+  }
+  // A trim that failed between its mark and its deletes left these: no
+  // reader can ask for them any more, so they go now (and on the next load
+  // if this fails too).
+  if (!leftovers.empty()) {
+    if (absl::Status s = DeleteEvents(leftovers); !s.ok()) {
+      log::Warn("changes", "could not delete trimmed change events",
+                {{"events", std::to_string(leftovers.size())}, {"error", s.ToString()}});
+    }
+  }
   return revision;
 }
 
@@ -272,6 +287,12 @@ absl::StatusOr<std::vector<coffer::v1::ChangeEvent>> EtcdChangeLog::Read(uint64_
 
 absl::StatusOr<uint64_t> EtcdChangeLog::Trim() {
   absl::MutexLock trim_lock(&trim_mu_);
+  // What an earlier Trim marked but failed to delete (this replica's watch
+  // has dropped those events since): deleted first.
+  if (!undeleted_.empty()) {
+    COFFER_RETURN_IF_ERROR(DeleteEvents(undeleted_));
+    undeleted_.clear();
+  }
   uint64_t through;  // the last position deleted
   std::vector<std::string> keys;
   {
@@ -300,19 +321,27 @@ absl::StatusOr<uint64_t> EtcdChangeLog::Trim() {
     if (moved) txn.Put(schema::kChanges, "", mark);
     return absl::OkStatus();
   }));
-  if (moved) {
-    for (size_t i = 0; i < keys.size(); i += kTrimChunk) {
-      storage::WriteBatch batch;
-      for (size_t j = i; j < std::min(keys.size(), i + kTrimChunk); ++j) {
-        batch.Delete(schema::kChanges, keys[j]);
-      }
-      COFFER_RETURN_IF_ERROR(db_->Write(batch));
-    }
+  // Deleted even when another replica moved the mark this far: that one
+  // may have died before its deletes (deleting twice is harmless).
+  if (absl::Status deleted = DeleteEvents(keys); !deleted.ok()) {
+    undeleted_ = std::move(keys);  // the next Trim's
+    return deleted;
   }
   absl::MutexLock lock(&mu_);
   trimmed_through_ = std::max(trimmed_through_, through);
   DropTrimmedLocked();
   return moved ? keys.size() : 0;
+}
+
+absl::Status EtcdChangeLog::DeleteEvents(const std::vector<std::string>& keys) {
+  for (size_t i = 0; i < keys.size(); i += kTrimChunk) {
+    storage::WriteBatch batch;
+    for (size_t j = i; j < std::min(keys.size(), i + kTrimChunk); ++j) {
+      batch.Delete(schema::kChanges, keys[j]);
+    }
+    COFFER_RETURN_IF_ERROR(db_->Write(batch));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace coffer::store

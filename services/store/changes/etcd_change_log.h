@@ -19,7 +19,8 @@
 // watch from the next revision; the watermark is the position of the last
 // event the watch delivered. A watch that lost its history (etcd compacted
 // it) reads everything again. Trim (any replica may) writes the trim mark,
-// then deletes the events below it.
+// then deletes the events below it; events a failed trim left below the
+// mark are deleted by the next Trim of them or the next load.
 #pragma once
 
 #include <deque>
@@ -68,6 +69,8 @@ class EtcdChangeLog final : public ChangeLog {
   // Reads every key of the family at one revision and replaces what is held;
   // returns that revision.
   absl::StatusOr<int64_t> LoadAll();
+  // Deletes event keys (relative to the family), in chunks.
+  absl::Status DeleteEvents(const std::vector<std::string>& keys);
   // Watches from `revision`; when etcd lost the history, loads again.
   void Follow(int64_t revision);
   void OnEvent(absl::StatusOr<etcd::WatchEvent> event);
@@ -94,6 +97,9 @@ class EtcdChangeLog final : public ChangeLog {
   std::unique_ptr<etcd::Watcher> watcher_;  // Replaced only by follower_.
   std::thread follower_;
   absl::Mutex trim_mu_;  // One Trim at a time.
+  // Event keys under the mark whose deletion failed (a dead replica's are
+  // deleted by the next load of any replica).
+  std::vector<std::string> undeleted_ ABSL_GUARDED_BY(trim_mu_);
 };
 
 }  // namespace coffer::store

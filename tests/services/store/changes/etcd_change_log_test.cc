@@ -15,6 +15,7 @@
 #include "libs/common/ids.h"
 #include "libs/etcd/etcd_client.h"
 #include "libs/storage/etcd_database.h"
+#include "libs/storage/key_encoding.h"
 #include "services/store/schema.h"
 #include "tests/testing/etcd.h"
 #include "tests/testing/test_env.h"
@@ -183,6 +184,31 @@ TEST_F(EtcdChangeLogTest, TrimDeletesBeyondCapacityAndOlderPositionsAreOutOfRang
   EXPECT_EQ(log_b_->Oldest(), before_kept + 1);
   EXPECT_EQ(log_b_->Read(0, 10).status().code(), absl::StatusCode::kOutOfRange);
   EXPECT_THAT(Names(ReadAll(*log_b_, before_kept)), ElementsAre("e4", "e5", "e6"));
+}
+
+// A replica that moved the trim mark and died before deleting leaves event
+// keys that no reader can ask for, and that the other replicas' watches have
+// dropped: the next replica to load the log deletes them.
+TEST_F(EtcdChangeLogTest, EventsADeadReplicaLeftBelowTheMarkAreDeletedOnTheNextLoad) {
+  auto stored_events = [&] {
+    etcd::RangeOptions count;
+    count.count_only = true;
+    auto stored =
+        client_->Range(etcd::KeyRange::Prefix(absl::StrCat(prefix_, schema::kChanges, "/")), count);
+    EXPECT_TRUE(stored.ok()) << stored.status();
+    return stored.ok() ? stored->count - 1 : -1;  // less the trim mark
+  };
+  for (int i = 0; i < 6; ++i) Commit(db_a_.get(), log_a_.get(), {absl::StrCat("e", i)});
+  const std::vector<ChangeEvent> all = ReadAll(*log_a_);
+  ASSERT_EQ(all.size(), 6u);
+  const uint64_t mark = *ChangeLog::DecodePosition("p", all[2].position());
+  ASSERT_TRUE(db_b_->Put(schema::kChanges, "", storage::BigEndian64(mark)).ok());
+  EXPECT_TRUE(testing::WaitFor([&] { return log_a_->Oldest() == mark + 1; }, absl::Seconds(5)));
+  EXPECT_EQ(stored_events(), 6);
+  Reopen(100);
+  EXPECT_EQ(stored_events(), 3);
+  EXPECT_THAT(Names(ReadAll(*log_b_, mark)), ElementsAre("e3", "e4", "e5"));
+  EXPECT_EQ(log_b_->Read(0, 10).status().code(), absl::StatusCode::kOutOfRange);
 }
 
 TEST_F(EtcdChangeLogTest, TrimDeletesWholeWritesSoEveryReplicaKeepsThePositions) {
