@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
 #include "libs/storage/rocksdb_database.h"
 
@@ -43,6 +44,11 @@ absl::StatusOr<std::vector<std::optional<std::string>>> Transaction::GetManyForU
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options) {
   COFFER_ASSIGN_OR_RETURN(std::unique_ptr<RocksDatabase> db, RocksDatabase::Open(options));
   return std::unique_ptr<Database>(std::move(db));
+}
+
+absl::StatusOr<uint64_t> Database::CountKeys(absl::string_view column_family) const {
+  return absl::UnimplementedError(absl::StrCat("this engine does not count the keys of ",
+                                               column_family, " without reading them"));
 }
 
 absl::Status Database::Put(absl::string_view column_family, absl::string_view key,

@@ -183,6 +183,9 @@ class Database {
 
   // Approximate number of keys in a family (0 for an unknown family).
   virtual uint64_t EstimateKeys(absl::string_view column_family) const = 0;
+  // The exact number of keys in a family where the engine counts without
+  // reading them (etcd: a count-only Range); UNIMPLEMENTED elsewhere.
+  virtual absl::StatusOr<uint64_t> CountKeys(absl::string_view column_family) const;
 
   // Makes what the engine buffers durable beyond its log (RocksDB:
   // memtables to SST files, before a clean shutdown).

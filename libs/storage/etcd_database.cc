@@ -439,13 +439,18 @@ absl::StatusOr<std::unique_ptr<Database::FamilyWatch>> EtcdDatabase::WatchFamily
 }
 
 uint64_t EtcdDatabase::EstimateKeys(absl::string_view column_family) const {
-  absl::StatusOr<std::string> family = FamilyPrefix(column_family);
-  if (!family.ok()) return 0;
+  return CountKeys(column_family).value_or(0);
+}
+
+absl::StatusOr<uint64_t> EtcdDatabase::CountKeys(absl::string_view column_family) const {
+  COFFER_ASSIGN_OR_RETURN(std::string family, FamilyPrefix(column_family));
+  if (!MayBlock()) return WouldBlockError("an etcd read");
   etcd::RangeOptions options;
   options.count_only = true;
   absl::StatusOr<etcd::RangeResult> counted =
-      client_->Range(etcd::KeyRange::Prefix(*family), options);
-  return counted.ok() ? static_cast<uint64_t>(counted->count) : 0;
+      client_->Range(etcd::KeyRange::Prefix(family), options);
+  if (!counted.ok()) return EngineStatus(counted.status());
+  return static_cast<uint64_t>(counted->count);
 }
 
 }  // namespace coffer::storage

@@ -55,6 +55,7 @@ class EtcdDatabase final : public Database {
       absl::string_view column_family, const ScanOptions& options,
       absl::FunctionRef<bool(absl::string_view key, absl::string_view value)> fn) const override;
   uint64_t EstimateKeys(absl::string_view column_family) const override;
+  absl::StatusOr<uint64_t> CountKeys(absl::string_view column_family) const override;
   absl::Status Flush() override { return absl::OkStatus(); }
   bool shared() const override { return true; }
   absl::StatusOr<std::unique_ptr<FamilyWatch>> WatchFamily(

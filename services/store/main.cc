@@ -223,15 +223,21 @@ absl::Status Run() {
       probe.PolicyRun(run->expired, run->notifications);
     }
   });
+  // With replicas, the others' creations and purges count too.
+  PeriodicTask recount("store-recount", absl::Seconds(10), [&] {
+    if (absl::Status s = records.Recount(); !s.ok()) {
+      log::Warn("store", "could not count the secrets", {{"error", s.ToString()}});
+    }
+  });
   metrics_task.RunNow();
-  for (PeriodicTask* task : {&metrics_task, &sweeper, &policy_scanner}) task->Start();
+  for (PeriodicTask* task : {&metrics_task, &sweeper, &policy_scanner, &recount}) task->Start();
 
   int sig = runtime::WaitForShutdown(guard.get());
   log::Info("store", "shutting down", {{"signal", absl::StrCat(sig)}});
   watches.StopAll();  // endless streams would otherwise hold Shutdown for its whole grace
   server->Shutdown(runtime::ShutdownGrace());
   monitor.Stop();
-  for (PeriodicTask* task : {&metrics_task, &sweeper, &policy_scanner}) task->Stop();
+  for (PeriodicTask* task : {&metrics_task, &sweeper, &policy_scanner, &recount}) task->Stop();
   cache.Clear();
   COFFER_RETURN_IF_ERROR(db->Flush());
   log::Info("store", "stopped");

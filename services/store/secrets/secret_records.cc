@@ -183,6 +183,13 @@ absl::Status SecretRecords::Load() {
   return absl::OkStatus();
 }
 
+absl::Status SecretRecords::Recount() {
+  if (!db_->shared()) return absl::OkStatus();
+  COFFER_ASSIGN_OR_RETURN(uint64_t n, db_->CountKeys(schema::kSecrets));
+  count_.store(static_cast<int64_t>(n));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<SecretRecord>> SecretRecords::Read(const std::string& name) const {
   COFFER_ASSIGN_OR_RETURN(auto bytes, db_->Get(schema::kSecrets, name));
   if (!bytes) return std::optional<SecretRecord>();

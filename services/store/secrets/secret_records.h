@@ -142,8 +142,12 @@ class SecretRecords {
 
   // Counts the stored secrets (for the gauge).
   absl::Status Load();
-  // Secrets stored, including those scheduled for deletion.
+  // Secrets stored, including those scheduled for deletion: as counted by
+  // Load and kept since by this process's own changes.
   int64_t secret_count() const { return count_.load(); }
+  // On a shared engine, counts again what every replica stored (a count of
+  // keys in etcd, not a read of them); nothing to do on RocksDB.
+  absl::Status Recount();
 
   const SecretStoreOptions& options() const { return options_; }
   Clock* clock() const { return clock_; }

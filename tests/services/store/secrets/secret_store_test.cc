@@ -188,6 +188,34 @@ TEST_P(SecretStoreTest, AWarmReadIsOneRoundTripAndAStaleGuessIsNeverServed) {
   EXPECT_THAT(Value("app/db", "", Token('a')).status(), HasReason(reason::kResourceNotFound));
 }
 
+// The secret-count gauge of a replica counts what every replica stored once
+// it counts again (the store does every 10 s); on RocksDB, one process
+// counts everything anyway.
+TEST_P(SecretStoreTest, RecountSeesEveryReplicasSecrets) {
+  Create("before", "v");
+  std::unique_ptr<storage::Database> other_db;
+  if (engine_ != nullptr) {
+    auto opened = engine_->Open("db", schema::ColumnFamilies());
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    other_db = std::move(opened).value();
+  }
+  SecretRecords other(other_db != nullptr ? other_db.get() : db_.get(), envelope_.get(),
+                      secret_options_);
+  ASSERT_TRUE(other.Load().ok());
+  EXPECT_EQ(other.secret_count(), 1);
+  for (int i = 0; i < 3; ++i) Create(absl::StrCat("s", i), "v");
+  sm::DeleteSecretRequest del;
+  del.set_secret_id("before");
+  del.set_force_delete_without_recovery(true);
+  ASSERT_TRUE(store_->DeleteSecret(del).ok());
+  EXPECT_EQ(records_->secret_count(), 3);
+  ASSERT_TRUE(other.Recount().ok());
+  // The other replica knows only once it counts again.
+  EXPECT_EQ(other.secret_count(), GetParam() == "etcd" ? 3 : 1);
+  ASSERT_TRUE(records_->Recount().ok());
+  EXPECT_EQ(records_->secret_count(), 3);
+}
+
 // Writers queued on one secret commit together: on etcd, in groups that
 // stay inside one Txn's 128 operations and 1.5 MiB, even with the largest
 // values.
