@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -104,6 +105,9 @@ TEST(KeyMemoryTest, RootKeyIsDedicatedAndReadOnly) {
   EXPECT_DEATH(
       {
         auto loaded = FileRootKeySource(path)->Load();
+        // The child (which made a dir of its own) dies without destructors.
+        std::error_code ignored;
+        std::filesystem::remove_all(dir.path(), ignored);
         volatile uint8_t* p = loaded->data();
         p[0] = 0;
       },
