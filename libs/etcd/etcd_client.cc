@@ -228,6 +228,9 @@ TxnBuilder& TxnBuilder::Else(Op op) {
 
 struct EtcdClient::Endpoint {
   std::shared_ptr<grpc::Channel> channel;
+  // Made with the channel, once: a stub per call registers each of KV's
+  // methods on the channel again.
+  std::shared_ptr<pb::KV::Stub> kv;
   // Passed over until then; InfinitePast: healthy.
   absl::Time failed_until = absl::InfinitePast();
   // Failed since its channel was made: the next try gets a new channel
@@ -255,6 +258,7 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(EtcdOptions optio
     COFFER_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> made,
                             rpc::MakeChannel(std::move(channel)));
     auto endpoint = std::make_unique<Endpoint>();
+    endpoint->kv = pb::KV::NewStub(made);
     endpoint->channel = std::move(made);
     client->endpoints_.push_back(std::move(endpoint));
     client->names_.push_back(target);
@@ -264,17 +268,23 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(EtcdOptions optio
 
 const std::string& EtcdClient::EndpointName(size_t index) const { return names_[index]; }
 
-std::vector<std::pair<size_t, std::shared_ptr<grpc::Channel>>> EtcdClient::Candidates() {
+struct EtcdClient::Candidate {
+  size_t index;
+  std::shared_ptr<grpc::Channel> channel;
+  std::shared_ptr<pb::KV::Stub> kv;
+};
+
+std::vector<EtcdClient::Candidate> EtcdClient::Candidates() {
   absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
-  std::vector<std::pair<size_t, std::shared_ptr<grpc::Channel>>> ready;
-  std::vector<std::pair<size_t, std::shared_ptr<grpc::Channel>>> paused;
+  std::vector<Candidate> ready;
+  std::vector<Candidate> paused;
   const size_t n = endpoints_.size();
   for (size_t i = 0; i < n; ++i) {
     const size_t index = (preferred_ + i) % n;
     Endpoint& endpoint = *endpoints_[index];
     if (endpoint.failed_until > now) {
-      paused.emplace_back(index, endpoint.channel);
+      paused.push_back({index, endpoint.channel, endpoint.kv});
       continue;
     }
     if (endpoint.needs_new_channel) {
@@ -285,10 +295,13 @@ std::vector<std::pair<size_t, std::shared_ptr<grpc::Channel>>> EtcdClient::Candi
       absl::StatusOr<std::shared_ptr<grpc::Channel>> made = rpc::MakeChannel(std::move(channel));
       // The files were readable at Create; if they are not now, keep the
       // old channel (it fails or answers on its own).
-      if (made.ok()) endpoint.channel = *std::move(made);
+      if (made.ok()) {
+        endpoint.channel = *std::move(made);
+        endpoint.kv = pb::KV::NewStub(endpoint.channel);
+      }
       endpoint.needs_new_channel = false;
     }
-    ready.emplace_back(index, endpoint.channel);
+    ready.push_back({index, endpoint.channel, endpoint.kv});
   }
   // Paused endpoints last: when every endpoint failed recently, a call still
   // tries them (an old channel that reconnected answers).
@@ -325,10 +338,10 @@ absl::StatusOr<Resp> EtcdClient::Call(const char* what, size_t request_bytes, bo
                                                      options_.max_request_bytes, " bytes"));
   }
   const absl::Time deadline = absl::Now() + options_.timeout;
-  std::vector<std::pair<size_t, std::shared_ptr<grpc::Channel>>> candidates = Candidates();
+  std::vector<Candidate> candidates = Candidates();
   std::vector<std::string> failures;
   for (size_t i = 0; i < candidates.size(); ++i) {
-    const auto& [index, channel] = candidates[i];
+    const size_t index = candidates[i].index;
     const absl::Time now = absl::Now();
     if (now >= deadline) break;
     // A read shares the time left among the endpoints left, so one member
@@ -340,7 +353,7 @@ absl::StatusOr<Resp> EtcdClient::Call(const char* what, size_t request_bytes, bo
     context.set_deadline(absl::ToChronoTime(attempt_deadline));
     context.AddMetadata(kRequireLeaderKey, kRequireLeaderValue);
     Resp response;
-    const grpc::Status status = attempt(channel, &context, &response);
+    const grpc::Status status = attempt(*candidates[i].kv, &context, &response);
     if (status.ok()) {
       MarkAnswered(index);
       return response;
@@ -386,11 +399,11 @@ absl::StatusOr<RangeResult> EtcdClient::Range(const KeyRange& range, const Range
   request.set_count_only(options.count_only);
   COFFER_ASSIGN_OR_RETURN(
       pb::RangeResponse response,
-      (Call<pb::RangeResponse>("Range", request.ByteSizeLong(), /*is_write=*/false,
-                               [&](const std::shared_ptr<grpc::Channel>& channel,
-                                   grpc::ClientContext* context, pb::RangeResponse* out) {
-                                 return pb::KV::NewStub(channel)->Range(context, request, out);
-                               })));
+      (Call<pb::RangeResponse>(
+          "Range", request.ByteSizeLong(), /*is_write=*/false,
+          [&](pb::KV::Stub& kv, grpc::ClientContext* context, pb::RangeResponse* out) {
+            return kv.Range(context, request, out);
+          })));
   RangeResult result;
   result.kvs = FromProto(response.kvs());
   result.more = response.more();
@@ -406,22 +419,20 @@ absl::StatusOr<int64_t> EtcdClient::Put(const std::string& key, const std::strin
   COFFER_ASSIGN_OR_RETURN(
       pb::PutResponse response,
       (Call<pb::PutResponse>("Put", request.ByteSizeLong(), /*is_write=*/true,
-                             [&](const std::shared_ptr<grpc::Channel>& channel,
-                                 grpc::ClientContext* context, pb::PutResponse* out) {
-                               return pb::KV::NewStub(channel)->Put(context, request, out);
-                             })));
+                             [&](pb::KV::Stub& kv, grpc::ClientContext* context,
+                                 pb::PutResponse* out) { return kv.Put(context, request, out); })));
   return response.header().revision();
 }
 
 absl::StatusOr<DeleteResult> EtcdClient::Delete(const KeyRange& range) {
   const pb::DeleteRangeRequest request = DeleteProto(range);
-  COFFER_ASSIGN_OR_RETURN(pb::DeleteRangeResponse response,
-                          (Call<pb::DeleteRangeResponse>(
-                              "DeleteRange", request.ByteSizeLong(), /*is_write=*/true,
-                              [&](const std::shared_ptr<grpc::Channel>& channel,
-                                  grpc::ClientContext* context, pb::DeleteRangeResponse* out) {
-                                return pb::KV::NewStub(channel)->DeleteRange(context, request, out);
-                              })));
+  COFFER_ASSIGN_OR_RETURN(
+      pb::DeleteRangeResponse response,
+      (Call<pb::DeleteRangeResponse>(
+          "DeleteRange", request.ByteSizeLong(), /*is_write=*/true,
+          [&](pb::KV::Stub& kv, grpc::ClientContext* context, pb::DeleteRangeResponse* out) {
+            return kv.DeleteRange(context, request, out);
+          })));
   DeleteResult result;
   result.deleted = response.deleted();
   result.revision = response.header().revision();
@@ -433,10 +444,8 @@ absl::StatusOr<TxnResult> EtcdClient::Txn(const TxnBuilder& txn) {
   COFFER_ASSIGN_OR_RETURN(
       pb::TxnResponse response,
       (Call<pb::TxnResponse>("Txn", request.ByteSizeLong(), /*is_write=*/true,
-                             [&](const std::shared_ptr<grpc::Channel>& channel,
-                                 grpc::ClientContext* context, pb::TxnResponse* out) {
-                               return pb::KV::NewStub(channel)->Txn(context, request, out);
-                             })));
+                             [&](pb::KV::Stub& kv, grpc::ClientContext* context,
+                                 pb::TxnResponse* out) { return kv.Txn(context, request, out); })));
   TxnResult result;
   result.succeeded = response.succeeded();
   result.revision = response.header().revision();
@@ -469,9 +478,8 @@ absl::Status EtcdClient::Compact(int64_t revision) {
   request.set_physical(true);
   return Call<pb::CompactionResponse>(
              "Compact", request.ByteSizeLong(), /*is_write=*/true,
-             [&](const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext* context,
-                 pb::CompactionResponse* out) {
-               return pb::KV::NewStub(channel)->Compact(context, request, out);
+             [&](pb::KV::Stub& kv, grpc::ClientContext* context, pb::CompactionResponse* out) {
+               return kv.Compact(context, request, out);
              })
       .status();
 }
@@ -508,9 +516,8 @@ class EtcdClient::WatcherImpl : public Watcher {
   void Run() {
     absl::Duration backoff = absl::Milliseconds(50);
     while (true) {
-      std::vector<std::pair<size_t, std::shared_ptr<grpc::Channel>>> candidates =
-          client_->Candidates();
-      const size_t index = candidates.front().first;
+      std::vector<Candidate> candidates = client_->Candidates();
+      const size_t index = candidates.front().index;
       auto context = std::make_shared<grpc::ClientContext>();
       context->AddMetadata(kRequireLeaderKey, kRequireLeaderValue);
       {
@@ -519,7 +526,7 @@ class EtcdClient::WatcherImpl : public Watcher {
         context_ = context;
         endpoint_ = client_->EndpointName(index);
       }
-      std::unique_ptr<pb::Watch::Stub> stub = pb::Watch::NewStub(candidates.front().second);
+      std::unique_ptr<pb::Watch::Stub> stub = pb::Watch::NewStub(candidates.front().channel);
       std::unique_ptr<grpc::ClientReaderWriter<pb::WatchRequest, pb::WatchResponse>> stream =
           stub->Watch(context.get());
       pb::WatchRequest request;

@@ -250,13 +250,14 @@ class EtcdClient {
 
  private:
   struct Endpoint;
+  struct Candidate;
   class WatcherImpl;
   friend class WatcherImpl;
   explicit EtcdClient(EtcdOptions options);
 
-  // The endpoints to try for one call, best first, and their channels
-  // (a failed endpoint whose pause is over gets a fresh channel).
-  std::vector<std::pair<size_t, std::shared_ptr<grpc::Channel>>> Candidates();
+  // The endpoints to try for one call, best first, with their channels and
+  // KV stubs (a failed endpoint whose pause is over gets a fresh channel).
+  std::vector<Candidate> Candidates();
   void MarkFailed(size_t index);
   void MarkAnswered(size_t index);
   const std::string& EndpointName(size_t index) const;
