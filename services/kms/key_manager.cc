@@ -245,7 +245,17 @@ absl::Status KeyManager::Refresh() {
   if (!db_->shared()) return absl::OkStatus();
   // Before waiting for write_mu_, which a change holds across etcd calls.
   if (!MayBlock()) return WouldBlockError("a keystore refresh");
+  const uint64_t begun_before = checks_begun_.load();
   absl::MutexLock turn(&write_mu_);  // no change of this replica meanwhile
+  // A check that began after this call did has read what this one would.
+  if (last_check_done_ > begun_before) return absl::OkStatus();
+  const uint64_t check = checks_begun_.fetch_add(1) + 1;
+  absl::Status refreshed = RefreshLocked();
+  if (refreshed.ok()) last_check_done_ = check;
+  return refreshed;
+}
+
+absl::Status KeyManager::RefreshLocked() {
   for (int attempt = 0; attempt < 5; ++attempt) {
     COFFER_ASSIGN_OR_RETURN(std::optional<std::string> before,
                             db_->Get(kGenerationFamily, kGenerationKey));

@@ -99,7 +99,10 @@ class KeyManager {
 
   // Replicas: reads the keystore again when another replica changed it
   // since this one last read it (cheap otherwise: one read). Never needed
-  // on a database of this process's own.
+  // on a database of this process's own. Concurrent calls share one check:
+  // a call returns without reading when a check that began after the call
+  // did has finished meanwhile (so a flood of calls for keys that do not
+  // exist costs a read per wave, not one each).
   absl::Status Refresh();
   // Whether the keystore is shared with other replicas.
   bool shared() const { return db_->shared(); }
@@ -242,6 +245,10 @@ class KeyManager {
   // Shared keystores: the generation this replica's memory reflects (each
   // change writes a new one; see Open).
   std::string generation_ ABSL_GUARDED_BY(write_mu_);
+  // Refresh's checks: how many began, and the number of the last that
+  // finished (each under write_mu_, one at a time).
+  std::atomic<uint64_t> checks_begun_{0};
+  uint64_t last_check_done_ ABSL_GUARDED_BY(write_mu_) = 0;
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<LoadedKey>> keys_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, ::coffer::internal::kms::v1::AliasRecord> aliases_ ABSL_GUARDED_BY(mu_);
@@ -251,6 +258,8 @@ class KeyManager {
   // Shared keystores: follows the generation (dropped first).
   std::unique_ptr<storage::Database::FamilyWatch> watch_;
   std::atomic<bool> stopping_{false};
+  // Refresh's check and reload, holding write_mu_.
+  absl::Status RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Refresh, retried with backoff until it succeeds or stopping_.
   void RefreshUntilDone();
 };

@@ -1034,5 +1034,55 @@ TEST_P(KeyManagerReplicaTest, AChangeOnAStaleReplicaConflictsAndRunsAgainAfterRe
   EXPECT_EQ(b.ListKeys(list)->keys_size(), 2);
 }
 
+// Calls for keys that do not exist refresh before they answer: a flood of
+// them shares checks instead of reading etcd once each, and a key made on
+// another replica is still found by the first call after it was made.
+TEST_P(KeyManagerReplicaTest, ConcurrentRefreshesShareOneCheck) {
+  testing::EtcdCluster* etcd = testing::EtcdCluster::Shared();
+  auto ranges = [&] {
+    return etcd->Metric(0,
+                        "grpc_server_started_total{grpc_method=\"Range\",grpc_service="
+                        "\"etcdserverpb.KV\",grpc_type=\"unary\"}");
+  };
+  constexpr int kRounds = 5, kCallers = 32;
+  const double before = ranges();
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::thread> callers;
+    std::atomic<int> failed{0};
+    std::atomic<int> ready{0};
+    for (int i = 0; i < kCallers; ++i) {
+      callers.emplace_back([&] {
+        ++ready;  // all call at once, not as fast as threads start
+        while (ready.load() < kCallers) std::this_thread::yield();
+        if (!store_->Refresh().ok()) ++failed;
+      });
+    }
+    for (auto& t : callers) t.join();
+    EXPECT_EQ(failed.load(), 0);
+  }
+  const double reads = ranges() - before;
+  EXPECT_LT(reads, kRounds * kCallers / 2)
+      << reads << " generation reads for " << kRounds * kCallers << " refreshes";
+
+  // Sharing never hides a change made before the call: B makes a key, A's
+  // next refresh (with others racing it) finds it.
+  KeyManagerOptions options;
+  options.sync_writes = false;
+  auto replica_b = OpenWith(options, crypto::SecureBuffer::Copy(root_));
+  ASSERT_TRUE(replica_b.ok()) << replica_b.status();
+  for (int i = 0; i < 10; ++i) {
+    v1::CreateKeyRequest create;
+    auto made = (*replica_b)->CreateKey(create);
+    ASSERT_TRUE(made.ok()) << made.status();
+    std::vector<std::thread> racers;
+    for (int j = 0; j < 4; ++j) racers.emplace_back([&] { (void)store_->Refresh(); });
+    ASSERT_TRUE(store_->Refresh().ok());
+    v1::DescribeKeyRequest describe;
+    describe.set_key_id(made->key_metadata().key_id());
+    EXPECT_TRUE(store_->DescribeKey(describe).ok()) << i;
+    for (auto& t : racers) t.join();
+  }
+}
+
 }  // namespace
 }  // namespace coffer::kms
