@@ -441,9 +441,14 @@ absl::StatusOr<DeleteResult> EtcdClient::Delete(const KeyRange& range) {
 
 absl::StatusOr<TxnResult> EtcdClient::Txn(const TxnBuilder& txn) {
   const pb::TxnRequest request = TxnProto(txn);
+  // A Txn of Ranges only (whatever its compares) changes nothing: a read,
+  // retried on the next member like a Range.
+  auto is_range = [](const Op& op) { return op.kind == Op::Kind::kRange; };
+  const bool read_only = std::all_of(txn.success().begin(), txn.success().end(), is_range) &&
+                         std::all_of(txn.failure().begin(), txn.failure().end(), is_range);
   COFFER_ASSIGN_OR_RETURN(
       pb::TxnResponse response,
-      (Call<pb::TxnResponse>("Txn", request.ByteSizeLong(), /*is_write=*/true,
+      (Call<pb::TxnResponse>("Txn", request.ByteSizeLong(), /*is_write=*/!read_only,
                              [&](pb::KV::Stub& kv, grpc::ClientContext* context,
                                  pb::TxnResponse* out) { return kv.Txn(context, request, out); })));
   TxnResult result;

@@ -24,8 +24,9 @@
 // Endpoints: calls go to one endpoint while it answers; on UNAVAILABLE the
 // endpoint is set aside for `retry_failed_after` (then reconnected on a
 // fresh channel) and the call moves to the next one, within the call's one
-// deadline. Reads (Range) are retried on the next endpoint for any
-// unavailability. Writes (Put, Delete, Txn, Compact) move on only when no
+// deadline. Reads (Range, and a Txn whose operations are all Ranges) are
+// retried on the next endpoint for any unavailability. Writes (Put, Delete,
+// Txn, Compact) move on only when no
 // connection could be made (the request surely was not sent); etcd's own
 // "no leader" / "request timed out", a reset connection or the deadline on
 // a write is returned as UNAVAILABLE "... (it may have been applied)" at

@@ -199,6 +199,16 @@ void EtcdCluster::Kill(int member) {
   }
 }
 
+void EtcdCluster::Pause(int member) {
+  Member& m = members_[member];
+  if (m.process != nullptr && m.process->running()) m.process->Signal(SIGSTOP);
+}
+
+void EtcdCluster::Resume(int member) {
+  Member& m = members_[member];
+  if (m.process != nullptr && m.process->running()) m.process->Signal(SIGCONT);
+}
+
 absl::Status EtcdCluster::Restart(int member, bool wait_healthy) {
   Member& m = members_[member];
   if (m.process != nullptr && m.process->running()) {

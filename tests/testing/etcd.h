@@ -57,6 +57,10 @@ class EtcdCluster {
 
   // SIGKILL and reap; idempotent.
   void Kill(int member);
+  // SIGSTOP / SIGCONT: a member that hangs (accepts connections, answers
+  // nothing) and comes back.
+  void Pause(int member);
+  void Resume(int member);
   // Starts a killed member again on its data dir and ports; waits until
   // it is healthy when `wait_healthy` (with a quorum of the others up).
   absl::Status Restart(int member, bool wait_healthy = true);
@@ -65,8 +69,9 @@ class EtcdCluster {
   // The member that is the leader now (its etcd_server_is_leader gauge is
   // 1), or -1 when none is.
   int Leader() const;
-  // A counter or gauge of the member's /metrics without labels (such as
-  // etcd_mvcc_range_total); -1 when it is not there.
+  // A sample of the member's /metrics by its whole series name, labels and
+  // all as etcd prints them (etcd_mvcc_range_total,
+  // grpc_server_started_total{grpc_method="Range",...}); -1 when absent.
   double Metric(int member, const std::string& name) const;
   // The member's log so far.
   std::string Log(int member) const;

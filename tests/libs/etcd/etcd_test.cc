@@ -423,5 +423,45 @@ TEST(EtcdCluster3, QuorumLossIsUnavailableWithinTheDeadlineThenRecovers) {
   EXPECT_THAT(Keys(read->kvs), ::testing::IsSupersetOf({"/q/a", "/q/b", "/q/d"}));
 }
 
+// A hung member (SIGSTOP: connections open, no answers) takes a read's
+// share of the deadline, then the read moves on, a Txn of Ranges as much as
+// a Range: neither can have changed anything.
+TEST(EtcdCluster3, ReadsMovePastAHungMember) {
+  auto cluster = StartCluster(3);
+  ASSERT_NE(cluster, nullptr);
+  const int leader = cluster->Leader();
+  ASSERT_GE(leader, 0);
+  const int hung = (leader + 1) % 3;  // a follower: no election needed
+  EtcdOptions options;
+  options.endpoints = {cluster->endpoint(hung), cluster->endpoint((hung + 1) % 3),
+                       cluster->endpoint((hung + 2) % 3)};
+  options.tls = cluster->client_tls();
+  options.timeout = absl::Seconds(3);
+  auto client = EtcdClient::Create(std::move(options));
+  ASSERT_TRUE(client.ok()) << client.status();
+  EtcdClient& etcd = **client;
+  ASSERT_TRUE(etcd.Put("/h/a", "1").ok());  // answered by the first endpoint
+  ASSERT_TRUE(etcd.Put("/h/b", "2").ok());
+
+  cluster->Pause(hung);
+  TxnBuilder read;
+  read.Then(Op::Get(KeyRange::Key("/h/a"))).Then(Op::Get(KeyRange::Key("/h/b")));
+  const absl::Time start = absl::Now();
+  absl::StatusOr<TxnResult> got = etcd.Txn(read);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->responses.size(), 2u);
+  ASSERT_EQ(got->responses[0].kvs.size(), 1u);
+  EXPECT_EQ(got->responses[0].kvs[0].value, "1");
+  ASSERT_EQ(got->responses[1].kvs.size(), 1u);
+  EXPECT_EQ(got->responses[1].kvs[0].value, "2");
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GT(took, absl::Milliseconds(500)) << "the hung member answered?";
+  EXPECT_LT(took, absl::Seconds(3));
+  // The hung member is set aside: the next calls go straight to the others.
+  ASSERT_TRUE(etcd.Put("/h/c", "3").ok());
+  EXPECT_TRUE(etcd.Get("/h/c").ok());
+  cluster->Resume(hung);
+}
+
 }  // namespace
 }  // namespace coffer::etcd
