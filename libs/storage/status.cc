@@ -52,9 +52,10 @@ absl::Status ForCallers(const absl::Status& status, absl::string_view what) {
     default:
       break;
   }
+  // Damage is always logged; other failures at most once a second.
   static std::atomic<int64_t> last_logged{0};
   const int64_t now = absl::ToUnixSeconds(absl::Now());
-  if (last_logged.exchange(now) != now) {
+  if (status.code() == absl::StatusCode::kDataLoss || last_logged.exchange(now) != now) {
     log::Error("storage", "storage failure", {{"error", status.ToString()}});
   }
   switch (status.code()) {

@@ -13,9 +13,9 @@
 // ForCallers: an engine's own failure (an I/O error, corruption, etcd
 // refusing Coffer's certificate) has file names, addresses and errno texts
 // in it that are no client's business. The code stays; the message becomes
-// a fixed one naming the operation, and the detail goes to the log (at most
-// once a second). Conflicts, missing keys, refused arguments, sizes beyond
-// the engine's limits and compacted revisions pass unchanged.
+// a fixed one naming the operation, and the detail goes to the log (damaged
+// data always, other failures at most once a second). Conflicts, missing keys, refused arguments,
+// sizes beyond the engine's limits and compacted revisions pass unchanged.
 //
 //   return ForCallers(FromRocksDb(s, "write"), "write");
 //   // UNAVAILABLE "storage unavailable: write failed; try again (the server log has the details)"

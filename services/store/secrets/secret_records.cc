@@ -209,13 +209,14 @@ std::string SecretRecords::CurrentHint(const std::string& name) const {
 void SecretRecords::RememberCurrent(const SecretRecord& record) const {
   const VersionSummary* summary = StagingLabels::FindStage(record, "AWSCURRENT");
   std::string current = summary != nullptr ? summary->version_id() : std::string();
+  if (!db_->shared()) return;
   absl::MutexLock lock(&hints_mu_);
   if (current.empty()) {
     current_hints_.erase(record.name());
     return;
   }
   if (current_hints_.size() >= kMaxCurrentHints && !current_hints_.contains(record.name())) {
-    current_hints_.clear();
+    current_hints_.erase(current_hints_.begin());  // one out, whichever the table lists first
   }
   current_hints_[record.name()] = std::move(current);
 }
@@ -228,7 +229,6 @@ absl::StatusOr<std::optional<SecretRecord>> SecretRecords::ReadWithValue(const s
   }
   if (guess.empty()) {
     COFFER_ASSIGN_OR_RETURN(auto record, Read(name));
-    if (record) RememberCurrent(*record);
     return record;
   }
   const std::string version_key = schema::VersionKey(name, guess);
@@ -239,7 +239,6 @@ absl::StatusOr<std::optional<SecretRecord>> SecretRecords::ReadWithValue(const s
   if (!record.ParseFromString(*got[0])) {
     return Error(reason::kInternal, "stored secret record is unreadable", name);
   }
-  RememberCurrent(record);
   value.read = true;
   value.name = name;
   value.read_version_id = std::move(guess);

@@ -159,9 +159,14 @@ class SecretRecords {
   // ResourceNotFoundException otherwise. `field` names the id in errors.
   // Labelled versions only.
   // With `value`, reads the version `value` asks for with the record
-  // (on a shared engine; see ValueRead) for Open to use.
+  // (on a shared engine; see ValueRead) for Open to use. The guess is the
+  // AWSCURRENT of the last record given to RememberCurrent: callers give it
+  // records the caller was allowed to read, so that others cannot churn it.
   absl::StatusOr<SecretRecord> Resolve(absl::string_view field, const std::string& secret_id,
                                        ValueRead* value = nullptr) const;
+  // Remembers which version of `record` is AWSCURRENT, for ValueRead's
+  // guess (shared engines; at most kMaxCurrentHints secrets).
+  void RememberCurrent(const SecretRecord& record) const;
   // Adds the deprecated versions of a record read by Read or Resolve, so
   // that it holds every version, oldest first.
   absl::Status WithDeprecated(SecretRecord& record) const;
@@ -254,7 +259,6 @@ class SecretRecords {
                                                             ValueRead& value) const;
   // AWSCURRENT's version id of `name` as last read here ("" : unknown).
   std::string CurrentHint(const std::string& name) const;
-  void RememberCurrent(const SecretRecord& record) const;
 
   storage::Database* db_;
   Envelope* envelope_;
@@ -265,7 +269,7 @@ class SecretRecords {
   mutable std::array<absl::Mutex, kWriterStripes> writer_locks_;
   std::unique_ptr<WriterStripe[]> stripes_;
   // Name -> AWSCURRENT's version id, for ValueRead on shared engines. At
-  // most kMaxCurrentHints names (emptied when full: a hint is only a guess).
+  // most kMaxCurrentHints names (one out for each new one when full).
   static constexpr size_t kMaxCurrentHints = 16384;
   mutable absl::Mutex hints_mu_;
   mutable absl::flat_hash_map<std::string, std::string> current_hints_ ABSL_GUARDED_BY(hints_mu_);

@@ -109,6 +109,8 @@ absl::StatusOr<sm::GetSecretValueResponse> SecretStore::ValueOf(const SecretReco
       all = record;
       COFFER_RETURN_IF_ERROR(records_->WithDeprecated(all));
       version = StagingLabels::FindVersion(all, version_id);
+      // Found by a later read than the record's: so is its value.
+      value = nullptr;
     }
     if (version == nullptr) return ValueNotFound(record.name(), "VersionId: " + version_id);
     if (!version_stage.empty() && std::find(version->stages().begin(), version->stages().end(),
@@ -161,6 +163,7 @@ absl::StatusOr<sm::GetSecretValueResponse> SecretStore::GetSecretValue(
   COFFER_ASSIGN_OR_RETURN(SecretRecord record,
                           AuthorizeSecret(*records_, access, "secretsmanager:GetSecretValue",
                                           request.secret_id(), &value));
+  records_->RememberCurrent(record);  // authorized: a guess for the next read
   return ValueOf(record, request.version_id(), request.version_stage(), &value);
 }
 
