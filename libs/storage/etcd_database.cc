@@ -142,6 +142,31 @@ absl::Status EngineStatus(const absl::Status& status) {
       maybe_applied ? " (the write may have been applied; retry it idempotently)" : "; try again"));
 }
 
+// Each key's pair (nullopt: absent), all at one revision: one Range for one
+// key, else one read-only Txn of Ranges. Errors as EngineStatus.
+absl::StatusOr<std::vector<std::optional<etcd::KeyValue>>> ReadKeys(
+    etcd::EtcdClient& client, const std::vector<std::string>& etcd_keys) {
+  std::vector<std::optional<etcd::KeyValue>> out(etcd_keys.size());
+  if (etcd_keys.size() == 1) {
+    absl::StatusOr<std::optional<etcd::KeyValue>> kv = client.Get(etcd_keys.front());
+    if (!kv.ok()) return EngineStatus(kv.status());
+    out.front() = *std::move(kv);
+  } else if (!etcd_keys.empty()) {
+    etcd::TxnBuilder txn;  // no compares: the Then branch
+    for (const std::string& key : etcd_keys) txn.Then(etcd::Op::Get(etcd::KeyRange::Key(key)));
+    absl::StatusOr<etcd::TxnResult> result = client.Txn(txn);
+    if (!result.ok()) return EngineStatus(result.status());
+    if (result->responses.size() != etcd_keys.size()) {
+      return absl::InternalError("etcd answered a read of several keys with another number");
+    }
+    for (size_t i = 0; i < etcd_keys.size(); ++i) {
+      std::vector<etcd::KeyValue>& kvs = result->responses[i].kvs;
+      if (!kvs.empty()) out[i] = std::move(kvs.front());
+    }
+  }
+  return out;
+}
+
 // The revision of the last transaction this thread committed.
 thread_local int64_t last_commit_revision = 0;
 
@@ -168,7 +193,6 @@ class EtcdTransaction final : public Transaction {
       absl::Span<const KeyRef> keys) override {
     std::vector<std::string> etcd_keys;
     etcd_keys.reserve(keys.size());
-    etcd::TxnBuilder batch;
     std::vector<std::string> unread;
     for (const KeyRef& k : keys) {
       absl::StatusOr<std::string> etcd_key = db_->EtcdKey(k.column_family, k.key);
@@ -176,27 +200,13 @@ class EtcdTransaction final : public Transaction {
       if (!Written(*etcd_key) && reads_.count(*etcd_key) == 0 &&
           std::find(unread.begin(), unread.end(), *etcd_key) == unread.end()) {
         unread.push_back(*etcd_key);
-        batch.Then(etcd::Op::Get(etcd::KeyRange::Key(*etcd_key)));
       }
       etcd_keys.push_back(*std::move(etcd_key));
     }
-    if (unread.size() == 1) {
-      absl::StatusOr<std::optional<etcd::KeyValue>> kv = db_->client().Get(unread.front());
-      if (!kv.ok()) return Fail(EngineStatus(kv.status()));
-      Remember(unread.front(), *std::move(kv));
-    } else if (!unread.empty()) {
-      absl::StatusOr<etcd::TxnResult> result = db_->client().Txn(batch);
-      if (!result.ok()) return Fail(EngineStatus(result.status()));
-      if (result->responses.size() != unread.size()) {
-        return Fail(
-            absl::InternalError("etcd answered a read of several keys with another number"));
-      }
-      for (size_t i = 0; i < unread.size(); ++i) {
-        std::vector<etcd::KeyValue>& kvs = result->responses[i].kvs;
-        Remember(unread[i], kvs.empty() ? std::nullopt
-                                        : std::optional<etcd::KeyValue>(std::move(kvs.front())));
-      }
-    }
+    absl::StatusOr<std::vector<std::optional<etcd::KeyValue>>> read =
+        ReadKeys(db_->client(), unread);
+    if (!read.ok()) return Fail(read.status());
+    for (size_t i = 0; i < unread.size(); ++i) Remember(unread[i], std::move((*read)[i]));
     std::vector<std::optional<std::string>> out;
     out.reserve(keys.size());
     for (const std::string& etcd_key : etcd_keys) {
@@ -325,22 +335,18 @@ absl::StatusOr<std::vector<std::optional<std::string>>> EtcdDatabase::MultiGet(
     return absl::ResourceExhaustedError(absl::StrCat(
         "read of ", keys.size(), " keys; etcd takes at most ", options_.max_txn_ops, " per Txn"));
   }
-  etcd::TxnBuilder txn;  // no compares: the Then branch, read-only
+  std::vector<std::string> etcd_keys;
+  etcd_keys.reserve(keys.size());
   for (const KeyRef& k : keys) {
     COFFER_ASSIGN_OR_RETURN(std::string etcd_key, EtcdKey(k.column_family, k.key));
-    txn.Then(etcd::Op::Get(etcd::KeyRange::Key(std::move(etcd_key))));
+    etcd_keys.push_back(std::move(etcd_key));
   }
   std::vector<std::optional<std::string>> out(keys.size());
   if (keys.empty()) return out;
   if (!MayBlock()) return WouldBlockError("an etcd read");
-  absl::StatusOr<etcd::TxnResult> result = client_->Txn(txn);
-  if (!result.ok()) return EngineStatus(result.status());
-  if (result->responses.size() != keys.size()) {
-    return absl::InternalError("etcd answered a read of several keys with another number of them");
-  }
+  COFFER_ASSIGN_OR_RETURN(auto read, ReadKeys(*client_, etcd_keys));
   for (size_t i = 0; i < keys.size(); ++i) {
-    std::vector<etcd::KeyValue>& kvs = result->responses[i].kvs;
-    if (!kvs.empty()) out[i] = std::move(kvs.front().value);
+    if (read[i]) out[i] = std::move(read[i]->value);
   }
   return out;
 }
